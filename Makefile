@@ -1,0 +1,33 @@
+# litetool developer entry points. Everything runs from a virtual environment
+# that this Makefile creates and fills from the package registries.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The main job on an embedded default: replicate a demo database (with a small
+# writer) to a local file replica, then restore it and compare.
+demo: $(STAMP)
+	$(PY) -m litetool.demo --dir demo
+
+# The whole test suite: lint, architecture contracts, unit, property,
+# integration (starts moto, SeaweedFS and Azurite itself) and TUI tests.
+test: $(STAMP)
+	$(VENV)/bin/ruff check litetool tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/wal_codec.py
+
+clean:
+	rm -rf $(VENV) demo

@@ -1,0 +1,3 @@
+from litetool.cli import main
+
+raise SystemExit(main())

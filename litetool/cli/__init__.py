@@ -1,0 +1,65 @@
+"""Command-line entry point: argument parsing, error rendering, exit codes.
+
+Each command lives in ``litetool/cli/<command>.py`` with ``add_arguments``
+and ``run``. Command modules import nothing heavy at module level, so that
+``litetool --help`` and ``litetool version`` start in a few tens of ms; the
+work (and its imports) happens inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from litetool import __version__
+from litetool.errors import LitetoolError
+
+# (command, module, one-line help)
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("config", "config_cmd", "write a starter config file or show the effective config"),
+    ("version", "version", "print the version"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litetool",
+        description="Continuous backup and point-in-time restore for SQLite.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"litetool {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(f"litetool.cli.{module_name}")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(name, command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except LitetoolError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: no tracebacks for users
+        if os.environ.get("LITETOOL_DEBUG"):
+            raise
+        print(
+            f"error: internal error: {type(exc).__name__}: {exc} "
+            "(hint: rerun with LITETOOL_DEBUG=1 for a traceback, and report it)",
+            file=sys.stderr,
+        )
+        return 70

@@ -1,0 +1,119 @@
+"""The litetool exception tree.
+
+Every error a user can see is a ``LitetoolError``: it carries a one-line
+``message``, an optional ``hint`` (what to do about it) and the process
+``exit_code``. Only the CLI and the TUI render errors; everything else adds
+context or propagates. Foreign exceptions are translated in one place per
+foreign library (``litetool.storage.obstore_errors`` for obstore).
+
+::
+
+    LitetoolError                      exit 1
+    +-- UsageError                     exit 2   bad command-line arguments
+    +-- ConfigError                    exit 2   bad configuration file, value or environment
+    +-- WalFormatError                 exit 1   bytes that cannot be a WAL at all
+    +-- DatabaseError                  exit 1   the live database cannot be opened or followed
+    +-- StorageError                   exit 1   anything about a replica
+    |   +-- ObjectNotFound                      a key the index names is missing
+    |   +-- CorruptObject                       bytes do not match their name or header
+    |   +-- ReplicaFormatError                  unknown format version, bad record, hostile key
+    |   +-- ReplicaConflict                     another writer owns the replica / generation
+    |   +-- StorageUnavailable                  retryable: the store could not be reached
+    +-- RestoreError                   exit 1
+        +-- NoBackupFound                       nothing to restore
+        +-- OutputExists                        refusing to overwrite the output
+        +-- TargetUnreachable                   the requested restore point cannot be reached
+
+``CorruptObject`` is deliberately *not* a subclass of ``ObjectNotFound``: no
+handler for "missing" may ever swallow corruption.
+"""
+
+from __future__ import annotations
+
+
+class LitetoolError(Exception):
+    """Base class: a user-facing one-line message, a hint and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def render(self) -> str:
+        """One line for the terminal: ``error: message (hint: ...)``."""
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class UsageError(LitetoolError):
+    exit_code = 2
+
+
+class ConfigError(LitetoolError):
+    exit_code = 2
+
+
+class WalFormatError(LitetoolError):
+    """The bytes cannot be a WAL at all (bad magic, version or page size).
+
+    A checksum or salt break is *not* this error: it is the normal end of the
+    valid WAL, reported by the reader as a stop reason.
+    """
+
+
+class DatabaseError(LitetoolError):
+    """The live database cannot be opened, switched to WAL mode or followed."""
+
+
+class StorageError(LitetoolError):
+    """Something about a replica went wrong."""
+
+
+class ObjectNotFound(StorageError):
+    def __init__(self, key: str, *, hint: str | None = None) -> None:
+        super().__init__(f"object not found: {key}", hint=hint)
+        self.key = key
+
+
+class CorruptObject(StorageError):
+    def __init__(self, key: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"corrupt object {key}: {problem}", hint=hint)
+        self.key = key
+        self.problem = problem
+
+
+class ReplicaFormatError(StorageError):
+    """Unknown format version, malformed index record or hostile key."""
+
+
+class ReplicaConflict(StorageError):
+    """Another writer owns this replica or generation."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not be reached; retrying later may succeed."""
+
+    retryable = True
+
+
+class RestoreError(LitetoolError):
+    pass
+
+
+class NoBackupFound(RestoreError):
+    pass
+
+
+class OutputExists(RestoreError):
+    pass
+
+
+class TargetUnreachable(RestoreError):
+    pass
