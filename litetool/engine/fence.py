@@ -1,0 +1,268 @@
+"""The read-lock fence that keeps SQLite from overwriting uncaptured frames.
+
+SQLite overwrites WAL frames only when it *restarts* the WAL: a writer that
+finds every frame checkpointed (backfilled) into the database and no reader
+holding a WAL read mark (slots 1..N) starts again at frame 1 with new salts.
+Two facts of SQLite's WAL locking make a zero-write fence possible:
+
+- a reader holding a read mark on slot >= 1 blocks every restart, and limits
+  checkpoints to the frames at or below its mark;
+- a reader on slot 0 (it began when the WAL was fully backfilled) blocks every
+  checkpoint from writing the database file, so at most one restart can happen
+  while it is held, and only of a WAL whose frames were all backfilled.
+
+The fence therefore always holds a read transaction on one of two read-only
+connections and re-arms by beginning the other before ending the first
+(``advance``), so there is never a moment without a reader. Everything below
+the previous mark was captured before the fence advances (the engine's
+contract), so no frame can be lost between captures.
+
+Controlled checkpoints (``checkpoint``) take the write lock with
+``BEGIN IMMEDIATE`` on a third connection, so no transaction can commit while
+the last frames are captured and checkpointed; then the readers move to the
+new position and the write lock is released. litetool never writes to the
+user's database: nothing of it shows up in restored databases.
+
+File descriptors: POSIX locks belong to the process and vanish when *any*
+descriptor of the file is closed, so closing a descriptor of the database or
+its ``-shm`` opened outside SQLite would silently drop SQLite's own locks (our
+read marks included, and those of any other connection in this process).
+Raw read descriptors of the database and ``-shm`` are therefore opened once
+per file and process and never closed (``_PINNED_FDS``); SQLite holds no
+locks on ``-wal``, whose descriptor the fence closes normally.
+
+Closing: SQLite checkpoints and deletes the WAL when the last connection
+closes. The read-write connections close first, while a read-only connection
+still holds its shared lock (so they cannot be last), and a read-only
+connection cannot checkpoint, so it never deletes the WAL either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from litetool.errors import DatabaseError
+
+BUSY_TIMEOUT_MS = 5000
+
+# (device, inode) -> read-only descriptor, kept for the life of the process.
+_PINNED_FDS: dict[tuple[int, int], int] = {}
+
+
+def _pinned_fd(path: Path) -> int:
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino)
+    fd = _PINNED_FDS.get(key)
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY)
+        _PINNED_FDS[key] = fd
+    return fd
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointResult:
+    """What ``PRAGMA wal_checkpoint`` reported."""
+
+    mode: str
+    busy: bool
+    wal_frames: int
+    checkpointed_frames: int
+    seconds: float
+
+    @property
+    def complete(self) -> bool:
+        return not self.busy and self.wal_frames == self.checkpointed_frames
+
+
+class ReadFence:
+    """Read transactions and controlled checkpoints on one live database."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._readers: list[sqlite3.Connection] = []
+        self._active = 0
+        self._writer: sqlite3.Connection | None = None
+        self._ckpt_conn: sqlite3.Connection | None = None
+        self.switched_to_wal = False
+        self._fds: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the connections, switch to WAL mode if needed, hold a reader."""
+        if not self.path.is_file():
+            raise DatabaseError(f"database not found: {self.path}")
+        try:
+            self._writer = self._connect(read_only=False)
+            mode = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise DatabaseError(
+                        f"{self.path}: cannot switch to WAL mode (journal_mode is {mode})",
+                        hint="close other connections that use exclusive locking",
+                    )
+                self.switched_to_wal = True
+            # Our own connections must never checkpoint on their own.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._readers = [self._connect(read_only=True), self._connect(read_only=True)]
+            self._begin_read(self._readers[0])
+            self._active = 0
+        except sqlite3.Error as exc:
+            self.close()
+            raise DatabaseError(f"{self.path}: cannot open: {exc}") from None
+
+    def close(self) -> None:
+        """Release everything; read-write connections first (see module doc)."""
+        if self._ckpt_conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._ckpt_conn.close()
+            self._ckpt_conn = None
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                self._writer.close()
+            self._writer = None
+        for reader in self._readers:
+            with contextlib.suppress(sqlite3.Error):
+                if reader.in_transaction:
+                    reader.execute("COMMIT")
+                reader.close()
+        self._readers = []
+        wal_fd = self._fds.pop("wal", None)
+        if wal_fd is not None:
+            os.close(wal_fd)
+        self._fds = {}
+
+    def raw_fd(self, which: str) -> int:
+        """A read-only descriptor of ``db``, ``wal`` or ``shm`` (-1 if absent).
+
+        Never close it: see the module docstring.
+        """
+        fd = self._fds.get(which)
+        if fd is None:
+            path = self.path if which == "db" else Path(f"{self.path}-{which}")
+            try:
+                fd = os.open(path, os.O_RDONLY) if which == "wal" else _pinned_fd(path)
+            except FileNotFoundError:
+                return -1
+            self._fds[which] = fd
+        return fd
+
+    def _connect(self, *, read_only: bool) -> sqlite3.Connection:
+        if read_only:
+            uri = f"file:{self.path}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        return conn
+
+    @staticmethod
+    def _begin_read(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        # A read transaction starts at the first read; sqlite_master always exists.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    # -- the fence -----------------------------------------------------------
+
+    def advance(self) -> None:
+        """Move the held read mark to the current end of the WAL, gap-free.
+
+        Call only after every frame up to the current end has been captured
+        durably: the old mark stops protecting them.
+        """
+        nxt = 1 - self._active
+        try:
+            self._begin_read(self._readers[nxt])
+            self._readers[self._active].execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{self.path}: cannot hold read transaction: {exc}") from None
+        self._active = nxt
+
+    def new_reader(self) -> sqlite3.Connection:
+        """A separate read-only connection with a read transaction begun now."""
+        conn = self._connect(read_only=True)
+        try:
+            self._begin_read(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise DatabaseError(f"{self.path}: cannot begin a read transaction: {exc}") from None
+        return conn
+
+    def page_size(self) -> int:
+        return int(self._readers[self._active].execute("PRAGMA page_size").fetchone()[0])
+
+    @contextlib.contextmanager
+    def write_locked(self) -> Iterator[None]:
+        """Hold SQLite's write lock (nothing can commit) without writing."""
+        assert self._writer is not None
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(f"{self.path}: cannot take the write lock: {exc}") from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("ROLLBACK")
+
+    def checkpoint(self, capture: Callable[[], None], *, truncate: bool) -> CheckpointResult:
+        """Checkpoint every captured frame and let SQLite restart the WAL.
+
+        ``capture`` is called under the write lock and must capture every
+        committed frame up to the end of the WAL durably. Stalls writers only
+        for that tail capture plus the backfill of frames not yet checkpointed.
+        """
+        assert self._writer is not None
+        started = time.perf_counter()
+        # Backfill what the held mark allows first, without blocking writers.
+        self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
+        with self.write_locked():
+            capture()
+            # The writer connection's read mark is at the end of the WAL now;
+            # both readers can let go, then one re-arms after the checkpoint.
+            for reader in self._readers:
+                if reader.in_transaction:
+                    reader.execute("COMMIT")
+            result = self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
+            self._begin_read(self._readers[self._active])
+        if truncate and result.complete:
+            # TRUNCATE also shrinks the file. It needs the write lock and fails
+            # at once (busy_timeout 0) if the application wrote meanwhile: those
+            # frames are not captured and our slot-0 reader blocks their backfill.
+            conn = self._checkpointer()
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                result = self._checkpoint_on(conn, "TRUNCATE", started)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        return result
+
+    def _checkpointer(self) -> sqlite3.Connection:
+        # A separate read-write connection: the writer connection is inside its
+        # transaction, and read-only connections cannot checkpoint.
+        conn = self._ckpt_conn
+        if conn is None:
+            conn = self._connect(read_only=False)
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._ckpt_conn = conn
+        return conn
+
+    @staticmethod
+    def _checkpoint_on(conn: sqlite3.Connection, mode: str, started: float) -> CheckpointResult:
+        try:
+            busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.OperationalError:
+            busy, log, done = 1, -1, -1
+        return CheckpointResult(
+            mode, bool(busy), int(log), int(done), time.perf_counter() - started
+        )

@@ -1,0 +1,112 @@
+"""Waking the capture loop when the WAL changes: inotify, or a short poll.
+
+inotify (Linux) is used through ctypes on the database's directory, so the
+loop sleeps at zero cost while the database is idle and wakes within a
+millisecond of a write. Elsewhere, or if inotify is unavailable, it polls the
+WAL's size and mtime. Either way a wait also ends after ``timeout`` seconds,
+so periodic work (checkpoint interval, shutdown) runs on time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import select
+import threading
+from pathlib import Path
+
+_IN_MODIFY = 0x00000002
+_IN_CLOSE_WRITE = 0x00000008
+_IN_MOVED_TO = 0x00000080
+_IN_CREATE = 0x00000100
+_IN_DELETE = 0x00000200
+_IN_NONBLOCK = 0o4000
+_IN_CLOEXEC = 0o2000000
+_MASK = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+
+
+class WalWakeup:
+    """Blocks until the WAL (or anything in its directory) may have changed."""
+
+    def __init__(self, wal_path: Path, *, poll_seconds: float = 0.005) -> None:
+        self.wal_path = wal_path
+        self._poll_seconds = poll_seconds
+        self._fd = -1
+        self._stop_r, self._stop_w = os.pipe()
+        self._last_stat: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self.using_inotify = self._open_inotify()
+
+    def _open_inotify(self) -> bool:
+        name = ctypes.util.find_library("c")
+        if not name or not hasattr(select, "poll"):
+            return False
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+            fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+            if fd < 0:
+                return False
+            directory = str(self.wal_path.parent).encode()
+            if libc.inotify_add_watch(fd, directory, _MASK) < 0:
+                os.close(fd)
+                return False
+        except (OSError, AttributeError):
+            return False
+        self._fd = fd
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for a change; True if something changed, False on timeout/stop."""
+        if self._fd >= 0:
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            poller.register(self._stop_r, select.POLLIN)
+            events = poller.poll(max(0, int(timeout * 1000)))
+            if not events:
+                return False
+            self._drain()
+            return any(fd == self._fd for fd, _ in events)
+        return self._poll(timeout)
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self._fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _poll(self, timeout: float) -> bool:
+        waited = 0.0
+        while waited < timeout:
+            try:
+                st = os.stat(self.wal_path)
+                current = (st.st_size, st.st_mtime_ns)
+            except FileNotFoundError:
+                current = (-1, 0)
+            if current != self._last_stat:
+                self._last_stat = current
+                return True
+            readable, _, _ = select.select([self._stop_r], [], [], self._poll_seconds)
+            if readable:
+                return False
+            waited += self._poll_seconds
+        return False
+
+    def interrupt(self) -> None:
+        """Wake a waiting thread at once (used for shutdown and forced syncs)."""
+        os.write(self._stop_w, b"x")
+
+    def clear_interrupt(self) -> None:
+        try:
+            os.set_blocking(self._stop_r, False)
+            while os.read(self._stop_r, 1024):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._stop_r = self._stop_w = -1
