@@ -1,0 +1,109 @@
+"""litetool.storage: the replica format and the only code that talks to object storage.
+
+Pure codecs (bytes in, values out): ``keys``, ``envelope``, ``segment``,
+``records``, ``manifest``, ``generation``, ``retention``, ``location``
+(parsing). I/O: ``store`` (every obstore call, counted and error-translated
+through ``obstore_errors``), ``replica`` (the async API), ``lease``, ``gc``.
+The byte-level format is docs/FORMAT.md.
+"""
+
+from litetool.storage.envelope import (
+    HEADER_SIZE,
+    MAX_PAYLOAD_BYTES,
+    Codec,
+    ObjectKind,
+    decode_object,
+    digest_hex,
+    encode_object,
+)
+from litetool.storage.gc import GcReport
+from litetool.storage.generation import GenerationIndex, GenerationInfo
+from litetool.storage.keys import (
+    LEASE_KEY,
+    MARKER_KEY,
+    KeyKind,
+    ParsedKey,
+    compacted_record_key,
+    index_record_key,
+    new_generation_id,
+    object_key,
+    parse_generation_time_ms,
+    parse_key,
+    validate_digest,
+    validate_generation,
+)
+from litetool.storage.lease import Lease, LeaseDocument
+from litetool.storage.location import Location, forget_memory_stores, parse_location
+from litetool.storage.manifest import (
+    DEFAULT_CHUNK_SIZE,
+    SnapshotManifest,
+    decode_manifest,
+    encode_manifest,
+)
+from litetool.storage.records import (
+    IndexRecord,
+    SegmentEntry,
+    SnapshotEntry,
+    decode_record,
+    encode_record,
+)
+from litetool.storage.replica import ObjectRef, Replica
+from litetool.storage.retention import RetentionPlan, plan_retention
+from litetool.storage.segment import (
+    Segment,
+    SegmentTransaction,
+    concat_segments,
+    decode_segment,
+    encode_segment,
+)
+from litetool.storage.stats import RequestCounts, RequestStats
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "HEADER_SIZE",
+    "LEASE_KEY",
+    "MARKER_KEY",
+    "MAX_PAYLOAD_BYTES",
+    "Codec",
+    "GcReport",
+    "GenerationIndex",
+    "GenerationInfo",
+    "IndexRecord",
+    "KeyKind",
+    "Lease",
+    "LeaseDocument",
+    "Location",
+    "ObjectKind",
+    "ObjectRef",
+    "ParsedKey",
+    "Replica",
+    "RequestCounts",
+    "RequestStats",
+    "RetentionPlan",
+    "Segment",
+    "SegmentEntry",
+    "SegmentTransaction",
+    "SnapshotEntry",
+    "SnapshotManifest",
+    "compacted_record_key",
+    "concat_segments",
+    "decode_manifest",
+    "decode_object",
+    "decode_record",
+    "decode_segment",
+    "digest_hex",
+    "encode_manifest",
+    "encode_object",
+    "encode_record",
+    "encode_segment",
+    "forget_memory_stores",
+    "index_record_key",
+    "new_generation_id",
+    "object_key",
+    "parse_generation_time_ms",
+    "parse_key",
+    "parse_location",
+    "plan_retention",
+    "validate_digest",
+    "validate_generation",
+]

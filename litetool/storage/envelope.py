@@ -1,0 +1,168 @@
+"""The object envelope: a 48-byte header in front of every stored object.
+
+Byte layout (docs/FORMAT.md section 2), integers big-endian::
+
+    offset size field
+    0      4    magic b"LTO1"
+    4      1    envelope version, 1
+    5      1    kind: 1 segment, 2 snapshot chunk, 3 snapshot manifest, 4 index record
+    6      1    codec: 0 none, 1 zstd (level 1, content size in the frame header)
+    7      1    flags, 0 (readers reject anything else)
+    8      8    uncompressed payload length (at most 1 GiB)
+    16     32   BLAKE3-256 of the uncompressed payload
+    48     ...  stored payload, to the end of the object
+
+A content-addressed object's name is the BLAKE3-256 of *all* its stored bytes
+(header included). :func:`decode_object` checks, in this order: the name (when
+a digest is expected), magic, version, kind, codec, flags, the length bound,
+the decompressed length, and the payload digest; each failure is
+``CorruptObject(key, problem)``. A payload is never returned unless its digest
+matched, so no corruption can yield a wrong payload.
+
+Pure: bytes in, values out. Compressor and decompressor objects are reused per
+thread; zstd and blake3 release the GIL, so callers may run large objects in
+worker threads.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from enum import IntEnum
+
+import blake3
+import zstandard
+
+from litetool.errors import CorruptObject
+
+MAGIC = b"LTO1"
+ENVELOPE_VERSION = 1
+HEADER_SIZE = 48
+MAX_PAYLOAD_BYTES = 1 << 30
+ZSTD_LEVEL = 1
+FLAGS_NONE = 0
+DIGEST_SIZE = 32
+
+# magic, version, kind, codec, flags, uncompressed length, payload digest
+_HEADER = struct.Struct(">4sBBBBQ32s")
+assert _HEADER.size == HEADER_SIZE
+
+# Below this size a single-threaded hash is faster than spinning up threads.
+_PARALLEL_HASH_BYTES = 8 << 20
+
+
+class ObjectKind(IntEnum):
+    SEGMENT = 1
+    SNAPSHOT_CHUNK = 2
+    SNAPSHOT_MANIFEST = 3
+    INDEX_RECORD = 4
+
+
+class Codec(IntEnum):
+    NONE = 0
+    ZSTD = 1
+
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+        _local.compressor = compressor
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = zstandard.ZstdDecompressor()
+        _local.decompressor = decompressor
+    return decompressor
+
+
+def blake3_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """BLAKE3-256 of *data* (multi-threaded for large inputs)."""
+    if len(data) >= _PARALLEL_HASH_BYTES:
+        return blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
+    return blake3.blake3(data).digest()
+
+
+def digest_hex(stored: bytes | bytearray | memoryview) -> str:
+    """The content address of stored bytes: 64 lowercase hex digits."""
+    return blake3_digest(stored).hex()
+
+
+def encode_object(
+    kind: ObjectKind, payload: bytes | bytearray | memoryview, codec: Codec = Codec.ZSTD
+) -> bytes:
+    """Header + (compressed) payload, ready to store."""
+    kind = ObjectKind(kind)
+    codec = Codec(codec)
+    length = len(payload)
+    if length > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"payload of {length} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    header = _HEADER.pack(
+        MAGIC, ENVELOPE_VERSION, kind, codec, FLAGS_NONE, length, blake3_digest(payload)
+    )
+    if codec is Codec.ZSTD:
+        body: bytes | bytearray | memoryview = _compressor().compress(payload)
+    else:
+        body = payload
+    return b"".join((header, body))
+
+
+def decode_object(
+    key: str,
+    stored: bytes | bytearray | memoryview,
+    expected_kind: ObjectKind,
+    expected_digest: str | None,
+) -> bytes | memoryview:
+    """Verify *stored* (read from *key*) and return its uncompressed payload.
+
+    *expected_digest* is the hex digest the key names (content-addressed
+    objects) or ``None`` (index records). Every failure is ``CorruptObject``.
+    With codec ``none`` the payload is a zero-copy memoryview of *stored*.
+    """
+    view = memoryview(stored).cast("B")
+    if expected_digest is not None and digest_hex(view) != expected_digest:
+        raise CorruptObject(key, "content does not match its name (BLAKE3 digest differs)")
+    if len(view) < HEADER_SIZE:
+        raise CorruptObject(key, f"truncated: {len(view)} bytes is shorter than the header")
+    magic, version, kind, codec, flags, length, payload_digest = _HEADER.unpack_from(view)
+    if magic != MAGIC:
+        raise CorruptObject(key, f"bad magic {magic!r}")
+    if version != ENVELOPE_VERSION:
+        raise CorruptObject(key, f"unknown envelope version {version}")
+    if kind != expected_kind:
+        raise CorruptObject(key, f"object kind {kind}, expected {int(expected_kind)}")
+    if codec not in (Codec.NONE, Codec.ZSTD):
+        raise CorruptObject(key, f"unknown codec {codec}")
+    if flags != FLAGS_NONE:
+        raise CorruptObject(key, f"unknown flags {flags:#04x}")
+    if length > MAX_PAYLOAD_BYTES:
+        raise CorruptObject(key, f"payload length {length} exceeds {MAX_PAYLOAD_BYTES}")
+    body = view[HEADER_SIZE:]
+    payload = _decompress(key, body, length) if codec == Codec.ZSTD else body
+    if len(payload) != length:
+        raise CorruptObject(key, f"payload is {len(payload)} bytes, header says {length}")
+    if blake3_digest(payload) != payload_digest:
+        raise CorruptObject(key, "payload digest mismatch")
+    return payload
+
+
+def _decompress(key: str, body: memoryview, length: int) -> bytes:
+    # The frame's declared content size is checked against the header before
+    # decompressing, so a hostile frame cannot make us allocate more than the
+    # (bounded) header length.
+    try:
+        declared = zstandard.frame_content_size(body)
+    except zstandard.ZstdError as exc:
+        raise CorruptObject(key, f"bad zstd frame header: {exc}") from exc
+    if declared != length:
+        raise CorruptObject(key, f"zstd frame declares {declared} bytes, header says {length}")
+    try:
+        return _decompressor().decompress(body, max_output_size=length, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise CorruptObject(key, f"zstd decompression failed: {exc}") from exc

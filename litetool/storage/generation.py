@@ -1,0 +1,275 @@
+"""The pure view of one generation, built from its index records.
+
+A reader lists ``generations/<g>/index/`` and ``generations/<g>/compacted/``,
+takes the compacted record with the highest seq (if any) and the index
+records after it, and hands them to :meth:`GenerationIndex.from_records`.
+The index then checks the rules of docs/FORMAT.md section 5 and answers what
+a restore planner and ``status`` need: the snapshots and segments in order,
+the range of restore points (txids) with their commit times and db sizes.
+
+Contiguity rules (``ReplicaFormatError`` when broken):
+
+- the records of the view are numbered without gaps: the compacted record's
+  seq (or 0), then +1 each;
+- the first record of the view names a snapshot; snapshot txids never
+  decrease and none is beyond the last txid;
+- segments are contiguous: the first starts at the first snapshot's
+  txid + 1, each next one at the previous ``last_txid + 1``;
+- every snapshot and segment has the same page size.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from litetool.errors import ReplicaFormatError
+from litetool.storage.keys import parse_generation_time_ms, validate_generation
+from litetool.storage.records import IndexRecord, SegmentEntry, SnapshotEntry
+
+
+def select_view(records: Iterable[IndexRecord]) -> list[IndexRecord]:
+    """The records a reader uses: the newest compacted record (if any), then the
+    index records after it, by seq. Covered index records are dropped."""
+    records = list(records)
+    compacted = [record for record in records if record.compacted]
+    base = max(compacted, key=lambda record: record.seq) if compacted else None
+    floor = base.seq if base is not None else -1
+    later = sorted(
+        (record for record in records if not record.compacted and record.seq > floor),
+        key=lambda record: record.seq,
+    )
+    return ([base] if base is not None else []) + later
+
+
+class GenerationIndex:
+    """Everything a generation's records say, validated. Immutable after construction."""
+
+    __slots__ = (
+        "_segment_starts",
+        "compacted_seq",
+        "generation",
+        "page_size",
+        "reason",
+        "records",
+        "segments",
+        "snapshots",
+    )
+
+    def __init__(self, generation: str, records: list[IndexRecord]) -> None:
+        """Use :meth:`from_records`; *records* here must already be the view."""
+        self.generation = generation
+        self.records = tuple(records)
+        self.snapshots: tuple[SnapshotEntry, ...] = tuple(
+            snapshot for record in records for snapshot in record.snapshots
+        )
+        self.segments: tuple[SegmentEntry, ...] = tuple(
+            segment for record in records for segment in record.segments
+        )
+        self.compacted_seq = records[0].seq if records and records[0].compacted else None
+        self.reason = records[0].reason if records else None
+        self.page_size = self.snapshots[0].page_size if self.snapshots else 0
+        self._segment_starts = [segment.first_txid for segment in self.segments]
+
+    @classmethod
+    def from_records(cls, generation: str, records: Iterable[IndexRecord]) -> GenerationIndex:
+        """Select the view of *records* (see :func:`select_view`) and validate it."""
+        validate_generation(generation)
+        records = list(records)
+        for record in records:
+            if record.generation != generation:
+                raise ReplicaFormatError(
+                    f"generation {generation}: record {record.seq} names generation "
+                    f"{record.generation}"
+                )
+        view = select_view(records)
+        index = cls(generation, view)
+        index._validate()
+        return index
+
+    def _fail(self, problem: str) -> ReplicaFormatError:
+        return ReplicaFormatError(f"generation {self.generation}: {problem}")
+
+    def _validate(self) -> None:
+        if not self.records:
+            raise self._fail("has no index records")
+        expected_seq = self.records[0].seq if self.records[0].compacted else 0
+        for record in self.records:
+            if record.seq != expected_seq:
+                raise self._fail(f"index record {expected_seq} is missing (next is {record.seq})")
+            expected_seq += 1
+        if not self.records[0].snapshots:
+            raise self._fail(
+                f"record {self.records[0].seq} opens the generation without a snapshot"
+            )
+        next_txid = self.snapshots[0].txid + 1
+        for segment in self.segments:
+            if segment.first_txid != next_txid:
+                raise self._fail(
+                    f"segments are not contiguous: expected txid {next_txid}, "
+                    f"segment {segment.digest[:12]} starts at {segment.first_txid}"
+                )
+            if segment.page_size != self.page_size:
+                raise self._fail(
+                    f"segment {segment.digest[:12]} has page size {segment.page_size}, "
+                    f"generation has {self.page_size}"
+                )
+            next_txid = segment.last_txid + 1
+        last_txid = next_txid - 1
+        previous = self.snapshots[0].txid
+        for snapshot in self.snapshots:
+            if not previous <= snapshot.txid <= last_txid:
+                raise self._fail(
+                    f"snapshot {snapshot.manifest_digest[:12]} at txid {snapshot.txid} is out of "
+                    f"order or beyond the last txid {last_txid}"
+                )
+            if snapshot.page_size != self.page_size:
+                raise self._fail(
+                    f"snapshot {snapshot.manifest_digest[:12]} has page size "
+                    f"{snapshot.page_size}, generation has {self.page_size}"
+                )
+            previous = snapshot.txid
+
+    # -- restore points -------------------------------------------------------
+
+    @property
+    def first_txid(self) -> int:
+        """The earliest restore point: the first snapshot's txid."""
+        return self.snapshots[0].txid
+
+    @property
+    def last_txid(self) -> int:
+        """The latest restore point."""
+        return self.segments[-1].last_txid if self.segments else self.snapshots[0].txid
+
+    @property
+    def first_commit_time_us(self) -> int:
+        return self.commit_time_us(self.first_txid)
+
+    @property
+    def last_commit_time_us(self) -> int:
+        return self.commit_time_us(self.last_txid)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next index record of this generation must use."""
+        return self.records[-1].seq + 1
+
+    @property
+    def last_seq(self) -> int:
+        return self.records[-1].seq
+
+    @property
+    def created_ms(self) -> int:
+        """Creation time from the generation id (ms since the Unix epoch)."""
+        return parse_generation_time_ms(self.generation)
+
+    @property
+    def stored_bytes(self) -> int:
+        """What restoring every snapshot and segment of the view would download."""
+        return sum(entry.stored_bytes for entry in self.snapshots) + sum(
+            entry.stored_bytes for entry in self.segments
+        )
+
+    def __contains__(self, txid: object) -> bool:
+        return type(txid) is int and self.first_txid <= txid <= self.last_txid
+
+    def segment_for(self, txid: int) -> SegmentEntry:
+        """The segment holding transaction *txid* (ValueError if none does)."""
+        position = bisect_right(self._segment_starts, txid) - 1
+        if position >= 0:
+            segment = self.segments[position]
+            if segment.first_txid <= txid <= segment.last_txid:
+                return segment
+        raise ValueError(f"txid {txid} is in no segment of generation {self.generation}")
+
+    def commit_time_us(self, txid: int) -> int:
+        """Commit time of restore point *txid* (ValueError outside the generation)."""
+        self._require(txid)
+        if txid == self.first_txid:
+            return self.snapshots[0].time_us
+        segment = self.segment_for(txid)
+        return segment.times_us[txid - segment.first_txid]
+
+    def db_size_pages(self, txid: int) -> int:
+        """Database size (pages) after transaction *txid*."""
+        self._require(txid)
+        if txid == self.first_txid:
+            return self.snapshots[0].page_count
+        segment = self.segment_for(txid)
+        return segment.db_pages[txid - segment.first_txid]
+
+    def is_segment_boundary(self, txid: int) -> bool:
+        """Whether no segment straddles *txid* (the view could start at a snapshot there)."""
+        if txid == self.first_txid or txid == self.last_txid:
+            return txid in self
+        position = bisect_right(self._segment_starts, txid + 1) - 1
+        return position >= 0 and self.segments[position].first_txid == txid + 1
+
+    def snapshot_at_or_before(self, txid: int) -> SnapshotEntry:
+        """The latest snapshot a restore to *txid* can start from."""
+        self._require(txid)
+        best = self.snapshots[0]
+        for snapshot in self.snapshots:
+            if snapshot.txid > txid:
+                break
+            best = snapshot
+        return best
+
+    def segments_between(self, after_txid: int, through_txid: int) -> list[SegmentEntry]:
+        """Segments holding transactions ``after_txid + 1 .. through_txid`` (the first and
+        last may hold more; the restore stops at the exact txid)."""
+        if after_txid >= through_txid:
+            return []
+        self._require(after_txid)
+        self._require(through_txid)
+        start = bisect_right(self._segment_starts, after_txid + 1) - 1
+        stop = bisect_right(self._segment_starts, through_txid)
+        return list(self.segments[max(start, 0) : stop])
+
+    def object_digests(self) -> set[str]:
+        """Every content-addressed object the view names directly (segments and
+        snapshot manifests; chunks are named by the manifests)."""
+        return {entry.digest for entry in self.segments} | {
+            entry.manifest_digest for entry in self.snapshots
+        }
+
+    def _require(self, txid: int) -> None:
+        if txid not in self:
+            raise ValueError(
+                f"txid {txid} is not a restore point of generation {self.generation} "
+                f"({self.first_txid}..{self.last_txid})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationInfo:
+    """A summary of one generation, for ``litetool generations`` and status."""
+
+    generation: str
+    created_ms: int
+    first_txid: int
+    last_txid: int
+    first_commit_time_us: int
+    last_commit_time_us: int
+    record_count: int
+    next_seq: int
+    stored_bytes: int
+    reason: str | None
+
+    @classmethod
+    def from_index(cls, index: GenerationIndex, record_count: int) -> GenerationInfo:
+        """*record_count*: how many record objects the generation has in the store."""
+        return cls(
+            generation=index.generation,
+            created_ms=index.created_ms,
+            first_txid=index.first_txid,
+            last_txid=index.last_txid,
+            first_commit_time_us=index.first_commit_time_us,
+            last_commit_time_us=index.last_commit_time_us,
+            record_count=record_count,
+            next_seq=index.next_seq,
+            stored_bytes=index.stored_bytes,
+            reason=index.reason,
+        )

@@ -1,0 +1,470 @@
+"""The replica API used by the engine and by restore (async).
+
+A :class:`Replica` is one replica root (docs/FORMAT.md). Writers put objects
+first (:meth:`Replica.put_object`, :meth:`Replica.put_snapshot`), then publish
+the index record that names them (:meth:`Replica.publish_record`, the commit
+point). Readers list and load records first (:meth:`Replica.list_generations`,
+:meth:`Replica.load_generation`), then fetch and verify the objects they name.
+Every key read from a listing is validated; unknown keys are ignored.
+
+Contracts:
+
+- ``put_object`` is idempotent: an existing object with the same digest is
+  the same bytes, so "already exists" means done.
+- ``fetch_object`` returns a payload only after every envelope check passed
+  (``CorruptObject`` otherwise); objects larger than ``max_object_bytes`` are
+  refused from their metadata, before the body is read.
+- ``publish_record`` creates the record or raises ``ReplicaConflict``, except
+  that re-publishing an identical record (a retry after a lost response) is
+  success.
+- Compression and hashing of large payloads run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from litetool.errors import (
+    CorruptObject,
+    ObjectNotFound,
+    ReplicaConflict,
+    ReplicaFormatError,
+    StorageError,
+)
+from litetool.storage import lease as lease_io
+from litetool.storage.envelope import (
+    HEADER_SIZE,
+    MAX_PAYLOAD_BYTES,
+    ObjectKind,
+    decode_object,
+    digest_hex,
+    encode_object,
+)
+from litetool.storage.gc import GcReport, collect_garbage
+from litetool.storage.generation import GenerationIndex, GenerationInfo, select_view
+from litetool.storage.json_fields import Fields, dump_json, parse_json_object
+from litetool.storage.keys import (
+    GENERATIONS_PREFIX,
+    MARKER_KEY,
+    KeyKind,
+    generation_prefix,
+    object_key,
+    record_key,
+    try_parse_key,
+    validate_generation,
+)
+from litetool.storage.location import Location, parse_location
+from litetool.storage.manifest import (
+    DEFAULT_CHUNK_SIZE,
+    SnapshotManifest,
+    decode_manifest,
+    encode_manifest,
+)
+from litetool.storage.records import IndexRecord, SnapshotEntry, decode_record, encode_record
+from litetool.storage.segment import Segment, decode_segment
+from litetool.storage.stats import RequestStats
+from litetool.storage.store import ALREADY_EXISTS, ObjectMeta, Store
+
+REPLICA_FORMAT = "litetool-replica"
+REPLICA_VERSION = 1
+MAX_MARKER_BYTES = 64 << 10
+#: The largest stored object ever read: the envelope bound plus zstd's worst case.
+DEFAULT_MAX_OBJECT_BYTES = HEADER_SIZE + MAX_PAYLOAD_BYTES + (MAX_PAYLOAD_BYTES >> 7) + (1 << 20)
+#: Below this, compressing/hashing inline beats a thread hop.
+THREAD_THRESHOLD_BYTES = 256 << 10
+DEFAULT_CONCURRENCY = 8
+
+T = TypeVar("T")
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """A stored content-addressed object. ``uploaded`` is False when it already existed."""
+
+    digest: str
+    stored_bytes: int
+    uploaded: bool = True
+
+
+@dataclass(slots=True)
+class RecordKeys:
+    """The record keys of one generation, from a listing."""
+
+    index: dict[int, ObjectMeta] = field(default_factory=dict)
+    compacted: dict[int, ObjectMeta] = field(default_factory=dict)
+
+    def view(self) -> list[tuple[int, bool]]:
+        """``(seq, compacted)`` of the records a reader loads (see ``select_view``)."""
+        floor = max(self.compacted, default=-1)
+        view = [(floor, True)] if floor >= 0 else []
+        return view + [(seq, False) for seq in sorted(self.index) if seq > floor]
+
+    def __len__(self) -> int:
+        return len(self.index) + len(self.compacted)
+
+
+async def _in_thread_if_large(size: int, function: Callable[..., T], *args: Any) -> T:
+    if size >= THREAD_THRESHOLD_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
+async def gather_limited(
+    factories: Iterable[Callable[[], Awaitable[T]]], limit: int = DEFAULT_CONCURRENCY
+) -> list[T]:
+    """Run coroutine factories with at most *limit* in flight; results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(factory: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            return await factory()
+
+    return list(await asyncio.gather(*(run(factory) for factory in factories)))
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Replica:
+    """One replica root: objects, index records, the lease, GC."""
+
+    def __init__(
+        self,
+        location: Location,
+        name: str | None = None,
+        *,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self.location = location
+        self.name = name or location.display_url
+        self.stats = RequestStats()
+        self.store = Store(location, self.stats)
+        self.max_object_bytes = max_object_bytes
+        self.concurrency = concurrency
+
+    @classmethod
+    def open(
+        cls, url: str, options: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> Replica:
+        """Parse *url* (ConfigError if invalid); no request is made yet."""
+        return cls(parse_location(url, options), name)
+
+    @property
+    def display_url(self) -> str:
+        return self.location.display_url
+
+    def __repr__(self) -> str:
+        return f"Replica({self.name!r}, {self.display_url!r})"
+
+    # -- format marker ---------------------------------------------------------------------
+
+    async def ensure_format(self, create: bool) -> int:
+        """Create (``create=True``, if absent) or verify the format marker; returns its version.
+
+        ObjectNotFound when there is no replica and ``create`` is False;
+        ReplicaFormatError for a marker of another format or an unknown version.
+        """
+        if create:
+            self.store.open(create=True)
+            marker = dump_json({"format": REPLICA_FORMAT, "version": REPLICA_VERSION})
+            try:
+                await self.store.put(MARKER_KEY, marker, mode="create", expected=(ALREADY_EXISTS,))
+                return REPLICA_VERSION
+            except ALREADY_EXISTS:
+                pass
+        try:
+            data, _ = await self.store.get(MARKER_KEY, max_bytes=MAX_MARKER_BYTES)
+        except ObjectNotFound as exc:
+            raise ObjectNotFound(
+                MARKER_KEY, hint=f"there is no litetool replica at {self.display_url}"
+            ) from exc
+        fields = Fields("format marker", parse_json_object("format marker", data))
+        if fields.raw("format") != REPLICA_FORMAT:
+            raise ReplicaFormatError(f"{self.display_url} is not a litetool replica")
+        version = fields.integer("version")
+        if version != REPLICA_VERSION:
+            raise ReplicaFormatError(
+                f"replica format version {version} is not supported (this litetool reads "
+                f"version {REPLICA_VERSION})",
+                hint="upgrade litetool" if version > REPLICA_VERSION else None,
+            )
+        return version
+
+    # -- content-addressed objects ---------------------------------------------------------
+
+    async def put_object(self, kind: ObjectKind, payload: Buffer) -> ObjectRef:
+        """Envelope, hash and upload *payload* (idempotent)."""
+
+        def encode() -> tuple[bytes, str]:
+            stored = encode_object(kind, payload)
+            return stored, digest_hex(stored)
+
+        stored, digest = await _in_thread_if_large(len(payload), encode)
+        try:
+            await self.store.put(
+                object_key(digest), stored, mode="create", expected=(ALREADY_EXISTS,)
+            )
+        except ALREADY_EXISTS:
+            return ObjectRef(digest, len(stored), uploaded=False)
+        return ObjectRef(digest, len(stored))
+
+    async def fetch_object(self, digest: str, kind: ObjectKind) -> Buffer:
+        """Download, verify and decompress the object named *digest*."""
+        key = object_key(digest)
+        data, _ = await self.store.get(key, max_bytes=self.max_object_bytes)
+        return await _in_thread_if_large(len(data), decode_object, key, data, kind, digest)
+
+    async def fetch_segment(self, digest: str) -> Segment:
+        payload = await self.fetch_object(digest, ObjectKind.SEGMENT)
+        try:
+            return await _in_thread_if_large(len(payload), decode_segment, payload)
+        except ReplicaFormatError as exc:
+            raise CorruptObject(object_key(digest), exc.message) from exc
+
+    async def fetch_manifest(self, digest: str) -> SnapshotManifest:
+        payload = await self.fetch_object(digest, ObjectKind.SNAPSHOT_MANIFEST)
+        try:
+            return decode_manifest(payload)
+        except ReplicaFormatError as exc:
+            raise CorruptObject(object_key(digest), exc.message) from exc
+
+    async def put_snapshot(
+        self,
+        chunks: Iterable[Buffer] | AsyncIterable[Buffer],
+        *,
+        txid: int,
+        time_us: int,
+        page_size: int,
+        page_count: int,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> SnapshotEntry:
+        """Upload a database image given as consecutive chunks of *chunk_size* bytes (the
+        last may be shorter), then its manifest. At most ``concurrency`` chunks are held."""
+        image_size = page_size * page_count
+        semaphore = asyncio.Semaphore(self.concurrency)
+        tasks: list[asyncio.Task[ObjectRef]] = []
+        received = 0
+
+        async def upload(chunk: Buffer) -> ObjectRef:
+            try:
+                return await self.put_object(ObjectKind.SNAPSHOT_CHUNK, chunk)
+            finally:
+                semaphore.release()
+
+        async def chunk_source() -> AsyncIterable[Buffer]:
+            if isinstance(chunks, AsyncIterable):
+                async for chunk in chunks:
+                    yield chunk
+            else:
+                for chunk in chunks:
+                    yield chunk
+
+        try:
+            async for chunk in chunk_source():
+                if len(chunk) != min(chunk_size, image_size - received) or len(chunk) == 0:
+                    raise ValueError(
+                        f"snapshot chunk {len(tasks)} has {len(chunk)} bytes at offset {received} "
+                        f"of a {image_size}-byte image with {chunk_size}-byte chunks"
+                    )
+                received += len(chunk)
+                await semaphore.acquire()
+                tasks.append(asyncio.create_task(upload(chunk)))
+            if received != image_size:
+                raise ValueError(f"snapshot image has {received} bytes, expected {image_size}")
+            refs = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        manifest = SnapshotManifest(
+            txid, time_us, page_size, page_count, chunk_size, tuple(ref.digest for ref in refs)
+        )
+        manifest_ref = await self.put_object(
+            ObjectKind.SNAPSHOT_MANIFEST, encode_manifest(manifest)
+        )
+        return SnapshotEntry(
+            manifest_digest=manifest_ref.digest,
+            txid=txid,
+            time_us=time_us,
+            page_size=page_size,
+            page_count=page_count,
+            stored_bytes=manifest_ref.stored_bytes + sum(ref.stored_bytes for ref in refs),
+        )
+
+    # -- index records ---------------------------------------------------------------------
+
+    async def publish_record(self, record: IndexRecord) -> None:
+        """Create *record* (the commit point of a sync). ReplicaConflict if another
+        record with its generation and seq exists."""
+        payload = encode_record(record)
+        stored = await _in_thread_if_large(
+            len(payload), encode_object, ObjectKind.INDEX_RECORD, payload
+        )
+        key = record_key(record.generation, record.seq, compacted=record.compacted)
+        try:
+            await self.store.put(key, stored, mode="create", expected=(ALREADY_EXISTS,))
+            return
+        except ALREADY_EXISTS:
+            pass
+        existing = await self.fetch_record(record.generation, record.seq, record.compacted)
+        if encode_record(existing) == payload:
+            return  # our own earlier attempt succeeded; its response was lost
+        what = "compacted record" if record.compacted else "index record"
+        raise ReplicaConflict(
+            f"{what} {record.seq} of generation {record.generation} already exists "
+            f"(written by {existing.writer})",
+            hint="another litetool is replicating into this replica",
+        )
+
+    async def fetch_record(self, generation: str, seq: int, compacted: bool) -> IndexRecord:
+        """Download and verify one record; CorruptObject if it is not what its key says."""
+        key = record_key(generation, seq, compacted=compacted)
+        data, _ = await self.store.get(key, max_bytes=self.max_object_bytes)
+        payload = await _in_thread_if_large(
+            len(data), decode_object, key, data, ObjectKind.INDEX_RECORD, None
+        )
+        try:
+            record = await _in_thread_if_large(len(payload), decode_record, payload)
+        except ReplicaFormatError as exc:
+            raise ReplicaFormatError(f"{key}: {exc.message}", hint=exc.hint) from exc
+        if (record.generation, record.seq, record.compacted) != (generation, seq, compacted):
+            raise CorruptObject(
+                key,
+                f"holds {'compacted' if record.compacted else 'index'} record {record.seq} "
+                f"of generation {record.generation}",
+            )
+        return record
+
+    async def list_record_keys(self, generation: str | None = None) -> dict[str, RecordKeys]:
+        """Record keys per generation (one listing; invalid keys are ignored)."""
+        prefix = GENERATIONS_PREFIX if generation is None else generation_prefix(generation)
+        found: dict[str, RecordKeys] = {}
+        async for meta in self.store.list(prefix):
+            parsed = try_parse_key(meta.key)
+            if parsed is None or parsed.generation is None or parsed.seq is None:
+                continue
+            keys = found.setdefault(parsed.generation, RecordKeys())
+            if parsed.kind is KeyKind.COMPACTED_RECORD:
+                keys.compacted[parsed.seq] = meta
+            else:
+                keys.index[parsed.seq] = meta
+        return found
+
+    async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
+        """Fetch the records a reader needs (from a listing) and validate them."""
+        records = await gather_limited(
+            (
+                (lambda seq=seq, compacted=compacted: self.fetch_record(generation, seq, compacted))
+                for seq, compacted in keys.view()
+            ),
+            self.concurrency,
+        )
+        return GenerationIndex.from_records(generation, select_view(records))
+
+    async def load_generation(self, generation: str) -> GenerationIndex:
+        """The validated index of *generation* (ObjectNotFound if it has no records)."""
+        validate_generation(generation)
+        keys = (await self.list_record_keys(generation)).get(generation)
+        if keys is None:
+            raise ObjectNotFound(
+                generation_prefix(generation), hint=f"no generation {generation} here"
+            )
+        return await self.load_view(generation, keys)
+
+    async def list_generations(self) -> list[GenerationInfo]:
+        """Every generation with records, oldest first."""
+        listing = await self.list_record_keys()
+        generations = sorted(listing)
+        indexes = await gather_limited(
+            (
+                (lambda generation=generation: self.load_view(generation, listing[generation]))
+                for generation in generations
+            ),
+            self.concurrency,
+        )
+        return [
+            GenerationInfo.from_index(index, len(listing[index.generation])) for index in indexes
+        ]
+
+    async def compact(
+        self, generation: str, *, writer: str = "litetool-compact", now_us: int | None = None
+    ) -> int | None:
+        """Write one compacted record covering every current record of *generation*.
+
+        Returns its seq, or None when the generation already loads from one record.
+        """
+        index = await self.load_generation(generation)
+        if len(index.records) <= 1:
+            return None
+        return await self.write_compacted(index, writer=writer, now_us=now_us)
+
+    async def write_compacted(
+        self,
+        index: GenerationIndex,
+        *,
+        keep_from_txid: int | None = None,
+        writer: str = "litetool-compact",
+        now_us: int | None = None,
+    ) -> int:
+        """Write the compacted record of *index* at its last seq, leaving out the snapshots
+        and segments before the snapshot at *keep_from_txid* (retention)."""
+        snapshots = index.snapshots
+        segments = index.segments
+        if keep_from_txid is not None:
+            snapshots = tuple(entry for entry in snapshots if entry.txid >= keep_from_txid)
+            segments = tuple(entry for entry in segments if entry.first_txid > keep_from_txid)
+            if not snapshots or snapshots[0].txid != keep_from_txid:
+                raise ValueError(f"no snapshot at txid {keep_from_txid} to keep from")
+        record = IndexRecord(
+            generation=index.generation,
+            seq=index.last_seq,
+            created_us=_now_us() if now_us is None else now_us,
+            writer=writer,
+            snapshots=snapshots,
+            segments=segments,
+            reason=index.reason,
+            covers=(0, index.last_seq),
+        )
+        GenerationIndex.from_records(index.generation, [record])  # never write a broken view
+        try:
+            await self.publish_record(record)
+        except ReplicaConflict:
+            pass  # another compactor covered the same records first: same effect
+        return record.seq
+
+    # -- garbage collection and the lease ----------------------------------------------------
+
+    async def collect_garbage(
+        self, retention_seconds: float, grace_seconds: float, now_us: int | None = None
+    ) -> GcReport:
+        """See :func:`litetool.storage.gc.collect_garbage`."""
+        return await collect_garbage(
+            self, retention_seconds, grace_seconds, _now_us() if now_us is None else now_us
+        )
+
+    async def acquire_lease(
+        self, writer_id: str, ttl_seconds: float, generation: str, now_us: int | None = None
+    ) -> lease_io.Lease:
+        return await lease_io.acquire_lease(self.store, writer_id, ttl_seconds, generation, now_us)
+
+    async def renew_lease_if_needed(
+        self, lease: lease_io.Lease, now_us: int | None = None
+    ) -> lease_io.Lease:
+        return await lease_io.renew_lease_if_needed(self.store, lease, now_us)
+
+    async def release_lease(self, lease: lease_io.Lease) -> bool:
+        return await lease_io.release_lease(self.store, lease)
+
+    async def read_lease(self) -> lease_io.LeaseDocument | None:
+        return await lease_io.read_lease(self.store)
+
+
+__all__ = ["ObjectRef", "RecordKeys", "Replica", "StorageError", "gather_limited"]

@@ -1,0 +1,316 @@
+"""Segment payload codec (object kind 1; docs/FORMAT.md section 3).
+
+A segment holds the frames of one or more whole, consecutive transactions.
+Byte layout, integers big-endian::
+
+    offset   size          field
+    0        4             page_size (a power of two, 512..65536)
+    4        4             transaction_count T (>= 1)
+    8        8             first_txid
+    16       4             frame_count F (>= T)
+    20       16*T          per transaction: commit_time_us (i64, Unix epoch, UTC),
+                                            db_size_pages (u32, >= 1, from the commit frame),
+                                            frame_count   (u32, >= 1)
+    20+16T   4*F           page number (>= 1) of each frame, in WAL order
+    ...      F*page_size   page images, in the same order
+
+Transaction ``i`` has txid ``first_txid + i``; the per-transaction frame
+counts sum to F; the payload ends exactly after the last page. A later frame
+for the same page number supersedes an earlier one.
+
+Pure: bytes in, values out. :func:`decode_segment` never copies page images
+(it returns a memoryview over the payload) and checks every count against the
+payload size before allocating anything, so a hostile payload raises
+``ReplicaFormatError`` rather than ``MemoryError`` or ``IndexError``.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from litetool.errors import ReplicaFormatError
+
+SEGMENT_HEADER_SIZE = 20
+TRANSACTION_ENTRY_SIZE = 16
+PAGE_NUMBER_SIZE = 4
+MIN_PAGE_SIZE = 512
+MAX_PAGE_SIZE = 65536
+MAX_U32 = (1 << 32) - 1
+MAX_TXID = (1 << 63) - 1
+
+_HEADER = struct.Struct(">IIQI")
+_TRANSACTION = struct.Struct(">qII")
+_NATIVE_LITTLE_ENDIAN = sys.byteorder == "little"
+
+# array typecodes with the sizes the format needs (true on every platform
+# CPython supports today; checked so a surprise fails loudly, not silently).
+if array("I").itemsize != 4 or array("q").itemsize != 8:  # pragma: no cover
+    raise ImportError("litetool needs array('I') of 4 bytes and array('q') of 8 bytes")
+
+
+class TransactionFrames(Protocol):
+    """What :func:`encode_segment` needs per transaction (any object with these)."""
+
+    commit_time_us: int
+    db_size_pages: int
+    page_numbers: Sequence[int]
+    pages: bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTransaction:
+    """One committed transaction's frames: ``pages`` is ONE buffer of
+    ``len(page_numbers) * page_size`` bytes, in the order of ``page_numbers``."""
+
+    commit_time_us: int
+    db_size_pages: int
+    page_numbers: Sequence[int]
+    pages: bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Segment:
+    """A decoded segment. Arrays are indexed by transaction (``commit_times_us``,
+    ``db_sizes_pages``, ``frame_counts``) or by frame (``page_numbers``);
+    ``pages`` is a zero-copy view of all page images, frame after frame."""
+
+    page_size: int
+    first_txid: int
+    commit_times_us: array
+    db_sizes_pages: array
+    frame_counts: array
+    page_numbers: array
+    pages: memoryview
+
+    @property
+    def transaction_count(self) -> int:
+        return len(self.commit_times_us)
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.page_numbers)
+
+    @property
+    def last_txid(self) -> int:
+        return self.first_txid + len(self.commit_times_us) - 1
+
+    def page(self, frame_index: int) -> memoryview:
+        """The page image of frame *frame_index* (a view, no copy)."""
+        if not 0 <= frame_index < len(self.page_numbers):
+            raise IndexError(frame_index)
+        start = frame_index * self.page_size
+        return self.pages[start : start + self.page_size]
+
+    def frames_through(self, txid: int) -> int:
+        """How many leading frames belong to transactions up to and including *txid*."""
+        if not self.first_txid <= txid <= self.last_txid:
+            raise ValueError(
+                f"txid {txid} is not in this segment ({self.first_txid}..{self.last_txid})"
+            )
+        return sum(self.frame_counts[: txid - self.first_txid + 1])
+
+    def commit_time_us(self, txid: int) -> int:
+        return self.commit_times_us[self._index(txid)]
+
+    def db_size_pages(self, txid: int) -> int:
+        return self.db_sizes_pages[self._index(txid)]
+
+    def _index(self, txid: int) -> int:
+        if not self.first_txid <= txid <= self.last_txid:
+            raise ValueError(
+                f"txid {txid} is not in this segment ({self.first_txid}..{self.last_txid})"
+            )
+        return txid - self.first_txid
+
+
+def is_valid_page_size(page_size: object) -> bool:
+    """SQLite page sizes: powers of two from 512 to 65536."""
+    return (
+        type(page_size) is int
+        and MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE
+        and page_size & (page_size - 1) == 0
+    )
+
+
+def _big_endian_u32(values: Sequence[int]) -> bytes:
+    try:
+        numbers = array("I", values)
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"page numbers must be integers in 1..{MAX_U32}") from exc
+    if 0 in numbers:
+        raise ValueError("page number 0 does not exist")
+    if _NATIVE_LITTLE_ENDIAN:
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
+def encode_segment(
+    page_size: int, first_txid: int, transactions: Iterable[TransactionFrames]
+) -> bytes:
+    """The payload of a segment holding *transactions*, txids from *first_txid*.
+
+    Raises ``ValueError`` for arguments that cannot be encoded (a caller bug).
+    """
+    if not is_valid_page_size(page_size):
+        raise ValueError(f"invalid page size {page_size!r}")
+    table: list[bytes] = []
+    numbers: list[bytes] = []
+    images: list[bytes | bytearray | memoryview] = []
+    frame_total = 0
+    for transaction in transactions:
+        frame_count = len(transaction.page_numbers)
+        if frame_count < 1:
+            raise ValueError("a transaction has at least one frame (its commit frame)")
+        if len(transaction.pages) != frame_count * page_size:
+            raise ValueError(
+                f"{frame_count} frames need {frame_count * page_size} bytes of pages, "
+                f"got {len(transaction.pages)}"
+            )
+        if not 1 <= transaction.db_size_pages <= MAX_U32:
+            raise ValueError(f"invalid db size {transaction.db_size_pages!r} pages")
+        table.append(
+            _TRANSACTION.pack(transaction.commit_time_us, transaction.db_size_pages, frame_count)
+        )
+        numbers.append(_big_endian_u32(transaction.page_numbers))
+        images.append(transaction.pages)
+        frame_total += frame_count
+    if not table:
+        raise ValueError("a segment holds at least one transaction")
+    if first_txid < 0 or first_txid + len(table) - 1 > MAX_TXID:
+        raise ValueError(f"txids {first_txid}..+{len(table)} out of range")
+    if frame_total > MAX_U32:
+        raise ValueError(f"{frame_total} frames do not fit one segment")
+    header = _HEADER.pack(page_size, len(table), first_txid, frame_total)
+    return b"".join((header, *table, *numbers, *images))
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    page_size: int
+    transaction_count: int
+    first_txid: int
+    frame_count: int
+
+    @property
+    def numbers_offset(self) -> int:
+        return SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * self.transaction_count
+
+    @property
+    def pages_offset(self) -> int:
+        return self.numbers_offset + PAGE_NUMBER_SIZE * self.frame_count
+
+    @property
+    def total_size(self) -> int:
+        return self.pages_offset + self.frame_count * self.page_size
+
+
+def _malformed(problem: str) -> ReplicaFormatError:
+    return ReplicaFormatError(f"malformed segment: {problem}")
+
+
+def _read_layout(view: memoryview) -> _Layout:
+    if len(view) < SEGMENT_HEADER_SIZE:
+        raise _malformed(f"{len(view)} bytes is shorter than the segment header")
+    layout = _Layout(*_HEADER.unpack_from(view))
+    if not is_valid_page_size(layout.page_size):
+        raise _malformed(f"invalid page size {layout.page_size}")
+    if layout.transaction_count < 1:
+        raise _malformed("no transactions")
+    if layout.frame_count < layout.transaction_count:
+        raise _malformed(f"{layout.frame_count} frames for {layout.transaction_count} transactions")
+    if layout.first_txid + layout.transaction_count - 1 > MAX_TXID:
+        raise _malformed(f"txids from {layout.first_txid} overflow")
+    # Python ints cannot overflow, so the expected size is exact whatever the counts.
+    if layout.total_size != len(view):
+        raise _malformed(
+            f"counts say {layout.total_size} bytes "
+            f"({layout.transaction_count} transactions, {layout.frame_count} frames), "
+            f"payload has {len(view)}"
+        )
+    return layout
+
+
+def _u32_array(view: memoryview) -> array:
+    values = array("I")
+    values.frombytes(view)
+    if _NATIVE_LITTLE_ENDIAN:
+        values.byteswap()
+    return values
+
+
+def decode_segment(payload: bytes | bytearray | memoryview) -> Segment:
+    """Parse and validate a segment payload; page images are not copied."""
+    view = memoryview(payload).cast("B")
+    layout = _read_layout(view)
+    count = layout.transaction_count
+    commit_times = array("q", bytes(8 * count))
+    db_sizes = array("I", bytes(4 * count))
+    frame_counts = array("I", bytes(4 * count))
+    table = view[SEGMENT_HEADER_SIZE : layout.numbers_offset]
+    for i, (commit_time, db_size, frames) in enumerate(_TRANSACTION.iter_unpack(table)):
+        if db_size < 1:
+            raise _malformed(f"transaction {layout.first_txid + i} has db size 0")
+        if frames < 1:
+            raise _malformed(f"transaction {layout.first_txid + i} has no frames")
+        commit_times[i] = commit_time
+        db_sizes[i] = db_size
+        frame_counts[i] = frames
+    if sum(frame_counts) != layout.frame_count:
+        raise _malformed(
+            f"transactions hold {sum(frame_counts)} frames, header says {layout.frame_count}"
+        )
+    page_numbers = _u32_array(view[layout.numbers_offset : layout.pages_offset])
+    if 0 in page_numbers:
+        raise _malformed("page number 0")
+    return Segment(
+        page_size=layout.page_size,
+        first_txid=layout.first_txid,
+        commit_times_us=commit_times,
+        db_sizes_pages=db_sizes,
+        frame_counts=frame_counts,
+        page_numbers=page_numbers,
+        pages=view[layout.pages_offset :],
+    )
+
+
+def concat_segments(payloads: Sequence[bytes | bytearray | memoryview]) -> bytes:
+    """Merge consecutive segment payloads into one (same page size, contiguous txids).
+
+    Each input is fully validated; the result equals encoding all their
+    transactions in one segment.
+    """
+    if not payloads:
+        raise ValueError("nothing to concatenate")
+    views = [memoryview(payload).cast("B") for payload in payloads]
+    layouts = []
+    for view in views:
+        decode_segment(view)  # full validation, cheap: no page copies
+        layouts.append(_read_layout(view))
+    first = layouts[0]
+    expected_txid = first.first_txid
+    for layout in layouts:
+        if layout.page_size != first.page_size:
+            raise ReplicaFormatError(
+                f"cannot concatenate segments of page size {first.page_size} and {layout.page_size}"
+            )
+        if layout.first_txid != expected_txid:
+            raise ReplicaFormatError(
+                f"cannot concatenate segments: expected txid {expected_txid}, "
+                f"got {layout.first_txid}"
+            )
+        expected_txid += layout.transaction_count
+    transaction_count = sum(layout.transaction_count for layout in layouts)
+    frame_count = sum(layout.frame_count for layout in layouts)
+    if frame_count > MAX_U32:
+        raise ValueError(f"{frame_count} frames do not fit one segment")
+    header = _HEADER.pack(first.page_size, transaction_count, first.first_txid, frame_count)
+    pairs = list(zip(views, layouts, strict=True))
+    tables = [view[SEGMENT_HEADER_SIZE : layout.numbers_offset] for view, layout in pairs]
+    numbers = [view[layout.numbers_offset : layout.pages_offset] for view, layout in pairs]
+    images = [view[layout.pages_offset :] for view, layout in pairs]
+    return b"".join((header, *tables, *numbers, *images))
