@@ -18,6 +18,8 @@ from litetool.errors import LitetoolError
 
 # (command, module, one-line help)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("replicate", "replicate", "replicate one database to replica URLs (quick start, no config)"),
+    ("daemon", "replicate", "replicate every database in the config file (headless)"),
     ("config", "config_cmd", "write a starter config file or show the effective config"),
     ("version", "version", "print the version"),
 )

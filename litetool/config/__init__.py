@@ -116,11 +116,12 @@ def load_settings(
     *,
     overrides: dict[str, Any] | None = None,
     require_file: bool = False,
+    use_files: bool = True,
 ):
     """Load and validate the effective configuration (a ``Settings`` object)."""
     from litetool.config.model import build_settings
 
-    path = find_config_path(config_path)
+    path = find_config_path(config_path) if use_files else None
     if path is None and require_file:
         raise ConfigError(
             f"no config file: pass --config, set ${ENV_CONFIG}, or create {DEFAULT_CONFIG_PATH}",

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,8 @@ class Spool:
         self._files: list[_SpoolFile] = []
         self._fd = -1
         self.last: SpoolRecord | None = None
+        # The capture thread appends and trims; replica tasks read from threads.
+        self._lock = threading.RLock()
 
     # -- opening and recovery ---------------------------------------------------
 
@@ -175,14 +178,15 @@ class Spool:
 
     def start_generation(self, state: dict) -> None:
         """Forget every spooled record and record a new generation's state."""
-        self.close()
-        for spool_file in self._files:
-            spool_file.path.unlink(missing_ok=True)
-        self._files = []
-        self.last = None
-        for path in self._replica_dir.glob("*.json"):
-            path.unlink()
-        self._write_json(self.directory / "state.json", state)
+        with self._lock:
+            self.close()
+            for spool_file in self._files:
+                spool_file.path.unlink(missing_ok=True)
+            self._files = []
+            self.last = None
+            for path in self._replica_dir.glob("*.json"):
+                path.unlink()
+            self._write_json(self.directory / "state.json", state)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -193,24 +197,25 @@ class Spool:
 
     def append(self, record: SpoolRecord) -> None:
         """Append one batch and fsync it: after this it survives kill -9."""
-        data = encode_record(record)
-        current = self._files[-1] if self._files else None
-        if current is None or current.size >= ROTATE_BYTES or self._fd < 0:
-            if current is None or current.size >= ROTATE_BYTES:
-                path = self._log_dir / f"{record.first_txid:016x}.spool"
-                current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
-                self._files.append(current)
-                _fsync_dir(self._log_dir)
-            self.close()
-            self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        written = os.write(self._fd, data)
-        if written != len(data):
-            raise DatabaseError(f"short write to spool {current.path}")
-        os.fdatasync(self._fd)
-        current.extents.append((record.last_txid, current.size, len(data)))
-        current.size += len(data)
-        current.last_txid = record.last_txid
-        self.last = record
+        with self._lock:
+            data = encode_record(record)
+            current = self._files[-1] if self._files else None
+            if current is None or current.size >= ROTATE_BYTES or self._fd < 0:
+                if current is None or current.size >= ROTATE_BYTES:
+                    path = self._log_dir / f"{record.first_txid:016x}.spool"
+                    current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
+                    self._files.append(current)
+                self.close()
+                self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                _fsync_dir(self._log_dir)  # the new file's name is durable too
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise DatabaseError(f"short write to spool {current.path}")
+            os.fdatasync(self._fd)
+            current.extents.append((record.last_txid, current.size, len(data)))
+            current.size += len(data)
+            current.last_txid = record.last_txid
+            self.last = record
 
     # -- reading for replicas --------------------------------------------------
 
@@ -220,33 +225,36 @@ class Spool:
         The first record returned may start at or before ``txid + 1``; callers
         trim it (records are whole batches).
         """
-        out: list[SpoolRecord] = []
-        budget = 0
-        for spool_file in self._files:
-            if spool_file.last_txid <= txid:
-                continue
-            wanted = [(off, n) for last, off, n in spool_file.extents if last > txid]
-            if not wanted:
-                continue
-            with open(spool_file.path, "rb") as handle:
-                for offset, length in wanted:
-                    handle.seek(offset)
-                    records, _ = decode_records(handle.read(length))
-                    if len(records) != 1:
-                        raise DatabaseError(f"spool file {spool_file.path} is damaged")
-                    out.append(records[0])
-                    budget += len(records[0].payload)
-                    if budget >= max_bytes:
-                        return out
-        return out
+        with self._lock:
+            out: list[SpoolRecord] = []
+            budget = 0
+            for spool_file in self._files:
+                if spool_file.last_txid <= txid:
+                    continue
+                wanted = [(off, n) for last, off, n in spool_file.extents if last > txid]
+                if not wanted:
+                    continue
+                with open(spool_file.path, "rb") as handle:
+                    for offset, length in wanted:
+                        handle.seek(offset)
+                        records, _ = decode_records(handle.read(length))
+                        if len(records) != 1:
+                            raise DatabaseError(f"spool file {spool_file.path} is damaged")
+                        out.append(records[0])
+                        budget += len(records[0].payload)
+                        if budget >= max_bytes:
+                            return out
+            return out
 
     @property
     def first_txid(self) -> int | None:
-        return self._files[0].first_txid if self._files else None
+        with self._lock:
+            return self._files[0].first_txid if self._files else None
 
     @property
     def size_bytes(self) -> int:
-        return sum(f.size for f in self._files)
+        with self._lock:
+            return sum(f.size for f in self._files)
 
     @property
     def over_cap(self) -> bool:
@@ -254,12 +262,13 @@ class Spool:
 
     def trim(self, acked_txid: int) -> int:
         """Delete files whose transactions every replica has; return bytes freed."""
-        freed = 0
-        while len(self._files) > 1 and self._files[0].last_txid <= acked_txid:
-            spool_file = self._files.pop(0)
-            spool_file.path.unlink(missing_ok=True)
-            freed += spool_file.size
-        return freed
+        with self._lock:
+            freed = 0
+            while len(self._files) > 1 and self._files[0].last_txid <= acked_txid:
+                spool_file = self._files.pop(0)
+                spool_file.path.unlink(missing_ok=True)
+                freed += spool_file.size
+            return freed
 
     # -- replica positions ---------------------------------------------------------
 

@@ -1,0 +1,482 @@
+"""One replica's sync loop: spool -> segment + index record, snapshots, upkeep.
+
+Each replica of a database runs one ``ReplicaSync.run`` task. A sync uploads
+every spooled transaction after the replica's published txid as one segment
+(more only when the backlog exceeds ``MAX_SEGMENT_BYTES``), then publishes the
+index record that names it: the commit point. A busy database therefore costs
+about one segment PUT and one record PUT per sync interval, and an idle one
+costs nothing: the loop sleeps until the capture side signals new
+transactions.
+
+The replica's generation normally follows the engine's: record 0 of a
+generation holds a snapshot taken when the replica first needs one. A replica
+detached because the spool hit its cap restarts from a fresh snapshot in a
+generation of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from litetool.engine.spool import Spool, SpoolRecord
+from litetool.engine.status import StatusBoard
+from litetool.errors import (
+    LitetoolError,
+    ObjectNotFound,
+    ReplicaConflict,
+    StorageError,
+)
+from litetool.storage import (
+    DEFAULT_CHUNK_SIZE,
+    IndexRecord,
+    ObjectKind,
+    Replica,
+    SegmentEntry,
+    concat_segments,
+    decode_segment,
+    new_generation_id,
+)
+
+MAX_SEGMENT_BYTES = 64 << 20
+BACKOFF_INITIAL_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+COMPACT_EVERY_RECORDS = 256
+GC_INTERVAL_SECONDS = 3600.0
+LEASE_TTL_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class ReplicaPosition:
+    """What this replica has published."""
+
+    generation: str  # the replica-side generation id
+    engine_generation: str  # the engine generation whose txids it carries
+    txid: int
+    next_seq: int
+    snapshot_time_us: int
+    snapshot_txid: int = -1
+    records_since_compaction: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "generation": self.generation,
+            "engine_generation": self.engine_generation,
+            "txid": self.txid,
+            "next_seq": self.next_seq,
+            "snapshot_time_us": self.snapshot_time_us,
+        }
+
+
+class EngineView:
+    """What a replica task needs from the capture side (implemented there)."""
+
+    generation: str
+    generation_reason: str
+    txid: int
+    last_time_us: int
+    spool: Spool
+    writer_id: str
+
+    async def take_snapshot(self):  # -> SnapshotSource
+        raise NotImplementedError
+
+    def commit_time_us(self) -> int:
+        raise NotImplementedError
+
+
+class ReplicaSync:
+    """The sync loop of one replica of one database."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        replica: Replica,
+        engine: EngineView,
+        board: StatusBoard,
+        db_path: str,
+        sync_interval: float,
+        snapshot_interval: float,
+        retention: float,
+        gc_grace: float,
+        log: Callable[..., None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.replica = replica
+        self.engine = engine
+        self.board = board
+        self.db_path = db_path
+        self.sync_interval = sync_interval
+        self.snapshot_interval = snapshot_interval
+        self.retention = retention
+        self.gc_grace = gc_grace
+        self.log = log
+        self.clock = clock
+        self.position: ReplicaPosition | None = None
+        self.detached = False
+        # Set while a new generation's record 0 (its snapshot) is not published.
+        self.needs_snapshot = False
+        self.wake = asyncio.Event()
+        self._lease = None
+        self._last_sync = 0.0
+        self._last_gc = clock()
+        self._failures = 0
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until ``stop`` is set, then make one final sync."""
+        self._status(state="starting", url=self.replica.display_url)
+        while not stop.is_set():
+            try:
+                if self.position is None or self._needs_new_generation():
+                    await self._start()
+                elif self.needs_snapshot:
+                    await self._publish_snapshot(reason=self._pending_reason)
+                await self.sync_once()
+                self._failures = 0
+            except ReplicaConflict as exc:
+                self._failed(exc, state="conflict")
+            except (StorageError, OSError) as exc:
+                self._failed(exc, state="backoff")
+            if self._failures:
+                delay = min(
+                    BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2 ** (self._failures - 1)
+                )
+                await _wait_any(stop, None, delay)
+                continue
+            await self._wait_for_work(stop)
+        await self._final_sync()
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        # Sleep until there are new transactions (or periodic upkeep is due);
+        # then keep at least sync_interval between two syncs.
+        upkeep = self._seconds_to_upkeep()
+        await _wait_any(stop, self.wake, upkeep)
+        self.wake.clear()
+        if stop.is_set():
+            return
+        remaining = self._last_sync + self.sync_interval - self.clock()
+        if remaining > 0:
+            await _wait_any(stop, None, remaining)
+
+    async def _final_sync(self) -> None:
+        try:
+            if (
+                self.position is not None
+                and not self._needs_new_generation()
+                and not self.needs_snapshot
+            ):
+                while await self.sync_once(upkeep=False):
+                    pass
+            if self._lease is not None:
+                await self.replica.release_lease(self._lease)
+            self._status(state="stopped")
+        except (LitetoolError, OSError) as exc:
+            self.log("error", "final sync failed", replica=self.name, error=str(exc))
+            self._status(state="stopped", last_error=str(exc))
+
+    # -- one sync ----------------------------------------------------------------------
+
+    async def sync_once(self, *, upkeep: bool = True) -> bool:
+        """Publish what the spool has after our position; True if anything was."""
+        assert self.position is not None
+        started = time.perf_counter()
+        records = await asyncio.to_thread(
+            self.engine.spool.records_after, self.position.txid, max_bytes=MAX_SEGMENT_BYTES
+        )
+        published = False
+        if records:
+            await self._publish_segments(records)
+            published = True
+        if upkeep:
+            await self._upkeep()
+        self._last_sync = self.clock()
+        if published:
+            self._status(
+                state="ok",
+                syncs=self._replica_status().syncs + 1,
+                sync_seconds_total=self._replica_status().sync_seconds_total
+                + (time.perf_counter() - started),
+                last_error=None,
+            )
+        return published
+
+    async def _publish_segments(self, records: list[SpoolRecord]) -> None:
+        position = self.position
+        assert position is not None
+        if records[0].first_txid != position.txid + 1:
+            raise StorageError(
+                f"spool does not continue replica {self.name} at txid {position.txid + 1} "
+                f"(it starts at {records[0].first_txid})"
+            )
+        payload = await asyncio.to_thread(concat_segments, [r.payload for r in records])
+        segment = decode_segment(payload)
+        ref = await self.replica.put_object(ObjectKind.SEGMENT, payload)
+        entry = SegmentEntry.create(
+            ref.digest,
+            segment.first_txid,
+            ref.stored_bytes,
+            segment.page_size,
+            segment.frame_count,
+            segment.commit_times_us,
+            segment.db_sizes_pages,
+        )
+        await self._publish(
+            IndexRecord(
+                generation=position.generation,
+                seq=position.next_seq,
+                created_us=int(self.clock() * 1e6),
+                writer=self.engine.writer_id,
+                segments=(entry,),
+            )
+        )
+        position.txid = segment.last_txid
+        self._after_publish(records[-1].last_time_us)
+        self.board.publish(
+            "synced",
+            self.db_path,
+            f"txids {segment.first_txid}..{segment.last_txid} to {self.name}",
+            replica=self.name,
+            first_txid=segment.first_txid,
+            last_txid=segment.last_txid,
+            bytes=ref.stored_bytes,
+        )
+        self.log(
+            "info",
+            "synced",
+            replica=self.name,
+            generation=position.generation,
+            txids=f"{segment.first_txid}..{segment.last_txid}",
+            bytes=ref.stored_bytes,
+        )
+
+    async def _publish(self, record: IndexRecord) -> None:
+        if self._lease is not None:
+            self._lease = await self.replica.renew_lease_if_needed(self._lease)
+        await self.replica.publish_record(record)
+        assert self.position is not None
+        self.position.next_seq = record.seq + 1
+        self.position.records_since_compaction += 1
+
+    def _after_publish(self, time_us: int) -> None:
+        assert self.position is not None
+        self.engine.spool.save_replica_position(self.name, self.position.as_dict())
+        engine_txid = self.engine.txid
+        self._status(
+            generation=self.position.generation,
+            published_txid=self.position.txid,
+            published_time_us=time_us,
+            lag_transactions=max(0, engine_txid - self.position.txid),
+            lag_seconds=max(0.0, self.engine.last_time_us / 1e6 - time_us / 1e6),
+            last_sync_us=int(self.clock() * 1e6),
+            requests={k: c.requests for k, c in self.replica.stats.snapshot().items()},
+            bytes={k: c.bytes for k, c in self.replica.stats.snapshot().items()},
+        )
+
+    # -- generations and snapshots ------------------------------------------------------
+
+    def _needs_new_generation(self) -> bool:
+        assert self.position is not None
+        return self.detached or self.position.engine_generation != self.engine.generation
+
+    async def _start(self) -> None:
+        """Open the replica and find or create this replica's generation."""
+        await self.replica.ensure_format(create=True)
+        engine_generation = self.engine.generation
+        if self._lease is None:
+            self._lease = await self.replica.acquire_lease(
+                self.engine.writer_id, LEASE_TTL_SECONDS, engine_generation
+            )
+        if not self.detached and self.position is None:
+            resumed = await self._resume(engine_generation)
+            if resumed:
+                return
+        generation = new_generation_id() if self.detached else engine_generation
+        reason = (
+            "the replica was unreachable until the spool reached its size cap"
+            if self.detached
+            else self.engine.generation_reason
+        )
+        self.position = ReplicaPosition(generation, engine_generation, -1, 0, 0)
+        self.needs_snapshot = True
+        self._pending_reason = reason
+        self.detached = False
+        await self._publish_snapshot(reason=reason)
+
+    async def _resume(self, engine_generation: str) -> bool:
+        """Continue a generation this replica already has records of."""
+        try:
+            index = await self.replica.load_generation(engine_generation)
+        except ObjectNotFound:
+            return False
+        spool_first = self.engine.spool.first_txid
+        if index.last_txid < self.engine.txid and (
+            spool_first is None or spool_first > index.last_txid + 1
+        ):
+            return False  # the spool no longer holds what follows: start afresh
+        self.position = ReplicaPosition(
+            engine_generation,
+            engine_generation,
+            index.last_txid,
+            index.next_seq,
+            index.snapshots[-1].time_us if index.snapshots else 0,
+            index.snapshots[-1].txid if index.snapshots else -1,
+        )
+        self._status(state="ok", generation=engine_generation, published_txid=index.last_txid)
+        self.log(
+            "info",
+            "resumed",
+            replica=self.name,
+            generation=engine_generation,
+            txid=index.last_txid,
+        )
+        return True
+
+    async def _publish_snapshot(self, *, reason: str | None) -> None:
+        """Upload a snapshot at the current txid and publish it (record 0 if new)."""
+        position = self.position
+        assert position is not None
+        self._status(state="snapshotting")
+        started = time.perf_counter()
+        source = await self.engine.take_snapshot()
+        try:
+            if position.txid >= 0 and source.txid > position.txid:
+                # Keep the generation contiguous: publish the segments up to the
+                # snapshot first.
+                while position.txid < source.txid:
+                    records = await asyncio.to_thread(
+                        self.engine.spool.records_after,
+                        position.txid,
+                        max_bytes=MAX_SEGMENT_BYTES,
+                    )
+                    records = [r for r in records if r.last_txid <= source.txid]
+                    if not records:
+                        break
+                    await self._publish_segments(records)
+            entry = await self.replica.put_snapshot(
+                _chunks(source, DEFAULT_CHUNK_SIZE),
+                txid=source.txid,
+                time_us=source.time_us,
+                page_size=source.page_size,
+                page_count=source.page_count,
+            )
+        finally:
+            await asyncio.to_thread(source.close)
+        new = position.txid < 0
+        await self._publish(
+            IndexRecord(
+                generation=position.generation,
+                seq=position.next_seq,
+                created_us=int(self.clock() * 1e6),
+                writer=self.engine.writer_id,
+                snapshots=(entry,),
+                reason=reason if new else None,
+            )
+        )
+        position.txid = max(position.txid, source.txid)
+        position.snapshot_time_us = int(self.clock() * 1e6)
+        position.snapshot_txid = source.txid
+        self.needs_snapshot = False
+        self._after_publish(source.time_us)
+        seconds = time.perf_counter() - started
+        self._status(state="ok", snapshots=self._replica_status().snapshots + 1)
+        self.board.publish(
+            "snapshot",
+            self.db_path,
+            f"snapshot at txid {source.txid} to {self.name}",
+            replica=self.name,
+            txid=source.txid,
+            bytes=entry.stored_bytes,
+        )
+        self.log(
+            "info",
+            "snapshot",
+            replica=self.name,
+            generation=position.generation,
+            txid=source.txid,
+            reason=reason if new else "snapshot-interval",
+            stored_bytes=entry.stored_bytes,
+            seconds=round(seconds, 3),
+        )
+
+    # -- upkeep: periodic snapshots, compaction, GC --------------------------------------
+
+    def _seconds_to_upkeep(self) -> float:
+        assert self.position is not None
+        now = self.clock()
+        due = [self._last_gc + GC_INTERVAL_SECONDS - now]
+        if self.snapshot_interval > 0:
+            due.append(self.position.snapshot_time_us / 1e6 + self.snapshot_interval - now)
+        return max(0.05, min(due))
+
+    async def _upkeep(self) -> None:
+        position = self.position
+        assert position is not None
+        now = self.clock()
+        if (
+            self.snapshot_interval > 0
+            and now - position.snapshot_time_us / 1e6 >= self.snapshot_interval
+            and self.engine.txid > position.snapshot_txid
+        ):
+            await self._publish_snapshot(reason=None)
+        if position.records_since_compaction >= COMPACT_EVERY_RECORDS:
+            await self.replica.compact(position.generation)
+            position.records_since_compaction = 0
+        if now - self._last_gc >= GC_INTERVAL_SECONDS:
+            self._last_gc = now
+            report = await self.replica.collect_garbage(
+                retention_seconds=self.retention,
+                grace_seconds=self.gc_grace,
+                now_us=int(now * 1e6),
+            )
+            self.log("info", "gc", replica=self.name, report=str(report))
+
+    # -- status helpers ----------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Give up on the spooled history for this replica (spool cap reached)."""
+        self.detached = True
+        self._status(state="detached")
+
+    def _failed(self, exc: Exception, *, state: str) -> None:
+        self._failures += 1
+        message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
+        status = self._replica_status()
+        self._status(state=state, last_error=message, sync_errors=status.sync_errors + 1)
+        self.board.publish("error", self.db_path, message, replica=self.name)
+        self.log("error", "sync failed", replica=self.name, error=message, attempt=self._failures)
+
+    def _replica_status(self):
+        for db in self.board.snapshot():
+            if db.path == self.db_path:
+                for replica in db.replicas:
+                    if replica.name == self.name:
+                        return replica
+        from litetool.engine.status import ReplicaStatus
+
+        return ReplicaStatus(name=self.name, url=self.replica.display_url)
+
+    def _status(self, **changes) -> None:
+        self.board.update_replica(self.db_path, self.name, **changes)
+
+
+async def _chunks(source, chunk_size: int) -> AsyncIterator[bytes]:
+    for index in range(source.chunk_count(chunk_size)):
+        yield await asyncio.to_thread(source.read_chunk, index, chunk_size)
+
+
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:
+    waiters: list[Awaitable] = [stop.wait()]
+    if other is not None:
+        waiters.append(other.wait())
+    tasks = [asyncio.ensure_future(w) for w in waiters]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

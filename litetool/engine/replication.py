@@ -1,0 +1,396 @@
+"""Replication of one database: the capture thread plus one sync task per replica.
+
+``DatabaseReplication.run`` is the whole life cycle:
+
+1. open the spool (recovering it), the read fence and the capture; resume
+   the generation when the WAL continues the spooled position, otherwise
+   start a new one and log why;
+2. run the capture loop in a thread: wait for a WAL change (inotify), capture,
+   signal the replica tasks, apply the checkpoint policy, serve snapshot
+   requests, watch the spool cap;
+3. run each replica's ``ReplicaSync`` on asyncio;
+4. on stop: one last capture, a final sync of every replica, close (litetool's
+   connections close without checkpointing, so the WAL stays as it was).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import fcntl
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from litetool.engine.capture import Capture, ContinuityLost
+from litetool.engine.fence import ReadFence
+from litetool.engine.replica_sync import ReplicaSync
+from litetool.engine.snapshot import SnapshotSource
+from litetool.engine.spool import Spool
+from litetool.engine.status import StatusBoard
+from litetool.engine.wakeup import WalWakeup
+from litetool.errors import DatabaseError, LitetoolError
+from litetool.storage import Replica, new_generation_id
+
+# The capture loop also wakes this often without a WAL change, for the
+# checkpoint interval, snapshot requests and shutdown.
+IDLE_WAKE_SECONDS = 0.5
+# Controlled checkpoints at most this often while the application writes.
+MIN_CHECKPOINT_SPACING_SECONDS = 0.05
+
+
+class DatabaseReplication:
+    """Everything litetool does for one database."""
+
+    def __init__(
+        self,
+        config,  # litetool.config.model.DatabaseConfig
+        board: StatusBoard,
+        *,
+        log: Callable[..., None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.db_path = Path(config.path)
+        self.board = board
+        self.clock = clock
+        self._log = log
+        self.spool = Spool(config.resolved_spool_dir(), max_bytes=config.spool_max_bytes)
+        self.fence = ReadFence(self.db_path)
+        self.capture = Capture(self.db_path, self.spool, self.fence, clock=clock)
+        self.generation = ""
+        self.generation_reason = ""
+        self.writer_id = ""
+        self.replicas: list[ReplicaSync] = []
+        self._snapshot_requests: queue.Queue[concurrent.futures.Future] = queue.Queue()
+        self._stop_capture = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: WalWakeup | None = None
+        self._lock_fd = -1
+        self._last_checkpoint = clock()
+        self._checkpoints: dict[str, int] = {}
+        self._spool_warned = False
+
+    def log(self, level: str, event: str, **fields) -> None:
+        self._log(level, event, db=str(self.db_path), **fields)
+
+    # -- EngineView for the replica tasks --------------------------------------------------
+
+    @property
+    def txid(self) -> int:
+        return self.capture.txid
+
+    @property
+    def last_time_us(self) -> int:
+        return self.capture.last_time_us
+
+    async def take_snapshot(self) -> SnapshotSource:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._snapshot_requests.put(future)
+        if self._wakeup is not None:
+            self._wakeup.interrupt()
+        return await asyncio.wrap_future(future)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.board.update_database(str(self.db_path), state="starting")
+        await asyncio.to_thread(self._open)
+        for index, replica_config in enumerate(self.config.replicas):
+            name = replica_config.display_name(index)
+            replica = Replica.open(replica_config.url, replica_config.store_options(), name)
+            self.board.update_replica(
+                str(self.db_path), name, url=replica.display_url, state="starting"
+            )
+            self.replicas.append(
+                ReplicaSync(
+                    name=name,
+                    replica=replica,
+                    engine=self,
+                    board=self.board,
+                    db_path=str(self.db_path),
+                    sync_interval=replica_config.sync_interval,
+                    snapshot_interval=self.config.snapshot_interval,
+                    retention=replica_config.retention,
+                    gc_grace=replica_config.gc_grace,
+                    log=lambda level, event, **f: self.log(level, event, **f),
+                    clock=self.clock,
+                )
+            )
+        capture_thread = threading.Thread(
+            target=self._capture_loop, name=f"capture:{self.db_path.name}", daemon=True
+        )
+        capture_thread.start()
+        replica_stop = asyncio.Event()
+        tasks = [asyncio.create_task(r.run(replica_stop)) for r in self.replicas]
+        try:
+            await stop.wait()
+        finally:
+            # Final capture first, then the replicas' final syncs.
+            self._stop_capture.set()
+            if self._wakeup is not None:
+                self._wakeup.interrupt()
+            await asyncio.to_thread(capture_thread.join)
+            replica_stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self._close)
+            self.board.update_database(str(self.db_path), state="stopped")
+            self.log("info", "stopped", txid=self.capture.txid)
+
+    def _open(self) -> None:
+        spool_dir = self.spool.directory
+        try:
+            spool_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(spool_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseError(
+                f"{self.db_path} is already being replicated by another litetool "
+                f"(spool {spool_dir} is locked)"
+            ) from None
+        except OSError as exc:
+            raise DatabaseError(f"cannot use spool {spool_dir}: {exc.strerror}") from None
+        self.writer_id = self._writer_id(spool_dir)
+        state = self.spool.open()
+        self.fence.open()
+        if self.fence.switched_to_wal:
+            self.log("warning", "switched to WAL mode", hint="litetool needs journal_mode=WAL")
+        reason = None
+        if state is None:
+            reason = "first run"
+        else:
+            self.capture.restore_state(state, self.spool.last)
+            try:
+                self.capture.verify_resumable()
+            except ContinuityLost as exc:
+                reason = exc.reason
+        if reason is None:
+            self.generation = state["generation"]
+            self.generation_reason = state.get("reason", "")
+            self.capture.capture_once()
+            self.log("info", "resumed", generation=self.generation, txid=self.capture.txid)
+        else:
+            self._new_generation(reason)
+        self._wakeup = WalWakeup(self.capture.wal_path)
+        self._publish_status()
+
+    def _new_generation(self, reason: str) -> None:
+        generation = new_generation_id()
+        unpublished = self._unpublished_count()
+        state = self.capture.base_state(generation, reason)
+        self.spool.start_generation(state)
+        self.generation = generation
+        self.generation_reason = reason
+        self.board.publish(
+            "generation", str(self.db_path), f"new generation {generation}: {reason}"
+        )
+        self.log(
+            "warning" if reason != "first run" else "info",
+            "new generation",
+            generation=generation,
+            reason=reason,
+        )
+        if unpublished:
+            self.log(
+                "error",
+                "unpublished transactions superseded",
+                count=unpublished,
+                hint="they are in the new generation's snapshot, but not as separate "
+                "restore points",
+            )
+        self._notify_replicas()
+
+    def _unpublished_count(self) -> int:
+        published = [r.position.txid for r in self.replicas if r.position is not None]
+        if not published or not self.generation:
+            return 0
+        return max(0, self.capture.txid - min(published))
+
+    def _close(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.close()
+        self.capture.close()
+        self.fence.close()
+        self.spool.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    @staticmethod
+    def _writer_id(spool_dir: Path) -> str:
+        # Stable per spool, so a restarted litetool can retake its own lease.
+        path = spool_dir / "writer-id"
+        try:
+            token = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            token = secrets.token_hex(4)
+            path.write_text(token + "\n", encoding="ascii")
+        return f"{socket.gethostname()[:200]}:{token}"
+
+    # -- the capture thread ----------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            stopping = self._stop_capture.is_set()
+            try:
+                self._serve_snapshot_requests()
+                batch = self.capture.capture_once()
+                if batch is not None:
+                    self._captured(batch)
+                self._maybe_checkpoint()
+            except ContinuityLost as exc:
+                self._new_generation(exc.reason)
+            except (LitetoolError, OSError) as exc:
+                self._capture_failed(exc)
+                if self._stop_capture.wait(1.0):
+                    stopping = True
+            if stopping:
+                self._serve_snapshot_requests(cancel=True)
+                return
+            self._wakeup.wait(IDLE_WAKE_SECONDS)
+            self._wakeup.clear_interrupt()
+
+    def _captured(self, batch) -> None:
+        self.board.publish(
+            "captured",
+            str(self.db_path),
+            f"txids {batch.first_txid}..{batch.last_txid}",
+            first_txid=batch.first_txid,
+            last_txid=batch.last_txid,
+            time_us=batch.time_us,
+        )
+        self._check_spool_cap()
+        self._publish_status()
+        self._notify_replicas()
+
+    def _notify_replicas(self) -> None:
+        if self._loop is None:
+            return
+        for replica in self.replicas:
+            self._loop.call_soon_threadsafe(replica.wake.set)
+
+    def _maybe_checkpoint(self) -> None:
+        frames = self.capture.wal_frames()
+        if frames == 0:
+            return
+        now = self.clock()
+        hard = frames >= self.config.checkpoint_hard_pages
+        soft = frames >= self.config.checkpoint_soft_pages
+        interval = now - self._last_checkpoint >= self.config.checkpoint_interval
+        if not (hard or soft or interval):
+            return
+        if now - self._last_checkpoint < MIN_CHECKPOINT_SPACING_SECONDS and not hard:
+            return
+        result = self.capture.checkpoint(truncate=hard)
+        self._last_checkpoint = now
+        self._checkpoints[result.mode] = self._checkpoints.get(result.mode, 0) + 1
+        status = self.board.update_database(
+            str(self.db_path),
+            checkpoints=dict(self._checkpoints),
+        )
+        self.board.update_database(
+            str(self.db_path),
+            checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
+        )
+        self.log(
+            "debug",
+            "checkpoint",
+            mode=result.mode,
+            frames=result.wal_frames,
+            checkpointed=result.checkpointed_frames,
+            busy=result.busy,
+            seconds=round(result.seconds, 4),
+        )
+        self._notify_replicas()
+
+    def _serve_snapshot_requests(self, *, cancel: bool = False) -> None:
+        while True:
+            try:
+                future = self._snapshot_requests.get_nowait()
+            except queue.Empty:
+                return
+            if cancel:
+                future.set_exception(DatabaseError("litetool is stopping"))
+                continue
+            try:
+                source = self.capture.open_snapshot()
+            except (LitetoolError, OSError, ContinuityLost) as exc:
+                future.set_exception(
+                    exc if isinstance(exc, LitetoolError) else DatabaseError(str(exc))
+                )
+            else:
+                future.set_result(source)
+                self._notify_replicas()
+
+    def _check_spool_cap(self) -> None:
+        if not self.spool.over_cap:
+            if self._spool_warned:
+                self._spool_warned = False
+            acked = [r.position.txid for r in self.replicas if r.position is not None]
+            if acked and len(acked) == len(self.replicas):
+                self.spool.trim(min(acked))
+            return
+        # Over the cap: detach the replicas that hold the oldest history.
+        attached = [r for r in self.replicas if r.position is not None and not r.detached]
+        if not attached:
+            return
+        laggard = min(attached, key=lambda r: r.position.txid)
+        self.log(
+            "error",
+            "spool full",
+            spool_bytes=self.spool.size_bytes,
+            cap=self.spool.max_bytes,
+            replica=laggard.name,
+            action="replica detached; it restarts from a new snapshot when reachable",
+        )
+        self.board.publish(
+            "error",
+            str(self.db_path),
+            f"spool full: replica {laggard.name} detached",
+            replica=laggard.name,
+        )
+        self._loop.call_soon_threadsafe(laggard.detach)
+        rest = [r.position.txid for r in attached if r is not laggard]
+        self.spool.trim(min(rest) if rest else self.capture.txid)
+        self.board.update_database(str(self.db_path), spool_over_cap=True)
+        self._spool_warned = True
+
+    def _capture_failed(self, exc: Exception) -> None:
+        message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
+        status = self.board.update_database(str(self.db_path), last_error=message)
+        self.board.update_database(
+            str(self.db_path), capture_errors=status.capture_errors + 1, state="error"
+        )
+        self.board.publish("error", str(self.db_path), message)
+        self.log("error", "capture failed", error=message)
+
+    def _publish_status(self) -> None:
+        wal_size = 0
+        db_size = 0
+        with contextlib.suppress(OSError):
+            wal_size = os.path.getsize(self.capture.wal_path)
+        with contextlib.suppress(OSError):
+            db_size = os.path.getsize(self.db_path)
+        self.board.update_database(
+            str(self.db_path),
+            state="replicating",
+            generation=self.generation,
+            generation_reason=self.generation_reason,
+            txid=self.capture.txid,
+            last_commit_us=self.capture.last_time_us,
+            page_size=self.capture.page_size,
+            db_size_bytes=db_size,
+            wal_size_bytes=wal_size,
+            wal_bytes_total=self.capture.wal_bytes_total,
+            spool_bytes=self.spool.size_bytes,
+            spool_over_cap=self.spool.over_cap,
+            last_error=None,
+        )

@@ -1,0 +1,139 @@
+"""Immutable status snapshots and typed events published by the engine.
+
+The engine owns a ``StatusBoard``; it replaces whole frozen snapshots and
+appends events, and never waits for a reader. Watchers (the TUI, the metrics
+endpoint, ``litetool status``) read ``board.snapshot()`` and
+``board.events_since(seq)`` whenever they like and may fall behind without
+slowing replication: events live in a bounded ring.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+EVENT_RING_SIZE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaStatus:
+    name: str
+    url: str  # display form, credentials redacted
+    state: str = (
+        "starting"  # starting | snapshotting | ok | backoff | detached | conflict | stopped
+    )
+    generation: str | None = None
+    published_txid: int = 0
+    published_time_us: int = 0
+    lag_transactions: int = 0
+    lag_seconds: float = 0.0
+    last_sync_us: int = 0
+    last_error: str | None = None
+    syncs: int = 0
+    sync_errors: int = 0
+    sync_seconds_total: float = 0.0
+    snapshots: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatus:
+    path: str
+    state: str = "starting"  # starting | replicating | error | stopped
+    generation: str | None = None
+    generation_reason: str | None = None
+    txid: int = 0
+    last_commit_us: int = 0
+    page_size: int = 0
+    db_size_bytes: int = 0
+    wal_size_bytes: int = 0
+    wal_bytes_total: int = 0
+    spool_bytes: int = 0
+    spool_over_cap: bool = False
+    checkpoints: dict[str, int] = field(default_factory=dict)
+    checkpoint_seconds_total: float = 0.0
+    capture_errors: int = 0
+    last_error: str | None = None
+    replicas: tuple[ReplicaStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    time_us: int
+    kind: str  # captured | synced | checkpoint | generation | snapshot | error | warning | info
+    database: str
+    message: str
+    replica: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class StatusBoard:
+    """The latest status of every database plus a ring of recent events."""
+
+    def __init__(self, *, version: str) -> None:
+        self._lock = threading.Lock()
+        self._databases: dict[str, DatabaseStatus] = {}
+        self._events: deque[Event] = deque(maxlen=EVENT_RING_SIZE)
+        self._seq = 0
+        self.version = version
+        self.started_us = int(time.time() * 1e6)
+
+    def set_database(self, status: DatabaseStatus) -> None:
+        with self._lock:
+            self._databases[status.path] = status
+
+    def update_database(self, path: str, **changes: Any) -> DatabaseStatus:
+        with self._lock:
+            current = self._databases.get(path) or DatabaseStatus(path=path)
+            updated = replace(current, **changes)
+            self._databases[path] = updated
+            return updated
+
+    def update_replica(self, path: str, name: str, **changes: Any) -> None:
+        with self._lock:
+            current = self._databases.get(path) or DatabaseStatus(path=path)
+            replicas = list(current.replicas)
+            for i, replica in enumerate(replicas):
+                if replica.name == name:
+                    replicas[i] = replace(replica, **changes)
+                    break
+            else:
+                replicas.append(ReplicaStatus(name=name, url=changes.pop("url", ""), **changes))
+            self._databases[path] = replace(current, replicas=tuple(replicas))
+
+    def publish(
+        self,
+        kind: str,
+        database: str,
+        message: str,
+        *,
+        replica: str | None = None,
+        **data: Any,
+    ) -> Event:
+        with self._lock:
+            self._seq += 1
+            event = Event(self._seq, int(time.time() * 1e6), kind, database, message, replica, data)
+            self._events.append(event)
+            return event
+
+    def snapshot(self) -> tuple[DatabaseStatus, ...]:
+        with self._lock:
+            return tuple(self._databases.values())
+
+    def events_since(self, seq: int) -> list[Event]:
+        with self._lock:
+            return [event for event in self._events if event.seq > seq]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole status as JSON-ready data (the /status endpoint)."""
+        return {
+            "version": self.version,
+            "started_us": self.started_us,
+            "now_us": int(time.time() * 1e6),
+            "databases": [asdict(db) for db in self.snapshot()],
+        }

@@ -1,0 +1,60 @@
+"""Structured logging: one line per event, logfmt (``key=value``) or JSON.
+
+The engine calls a ``log(level, event, **fields)`` function handed to it;
+``make_log`` builds one for the CLI. Secrets never reach this module: fields
+carry display URLs and redacted values only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+LogFunction = Callable[..., None]
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e3):03d}Z"
+
+
+def _logfmt_value(value: object) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' ="\\\n'):
+        return json.dumps(text)
+    return text
+
+
+def make_log(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> LogFunction:
+    """A thread-safe log function writing to ``stream`` (default stderr)."""
+    threshold = LEVELS[level]
+    lock = threading.Lock()
+
+    def log(event_level: str, event: str, **fields: object) -> None:
+        if LEVELS[event_level] < threshold:
+            return
+        out = stream or sys.stderr
+        if fmt == "json":
+            line = json.dumps(
+                {"time": _timestamp(), "level": event_level, "event": event, **fields},
+                default=str,
+            )
+        else:
+            parts = [
+                f"time={_timestamp()}",
+                f"level={event_level}",
+                f"event={_logfmt_value(event)}",
+            ]
+            parts += [f"{key}={_logfmt_value(value)}" for key, value in fields.items()]
+            line = " ".join(parts)
+        with lock:
+            out.write(line + "\n")
+            out.flush()
+
+    return log
