@@ -11,10 +11,11 @@ both checksum byte orders, and measures in the same run:
 - the two kernels for the per-frame checksum term: ``uint32`` matmul and the
   multiply + row-sum the codec uses.
 
-Each figure is the median of several timed repeats. The last line of stdout
-is one JSON object with every figure.
+Each figure is the median over several rounds; every round times each
+operation once, so machine noise hits all figures alike. The last line of
+stdout is one JSON object with every figure.
 
-    .venv/bin/python bench/wal_codec.py [--size-mib 64] [--repeats 7]
+    .venv/bin/python bench/wal_codec.py [--size-mib 64] [--repeats 9]
 """
 
 from __future__ import annotations
@@ -65,87 +66,99 @@ def build_wal(size_bytes: int, byte_order: ByteOrder) -> bytes:
     )
 
 
-def median_seconds(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm caches and lazy imports
-    timings = []
+def measure_interleaved(
+    runs: dict[str, tuple[Callable[[], object], int]], repeats: int
+) -> dict[str, float]:
+    """MB/s per named run: median over ``repeats`` rounds, each round timing every run once.
+
+    Interleaving spreads the noise of a shared machine over all figures alike,
+    so the ratios between them stay meaningful.
+    """
+    for run, _size in runs.values():
+        run()  # warm caches and lazy imports
+    timings: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
-
-
-def mb_per_second(size_bytes: int, seconds: float) -> float:
-    return round(size_bytes / seconds / 1e6, 1)
+        for name, (run, _size) in runs.items():
+            start = time.perf_counter()
+            run()
+            timings[name].append(time.perf_counter() - start)
+    return {
+        name: round(size / statistics.median(timings[name]) / 1e6, 1)
+        for name, (_run, size) in runs.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
-    size_bytes = args.size_mib << 20
     figures: dict[str, object] = {
-        "wal_bytes": size_bytes,
         "page_size": PAGE_SIZE,
         "repeats": args.repeats,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
     }
-
-    for byte_order in ByteOrder:
-        data = build_wal(size_bytes, byte_order)
+    wals = {order: build_wal(args.size_mib << 20, order) for order in ByteOrder}
+    runs: dict[str, tuple[Callable[[], object], int]] = {}
+    for order, data in wals.items():
         decoded = decode_wal(data)
-        frame_count = sum(t.frame_count for t in decoded.transactions)
         assert decoded.result.end_offset == len(data), decoded.result
-        seconds = median_seconds(lambda data=data: decode_wal(data), args.repeats)
-        key = f"validate_{byte_order.value}_mb_s"
-        figures[key] = mb_per_second(len(data), seconds)
-        figures[f"validate_{byte_order.value}_frames"] = frame_count
-        print(f"validate WAL, {byte_order.value}-endian checksums: {figures[key]:>9} MB/s"
-              f"  ({frame_count} frames, {len(decoded.transactions)} transactions)")
-
-        piece = data[:REFERENCE_SLICE_BYTES]
-        seconds = median_seconds(
-            lambda piece=piece: decode_wal(piece, reader=read_transactions_reference), 3
+        figures[f"validate_{order.value}_frames"] = sum(
+            t.frame_count for t in decoded.transactions
         )
-        key = f"reference_{byte_order.value}_mb_s"
-        figures[key] = mb_per_second(len(piece), seconds)
-        print(f"reference reader, {byte_order.value}-endian, 2 MiB slice: {figures[key]:>6} MB/s")
-
-    data = build_wal(size_bytes, ByteOrder.LITTLE)
+        figures[f"validate_{order.value}_transactions"] = len(decoded.transactions)
+        runs[f"validate_{order.value}_mb_s"] = (lambda data=data: decode_wal(data), len(data))
+    data = wals[ByteOrder.LITTLE]
+    figures["wal_bytes"] = len(data)
     array = np.frombuffer(data, dtype=np.uint8)
-    figures["memcpy_numpy_mb_s"] = mb_per_second(
-        len(data), median_seconds(array.copy, args.repeats)
-    )
-    figures["memcpy_bytearray_mb_s"] = mb_per_second(
-        len(data), median_seconds(lambda: bytearray(data), args.repeats)
-    )
-    figures["sha256_mb_s"] = mb_per_second(
-        len(data), median_seconds(lambda: hashlib.sha256(data).digest(), args.repeats)
-    )
-    print(f"memcpy (numpy copy):      {figures['memcpy_numpy_mb_s']:>9} MB/s")
-    print(f"memcpy (bytearray(data)): {figures['memcpy_bytearray_mb_s']:>9} MB/s")
-    print(f"hashlib.sha256:           {figures['sha256_mb_s']:>9} MB/s")
+    runs["memcpy_numpy_mb_s"] = (array.copy, len(data))
+    runs["memcpy_bytearray_mb_s"] = (lambda: bytearray(data), len(data))
+    runs["sha256_mb_s"] = (lambda: hashlib.sha256(data).digest(), len(data))
 
     # The per-frame checksum term c_f two ways, on the same frames.
     frame_count = (len(data) - 32) // (PAGE_SIZE + 24)
     words = checksum_fast.frame_words(data, 32, frame_count, PAGE_SIZE, ByteOrder.LITTLE)
     matrix = np.ascontiguousarray(checksum_fast.frame_coefficient_matrix(PAGE_SIZE))
-    kernel_bytes = words.nbytes
-    figures["terms_matmul_mb_s"] = mb_per_second(
-        kernel_bytes, median_seconds(lambda: words @ matrix, args.repeats)
+    runs["terms_matmul_mb_s"] = (lambda: words @ matrix, words.nbytes)
+    runs["terms_multiply_reduce_mb_s"] = (
+        lambda: checksum_fast.frame_terms(data, 32, frame_count, PAGE_SIZE, ByteOrder.LITTLE),
+        words.nbytes,
     )
-    figures["terms_multiply_reduce_mb_s"] = mb_per_second(
-        kernel_bytes,
-        median_seconds(
-            lambda: checksum_fast.frame_terms(data, 32, frame_count, PAGE_SIZE, ByteOrder.LITTLE),
-            args.repeats,
-        ),
+    figures.update(measure_interleaved(runs, args.repeats))
+
+    # The plain-Python reference reader is ~100x slower: a 2 MiB slice, 3 rounds.
+    slices = {order: wal[:REFERENCE_SLICE_BYTES] for order, wal in wals.items()}
+    figures.update(
+        measure_interleaved(
+            {
+                f"reference_{order.value}_mb_s": (
+                    lambda piece=piece: decode_wal(piece, reader=read_transactions_reference),
+                    len(piece),
+                )
+                for order, piece in slices.items()
+            },
+            3,
+        )
     )
-    print(f"c_f kernel, uint32 matmul:         {figures['terms_matmul_mb_s']:>9} MB/s")
-    print(f"c_f kernel, multiply + row sum:    {figures['terms_multiply_reduce_mb_s']:>9} MB/s")
+
+    for order in ByteOrder:
+        print(
+            f"validate {figures['wal_bytes'] / 2**20:.0f} MiB WAL,"
+            f" {order.value + '-endian':13s} checksums:"
+            f" {figures[f'validate_{order.value}_mb_s']:>8} MB/s"
+            f"  ({figures[f'validate_{order.value}_frames']} frames,"
+            f" {figures[f'validate_{order.value}_transactions']} transactions)"
+        )
+    for order in ByteOrder:
+        print(f"reference reader, {order.value + '-endian':13s} 2 MiB slice:"
+              f" {figures[f'reference_{order.value}_mb_s']:>8} MB/s")
+    print(f"memcpy (numpy copy):               {figures['memcpy_numpy_mb_s']:>8} MB/s")
+    print(f"memcpy (bytearray(data)):          {figures['memcpy_bytearray_mb_s']:>8} MB/s")
+    print(f"hashlib.sha256:                    {figures['sha256_mb_s']:>8} MB/s")
+    print(f"c_f kernel, uint32 matmul:         {figures['terms_matmul_mb_s']:>8} MB/s")
+    print(f"c_f kernel, multiply + row sum:    {figures['terms_multiply_reduce_mb_s']:>8} MB/s")
     print(json.dumps(figures, sort_keys=True))
 
 
