@@ -1,0 +1,196 @@
+"""obstore exceptions -> litetool errors, with real errors from real stores and sockets."""
+
+import http.server
+import socket
+import threading
+import time
+
+import pytest
+
+from litetool.errors import ObjectNotFound, StorageError, StorageUnavailable
+from litetool.storage import parse_location
+from litetool.storage.obstore_errors import scrub
+from litetool.storage.store import ALREADY_EXISTS, PRECONDITION_FAILED, Store, WriteTag
+
+SECRET = "s3cr3t-Value-That-Must-Not-Leak"
+
+
+def _store(url, options=None):
+    return Store(parse_location(url, options))
+
+
+async def test_missing_object_is_object_not_found(tmp_path):
+    for store in (_store("memory://errors-missing"), _store(str(tmp_path))):
+        with pytest.raises(ObjectNotFound) as info:
+            await store.get("objects/nope", max_bytes=10)
+        assert info.value.key == "objects/nope"
+        assert isinstance(info.value.__cause__, FileNotFoundError)
+        assert store.stats.snapshot()["get"].failures == 1
+
+
+async def test_expected_conditional_outcomes_pass_through():
+    store = _store("memory://errors-conditional")
+    tag = await store.put("k", b"1")
+    with pytest.raises(ALREADY_EXISTS):
+        await store.put("k", b"2", mode="create", expected=(ALREADY_EXISTS,))
+    with pytest.raises(PRECONDITION_FAILED):
+        await store.put("k", b"2", mode=WriteTag('"stale"', None), expected=(PRECONDITION_FAILED,))
+    await store.put("k", b"3", mode=tag)
+    assert store.stats.snapshot()["put"].failures == 0
+
+
+async def test_unexpected_conditional_outcome_is_a_storage_error():
+    store = _store("memory://errors-unexpected")
+    await store.put("k", b"1")
+    with pytest.raises(StorageError) as info:
+        await store.put("k", b"2", mode="create")
+    assert type(info.value) is StorageError
+    assert "put k on memory://errors-unexpected" in info.value.message
+    assert "\n" not in info.value.message and "Debug source" not in info.value.message
+
+
+async def test_unsupported_operation_on_a_local_directory(tmp_path):
+    store = _store(str(tmp_path))
+    await store.put("k", b"1")
+    with pytest.raises(StorageError, match="not supported by this store"):
+        await store.put("k", b"2", mode=WriteTag('"x"', None))
+
+
+async def test_unreachable_endpoint_is_storage_unavailable_and_fast():
+    store = _store(
+        "s3://bucket/p",
+        {
+            "endpoint": "http://127.0.0.1:1",
+            "max_retries": 0,
+            "region": "us-east-1",
+            "access_key_id": "AKID",
+            "secret_access_key": SECRET,
+        },
+    )
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as info:
+        await store.get("objects/x", max_bytes=10)
+    assert time.monotonic() - started < 5
+    assert info.value.retryable
+    assert "get objects/x on s3://bucket/p" in info.value.message
+    assert SECRET not in info.value.message and SECRET not in str(info.value.__cause__)
+
+
+async def test_silent_server_times_out_as_storage_unavailable():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    store = _store(
+        "s3://bucket",
+        {
+            "endpoint": f"http://127.0.0.1:{listener.getsockname()[1]}",
+            "max_retries": 0,
+            "timeout_seconds": 1,
+            "region": "us-east-1",
+            "access_key_id": "a",
+            "secret_access_key": "b",
+        },
+    )
+    try:
+        with pytest.raises(StorageUnavailable, match="unreachable"):
+            await store.head("lease.json")
+    finally:
+        listener.close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    status = 503
+
+    def _reply(self):
+        body = f"<Error><Code>X</Code><Message>key {SECRET}</Message></Error>".encode()
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._reply()
+
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._reply()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_status():
+    servers = []
+
+    def start(status):
+        handler = type("Handler", (_Handler,), {"status": status})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _s3(endpoint):
+    return _store(
+        "s3://bucket",
+        {
+            "endpoint": endpoint,
+            "max_retries": 0,
+            "region": "us-east-1",
+            "access_key_id": "AKID",
+            "secret_access_key": SECRET,
+        },
+    )
+
+
+async def test_server_error_is_storage_unavailable(http_status):
+    with pytest.raises(StorageUnavailable) as info:
+        await _s3(http_status(503)).get("k", max_bytes=10)
+    assert SECRET not in info.value.message
+
+
+async def test_permission_denied_has_a_hint_and_no_secret(http_status):
+    with pytest.raises(StorageError) as info:
+        await _s3(http_status(403)).put("k", b"data")
+    assert type(info.value) is StorageError
+    assert "permission denied" in info.value.message
+    assert "credentials" in info.value.hint
+    assert SECRET not in info.value.message
+    assert "***" in info.value.message  # the server echoed the secret; it was scrubbed
+    assert SECRET not in str(info.value.__cause__)
+
+
+async def test_http_endpoint_without_allow_http_explains_itself(monkeypatch):
+    # obstore's own env var path: AWS_ENDPOINT_URL is http but AWS_ALLOW_HTTP is not set.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("AWS_ALLOW_HTTP", raising=False)
+    store = _store(
+        "s3://bucket",
+        {"max_retries": 0, "region": "us-east-1", "access_key_id": "a", "secret_access_key": "b"},
+    )
+    with pytest.raises(StorageError) as info:
+        await store.get("k", max_bytes=1)
+    assert type(info.value) is StorageError
+    assert "AWS_ALLOW_HTTP" in info.value.hint
+    assert "bucket/k" in info.value.message  # a one-letter secret is not scrubbed into noise
+
+
+def test_scrub_keeps_one_safe_line():
+    text = (
+        f"Generic error: PUT https://acct.blob.core.windows.net/c/k?sv=2022&sig={SECRET} failed\n"
+        '\nDebug source:\nGeneric { secret: "x" }'
+    )
+    cleaned = scrub(text, [])
+    assert SECRET not in cleaned and "sig=" not in cleaned
+    assert "Debug source" not in cleaned
+    assert cleaned.startswith("Generic error: PUT https://acct.blob.core.windows.net/c/k?...")
+    assert scrub(f"token {SECRET}", [SECRET]) == "token ***"
+    assert len(scrub("x" * 10_000, [])) <= 400
