@@ -171,8 +171,8 @@ def read_transactions(
     view, frame_count, partial = _frame_span(buf, start_offset, page_size)
     size = FRAME_HEADER_SIZE + page_size
     # (F x 6) copy of the frame header fields: page number, db size, salts, checksum.
-    fields = checksum_fast.frame_words(view, start_offset, frame_count, page_size,
-                                       ByteOrder.BIG)[:, :6].astype(np.uint32)
+    frames = checksum_fast.frame_words(view, start_offset, frame_count, page_size, ByteOrder.BIG)
+    fields = frames[:, :6].astype(np.uint32)
     header_ok = (fields[:, 2] == salts[0]) & (fields[:, 3] == salts[1]) & (fields[:, 0] != 0)
     header_breaks = np.flatnonzero(~header_ok)
     header_limit = int(header_breaks[0]) if header_breaks.size else frame_count
@@ -182,8 +182,9 @@ def read_transactions(
     batch = max(1, _BATCH_BYTES // size)
     for first in range(0, header_limit, batch):
         count = min(batch, header_limit - first)
-        ok = checksum_fast.verify_frames(view, start_offset + first * size, count, page_size,
-                                         byte_order, state)
+        ok = checksum_fast.verify_frames(
+            view, start_offset + first * size, count, page_size, byte_order, state
+        )
         if not ok.all():
             valid_count = first + int(np.argmin(ok))
             break

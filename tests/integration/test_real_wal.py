@@ -216,7 +216,8 @@ def decode(wal: bytes) -> DecodedWal:
 
 
 @pytest.mark.parametrize(
-    ("page_size", "auto_vacuum"), [(4096, "NONE"), (1024, "FULL"), (16384, "NONE")]
+    ("page_size", "auto_vacuum"),
+    [(4096, "NONE"), (1024, "FULL"), (16384, "NONE"), (65536, "INCREMENTAL")],
 )
 def test_applying_the_wal_equals_sqlite_checkpoint(start_writer, tmp_path: Path,
                                                    page_size: int, auto_vacuum: str) -> None:
