@@ -1,3 +1,3 @@
-from litetool.cli import main
+from litetool.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -20,6 +20,10 @@ from litetool.errors import LitetoolError
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replicate", "replicate", "replicate one database to replica URLs (quick start, no config)"),
     ("daemon", "replicate", "replicate every database in the config file (headless)"),
+    ("databases", "inspect", "list the databases in the config file"),
+    ("generations", "inspect", "list generations with their time and txid ranges"),
+    ("snapshots", "inspect", "list snapshots"),
+    ("segments", "inspect", "list segments with their txid ranges"),
     ("config", "config_cmd", "write a starter config file or show the effective config"),
     ("version", "version", "print the version"),
 )
@@ -65,3 +69,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def entry() -> None:
+    """Console entry point: run ``main`` and leave without interpreter finalization.
+
+    obstore's Rust runtime keeps worker threads that can abort the process
+    (SIGABRT) if they race with Python's finalization, even after every
+    operation completed; all our files are closed and fsynced explicitly by
+    then, so flushing the standard streams and ``os._exit`` is both safe and
+    deterministic.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
