@@ -163,6 +163,14 @@ def _decompress(key: str, body: memoryview, length: int) -> bytes:
     if declared != length:
         raise CorruptObject(key, f"zstd frame declares {declared} bytes, header says {length}")
     try:
+        if length == 0:
+            # One-shot decompression trusts a declared size of 0 without reading the
+            # frame's blocks; a streaming object reports whether the frame really ended.
+            stream = _decompressor().decompressobj()
+            payload = stream.decompress(body)
+            if not stream.eof or stream.unused_data:
+                raise CorruptObject(key, "incomplete or trailing zstd data")
+            return payload
         return _decompressor().decompress(body, max_output_size=length, allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise CorruptObject(key, f"zstd decompression failed: {exc}") from exc
