@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+AZURITE := .tools/node_modules/.bin/azurite-blob
+
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -20,14 +22,20 @@ demo: $(STAMP)
 
 # The whole test suite: lint, architecture contracts, unit, property,
 # integration (starts moto, SeaweedFS and Azurite itself) and TUI tests.
-test: $(STAMP)
+# Azurite (the Azure Blob emulator) comes from npm; the test suite starts it.
+$(AZURITE):
+	npm install --prefix .tools --no-audit --no-fund --save-exact azurite@3.35.0
+
+test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/ruff check litetool tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/wal_codec.py
+	$(PY) bench/storage.py
+	$(PY) bench/replication.py
+	$(PY) bench/restore.py
 
 clean:
-	rm -rf $(VENV) demo
+	rm -rf $(VENV) demo .tools
