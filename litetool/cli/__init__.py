@@ -24,6 +24,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("generations", "inspect", "list generations with their time and txid ranges"),
     ("snapshots", "inspect", "list snapshots"),
     ("segments", "inspect", "list segments with their txid ranges"),
+    ("status", "status", "show the status of a running daemon"),
     ("config", "config_cmd", "write a starter config file or show the effective config"),
     ("version", "version", "print the version"),
 )

@@ -51,7 +51,8 @@ def render_metrics(board: StatusBoard, now_us: int | None = None) -> str:
         lines.append(f"# HELP {metric} {help_text}")
         lines.append(f"# TYPE {metric} {kind}")
         for labels, value in samples:
-            lines.append(f"{metric}{{{labels}}} {float(value):g}")
+            number = int(value) if float(value).is_integer() else float(value)
+            lines.append(f"{metric}{{{labels}}} {number}")
 
     for field, kind, help_text in _DATABASE_GAUGES:
         family(
