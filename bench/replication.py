@@ -1,0 +1,614 @@
+"""Benchmark: replication lag, writer overhead and replicator cost, next to Litestream.
+
+Measures litetool and Litestream v0.3.13 and the latest v0.5.x on the same
+workload in the same run, with ``file://`` replicas on this machine's disk
+(the method is the one in shared/reference/litestream-baselines.md):
+
+(a) **lag**: a writer process commits one 1 KiB random row per transaction
+    at 200 tx/s for ``--lag-seconds`` and logs each commit's wall time. A
+    watcher thread lists the replica every 20 ms and takes a hard-link
+    snapshot on every change (bench/replica_watch.py). Afterwards every
+    snapshot is restored with the tool's own ``restore`` and ``max(id)``
+    says what it held; a commit's lag is the time of the first snapshot that
+    restores it minus its commit time. Reported: p50/p90/p99/max, staleness
+    (age of the oldest committed but not yet restorable commit, on a 10 ms
+    grid), snapshots and objects seen.
+(b) **overhead**: the writer commits as fast as it can for
+    ``--speed-seconds``, without replication (the baseline, in the same run,
+    interleaved) and with each tool. Reported: tx/s and its ratio to the
+    baseline, commit latency p50/p99/max (the worst stall), replica size at
+    writer end, the time until the replica caught up (directory quiet for
+    1 s *and* replicator under 0.05 core *and* a hard-link copy restores
+    every committed row), the restore of the copy taken right before SIGTERM
+    (rows, contiguous, quick_check) and of the replica after SIGTERM.
+(c) **cost**: replicator CPU (utime+stime of its process tree, writer start
+    -> caught up) per MB of WAL the writer caused (exact, from ``mxFrame`` in
+    ``-shm``), next to the CPU ``cp`` spends per MB; peak RSS (``wait4``).
+
+The physical limit is measured in the same run: ``cp`` of a file of random
+bytes (warm) and the ``fsync`` after it.
+
+    .venv/bin/python bench/replication.py [--quick] [--repeats N] [--parts lag,overhead]
+        [--tools ls3,ls5,litetool,litetool-0s]
+
+The last line of stdout is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from baselines import copy_file, make_random_file
+from procstat import MachineLoad
+from replica_watch import ReplicaWatcher
+from replicator import Replicator, restore
+from report import emit_json, machine, median, percentiles, spread, table
+from tools import BENCH_DIR, Tool, select_tools
+from writer import create_database, load_result
+
+WRITER = BENCH_DIR / "writer.py"
+MB = 1e6
+# A replicator counts as idle below this many cores (CPU seconds per second).
+IDLE_CORES = 0.05
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def run_writer(db: Path, prefix: Path, *, rate: float, seconds: float):
+    subprocess.run(
+        [sys.executable, str(WRITER), "--db", str(db), "--out", str(prefix),
+         "--rate", str(rate), "--seconds", str(seconds)],
+        check=True,
+    )
+    return load_result(prefix)
+
+
+def wait_quiet(watcher: ReplicaWatcher, quiet: float, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if watcher.quiet_seconds() >= quiet:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# -- (a) lag -----------------------------------------------------------------
+
+
+def evaluate_snapshots(
+    watcher: ReplicaWatcher, tool: Tool, work: Path, *, exhaustive: bool, workers: int
+) -> tuple[list[int | None], dict]:
+    """max(id) restorable from each snapshot (None: its restore failed).
+
+    Unless ``exhaustive``, snapshots are restored by bisection: between two
+    restored snapshots with the same max(id), the ones in between are taken
+    to hold the same (visibility is monotonic; checked on every restored one).
+    """
+    snaps = watcher.snapshots
+    count = len(snaps)
+    results = {}
+    errors: list[str] = []
+    eval_dir = fresh_dir(work / "eval")
+
+    def restore_snapshot(index: int):
+        dest = eval_dir / f"s{index}"
+        watcher.materialize(index, dest / "replica")
+        try:
+            return restore(tool, dest / "replica", dest / "out.db")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    batch = list(range(count)) if exhaustive else sorted(set(range(0, count, 16)) | {count - 1})
+    with ThreadPoolExecutor(workers) as pool:
+        while batch:
+            for index, result in zip(batch, pool.map(restore_snapshot, batch), strict=True):
+                results[index] = result
+                if not result.ok:
+                    errors.append(f"snapshot {index}: {result.error}")
+            done = sorted(results)
+            batch = []
+            for a, b in itertools.pairwise(done):
+                same = results[a].ok and results[b].ok and results[a].max_id == results[b].max_id
+                if b - a > 1 and not same:
+                    batch.append((a + b) // 2)
+    values: list[int | None] = []
+    last: int | None = None
+    for index in range(count):
+        if index in results:
+            last = results[index].max_id if results[index].ok else None
+            values.append(last)
+        else:
+            values.append(last)
+    shutil.rmtree(eval_dir, ignore_errors=True)
+    info = {
+        "snapshots": count,
+        "restored": len(results),
+        "failed_restores": len(errors),
+        "partial_snapshots": sum(1 for s in snaps if s.partial),
+        "restore_seconds_median": median([r.seconds for r in results.values()]),
+        "first_errors": errors[:3],
+    }
+    return values, info
+
+
+def commit_lags(watcher: ReplicaWatcher, values: list[int | None], summary: dict, times):
+    """Per-commit lag (s; inf = never restorable) and how often visibility went backwards."""
+    first_id = summary["first_id"]
+    n = len(times)
+    restorable_at = np.full(n, np.inf)
+    reached = first_id - 1
+    previous = None
+    backwards = 0
+    for snap, value in zip(watcher.snapshots, values, strict=True):
+        if value is None:
+            continue
+        if previous is not None and value < previous:
+            backwards += 1
+        previous = value
+        if value > reached:
+            lo, hi = reached + 1 - first_id, min(value, first_id + n - 1) + 1 - first_id
+            if hi > lo:
+                restorable_at[max(lo, 0) : hi] = snap.time
+            reached = value
+    commit_times = np.asarray(times, dtype=np.float64)
+    return restorable_at - commit_times, restorable_at, commit_times, backwards
+
+
+def staleness(restorable_at: np.ndarray, commit_times: np.ndarray, step: float = 0.01):
+    """Age of the oldest committed-but-not-restorable commit, on a ``step`` grid."""
+    if len(commit_times) == 0:
+        return {}
+    grid = np.arange(commit_times[0], commit_times[-1], step)
+    oldest = np.searchsorted(restorable_at, grid, side="right")
+    valid = oldest < len(commit_times)
+    ages = np.zeros(len(grid))
+    committed = valid & (commit_times[np.minimum(oldest, len(commit_times) - 1)] <= grid)
+    ages[committed] = grid[committed] - commit_times[oldest[committed]]
+    return {"mean": float(ages.mean()), "p99": float(np.percentile(ages, 99)),
+            "max": float(ages.max())}
+
+
+def lag_run(tool: Tool, args: argparse.Namespace, base: Path, rep: int) -> dict:
+    run_dir = fresh_dir(base / f"lag-{tool.name}-{rep}")
+    db = run_dir / "db" / "bench.db"
+    db.parent.mkdir()
+    replica = run_dir / "replica"
+    create_database(db)
+    repl = Replicator(tool, db, replica, run_dir / "replicator.log")
+    watcher = ReplicaWatcher(replica, run_dir / "watch", interval=args.scan_interval)
+    out: dict = {"tool": tool.name, "repeat": rep}
+    load = MachineLoad()
+    try:
+        repl.start()
+        out["ready_s"] = repl.wait_restorable(run_dir)
+        watcher.start()
+        cpu0 = repl.cpu_seconds()
+        summary, times, _ = run_writer(
+            db, run_dir / "writer", rate=args.rate, seconds=args.lag_seconds
+        )
+        out["settled"] = wait_quiet(watcher, args.settle_seconds, args.settle_timeout)
+        cpu = repl.cpu_seconds() - cpu0
+        out["rss_now_mb"] = repl.rss_bytes()[0] / MB
+        watcher.stop()
+        out["exit_code"] = repl.stop()
+        out["peak_rss_mb"] = repl.max_rss_bytes / MB
+    finally:
+        if watcher.is_alive():
+            watcher.stop()
+        repl.stop()
+    out["load"] = load.result()
+    if out["exit_code"] != 0:
+        out["log_tail"] = repl.log_tail()
+    values, info = evaluate_snapshots(
+        watcher, tool, run_dir, exhaustive=args.exhaustive, workers=args.workers
+    )
+    lags, restorable_at, commit_times, backwards = commit_lags(watcher, values, summary, times)
+    finite = lags[np.isfinite(lags)]
+    wal_mb = summary["wal_bytes"] / MB
+    out.update(
+        commits=len(times),
+        tx_per_s=summary["tx_per_s"],
+        wal_mb=wal_mb,
+        lag_s=percentiles(finite),
+        never_restorable=int(len(lags) - len(finite)),
+        visibility_backwards=backwards,
+        staleness_s=staleness(restorable_at, commit_times),
+        objects_seen=watcher.stats.files_seen,
+        replica_files_end=len(watcher.current),
+        replica_mb_end=watcher.replica_bytes() / MB,
+        in_place_changes=watcher.in_place_changes(),
+        scan_ms_mean=1000 * watcher.stats.scan_seconds / max(watcher.stats.scans, 1),
+        cpu_s=cpu,
+        cpu_ms_per_mb_wal=1000 * cpu / wal_mb if wal_mb else None,
+        **info,
+    )
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return out
+
+
+# -- (b)+(c) overhead and cost ----------------------------------------------------
+
+
+def wait_caught_up(
+    repl: Replicator, watcher: ReplicaWatcher, run_dir: Path, last_id: int, writer_end: float,
+    timeout: float,
+) -> dict:
+    """Wait until the replica restores every committed row; verify a pre-SIGTERM copy.
+
+    Candidate moments are when the replica directory has been quiet for 1 s
+    and the replicator is idle; each candidate is checked by restoring a
+    hard-link copy. The last copy taken is the "pre-SIGTERM copy".
+    """
+    tool = repl.tool
+    deadline = writer_end + timeout
+    prev_cpu, prev_t = repl.cpu_seconds(), time.time()
+    attempts = 0
+    while True:
+        time.sleep(0.5)
+        now = time.time()
+        cpu = repl.cpu_seconds()
+        cores = (cpu - prev_cpu) / (now - prev_t)
+        prev_cpu, prev_t = cpu, now
+        timed_out = now > deadline
+        if not timed_out and not (watcher.quiet_seconds() >= 1.0 and cores < IDLE_CORES):
+            continue
+        attempts += 1
+        copy_dir = run_dir / "copy"
+        if copy_dir.exists():
+            shutil.rmtree(copy_dir)
+        copy_time, files = watcher.copy_now(copy_dir)
+        last_change = watcher.last_change
+        cpu_at_copy = cpu
+        result = restore(tool, copy_dir, run_dir / "copy-restored.db", verify=True)
+        if (result.ok and result.max_id >= last_id) or timed_out or not repl.alive():
+            contiguous = result.ok and result.count == result.max_id
+            return {
+                "caught_up": bool(result.ok and result.max_id >= last_id),
+                "caught_up_s": max(0.0, last_change - writer_end),
+                "checks": attempts,
+                "cpu_at_caught_up": cpu_at_copy,
+                "copy_files": files,
+                "copy_restore_ok": result.ok,
+                "copy_rows": result.max_id if contiguous else None,
+                "copy_max_id": result.max_id,
+                "copy_quick_check": result.quick_check,
+                "copy_restore_s": result.seconds,
+                "copy_error": result.error,
+                "copy_age_s": time.time() - copy_time,
+            }
+        shutil.rmtree(copy_dir)
+
+
+def overhead_run(tool: Tool | None, args: argparse.Namespace, base: Path, rep: int) -> dict:
+    label = tool.name if tool else "baseline"
+    run_dir = fresh_dir(base / f"speed-{label}-{rep}")
+    db = run_dir / "db" / "bench.db"
+    db.parent.mkdir()
+    create_database(db)
+    out: dict = {"config": label, "repeat": rep}
+    load = MachineLoad()
+    repl = watcher = None
+    try:
+        if tool is not None:
+            repl = Replicator(tool, db, run_dir / "replica", run_dir / "replicator.log")
+            watcher = ReplicaWatcher(
+                repl.replica_dir, run_dir / "watch", interval=0.05, keep_snapshots=False
+            )
+            repl.start()
+            out["ready_s"] = repl.wait_restorable(run_dir)
+            watcher.start()
+            cpu0 = repl.cpu_seconds()
+        summary, _times, lat = run_writer(
+            db, run_dir / "writer", rate=0, seconds=args.speed_seconds
+        )
+        lat_ms = percentiles(np.asarray(lat) * 1000, points=(50, 99))
+        out.update(
+            transactions=summary["transactions"],
+            tx_per_s=summary["tx_per_s"],
+            commit_ms=lat_ms,
+            wal_mb=summary["wal_bytes"] / MB,
+            wal_restarts=summary["wal_restarts"],
+            last_id=summary["last_id"],
+        )
+        if tool is None:
+            out["load"] = load.result()
+            return out
+        assert repl is not None and watcher is not None
+        writer_cpu = repl.cpu_seconds() - cpu0
+        out["replica_mb_at_writer_end"] = watcher.replica_bytes() / MB
+        out["cores_during_writer"] = writer_cpu / summary["elapsed_s"]
+        caught = wait_caught_up(
+            repl, watcher, run_dir, summary["last_id"], summary["end_wall"], args.catchup_timeout
+        )
+        cpu = caught.pop("cpu_at_caught_up") - cpu0
+        out.update(caught)
+        out["cpu_s"] = cpu
+        out["cpu_ms_per_mb_wal"] = 1000 * cpu / out["wal_mb"] if out["wal_mb"] else None
+        out["rss_hwm_mb"] = repl.rss_bytes()[1] / MB
+        watcher.stop()
+        stop_started = time.time()
+        out["exit_code"] = repl.stop()
+        out["stop_s"] = time.time() - stop_started
+        out["peak_rss_mb"] = repl.max_rss_bytes / MB
+        out["load"] = load.result()
+        if out["exit_code"] != 0:
+            out["log_tail"] = repl.log_tail()
+        final = restore(tool, repl.replica_dir, run_dir / "final.db", verify=True)
+        out["final_restore_ok"] = final.ok
+        out["final_rows"] = final.count if final.ok else None
+        out["final_all_rows"] = bool(final.ok and final.count == summary["last_id"]
+                                     and final.max_id == summary["last_id"])
+        out["final_quick_check"] = final.quick_check
+        out["final_restore_s"] = final.seconds
+        out["final_error"] = final.error
+        out["in_place_changes"] = watcher.in_place_changes()
+        return out
+    finally:
+        if watcher is not None and watcher.is_alive():
+            watcher.stop()
+        if repl is not None:
+            repl.stop()
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# -- physical limit -------------------------------------------------------------------
+
+
+def physical_limit(base: Path, size: int, repeats: int) -> dict:
+    src = base / "cp-src.bin"
+    make_random_file(src, size)
+    runs = [copy_file(src, base / "cp-dst.bin") for _ in range(repeats)]
+    src.unlink()
+    return {
+        "bytes": size,
+        "cp_s": median([r.seconds for r in runs]),
+        "cp_mb_per_s": median([r.mb_per_s for r in runs]),
+        "cp_cpu_ms_per_mb": median([1000 * r.cpu_seconds / (size / MB) for r in runs]),
+        "fsync_s": median([r.fsync_seconds for r in runs]),
+        "fsync_mb_per_s": median([size / MB / r.fsync_seconds for r in runs if r.fsync_seconds]),
+    }
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+def fmt(value, pattern="{:.3g}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def summarize_lag(runs: list[dict]) -> dict:
+    ok = [r for r in runs if "error" not in r]
+
+    def med(path):
+        vals = []
+        for r in ok:
+            v = r
+            for key in path:
+                v = v.get(key) if isinstance(v, dict) else None
+            vals.append(v)
+        return median(vals)
+
+    return {
+        "repeats": len(runs),
+        "errors": [r["error"] for r in runs if "error" in r],
+        "lag_p50_s": med(["lag_s", "p50"]),
+        "lag_p90_s": med(["lag_s", "p90"]),
+        "lag_p99_s": med(["lag_s", "p99"]),
+        "lag_max_s": med(["lag_s", "max"]),
+        "staleness_mean_s": med(["staleness_s", "mean"]),
+        "staleness_p99_s": med(["staleness_s", "p99"]),
+        "never_restorable": max([r["never_restorable"] for r in ok], default=None),
+        "visibility_backwards": max([r["visibility_backwards"] for r in ok], default=None),
+        "objects_seen": med(["objects_seen"]),
+        "cpu_ms_per_mb_wal": med(["cpu_ms_per_mb_wal"]),
+        "peak_rss_mb": med(["peak_rss_mb"]),
+    }
+
+
+def lag_table(by_tool: dict[str, list[dict]]) -> str:
+    rows = []
+    for name, runs in by_tool.items():
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            rows.append([name, "error: " + runs[0].get("error", "?")] + ["-"] * 12)
+            continue
+
+        def col(key, sub=None, pattern="{:.3f}", runs=ok):
+            vals = [(r.get(key) or {}).get(sub) if sub else r.get(key) for r in runs]
+            return spread(vals, pattern)
+
+        rows.append([
+            name, col("lag_s", "p50"), col("lag_s", "p90"), col("lag_s", "p99"),
+            col("lag_s", "max"),
+            col("staleness_s", "mean") + " / " + col("staleness_s", "p99"),
+            f"{sum(r['never_restorable'] for r in ok)} of {sum(r['commits'] for r in ok)}",
+            col("snapshots", pattern="{:.0f}") + " (" + col("restored", pattern="{:.0f}") + ")",
+            col("objects_seen", pattern="{:.0f}"),
+            col("cpu_ms_per_mb_wal", pattern="{:.2f}"),
+            col("peak_rss_mb", pattern="{:.0f}"),
+            ",".join(str(r["exit_code"]) for r in ok),
+            sum(r["failed_restores"] + r["visibility_backwards"] + r["in_place_changes"]
+                for r in ok),
+            spread([r["load"]["others_cores"] for r in ok], "{:.2f}"),
+        ])
+    return table(
+        ["tool", "lag p50 s", "p90", "p99", "max", "staleness mean / p99 s", "never restorable",
+         "snapshots (restored)", "objects", "CPU ms/MB WAL", "peak RSS MB", "exit",
+         "anomalies", "noise cores"],
+        rows,
+    )
+
+
+def overhead_table(by_config: dict[str, list[dict]], cp: dict) -> str:
+    base = median([r["tx_per_s"] for r in by_config.get("baseline", []) if "error" not in r])
+    rows = []
+    for name, runs in by_config.items():
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            rows.append([name, "error: " + runs[0].get("error", "?")] + ["-"] * 12)
+            continue
+        tx = [r["tx_per_s"] for r in ok]
+        ratio = spread([t / base for t in tx], "{:.2f}") if base else "-"
+        commit = (spread([r["commit_ms"]["p50"] for r in ok], "{:.3f}") + " / "
+                  + spread([r["commit_ms"]["p99"] for r in ok], "{:.3f}") + " / "
+                  + spread([r["commit_ms"]["max"] for r in ok], "{:.0f}"))
+        if name == "baseline":
+            rows.append([name, spread(tx, "{:.0f}"), ratio, commit,
+                         spread([r["wal_mb"] for r in ok], "{:.0f}"),
+                         spread([r["wal_restarts"] for r in ok], "{:.0f}")] + ["-"] * 7
+                        + [spread([r["load"]["others_cores"] for r in ok], "{:.2f}")])
+            continue
+        copy = ", ".join(
+            f"{r['copy_rows'] if r['copy_rows'] is not None else 'FAIL'}/{r['last_id']}"
+            for r in ok
+        )
+        final = ", ".join("all" if r["final_all_rows"] else f"FAIL({r['final_rows']})"
+                          for r in ok)
+        ms_mb = [r["cpu_ms_per_mb_wal"] for r in ok]
+        rows.append([
+            name, spread(tx, "{:.0f}"), ratio, commit,
+            spread([r["wal_mb"] for r in ok], "{:.0f}"),
+            spread([r["wal_restarts"] for r in ok], "{:.0f}"),
+            ", ".join(f"{r['replica_mb_at_writer_end']:.0f}" for r in ok),
+            ", ".join(f"{r['caught_up_s']:.1f}" + ("" if r["caught_up"] else "(NOT)")
+                      for r in ok),
+            copy, final,
+            spread([r["cores_during_writer"] for r in ok], "{:.2f}"),
+            spread(ms_mb, "{:.2f}") + (f" ({median(ms_mb) / cp['cp_cpu_ms_per_mb']:.0f}x cp)"
+                                       if cp.get("cp_cpu_ms_per_mb") else ""),
+            spread([r["peak_rss_mb"] for r in ok], "{:.0f}"),
+            spread([r["load"]["others_cores"] for r in ok], "{:.2f}"),
+        ])
+    return table(
+        ["config", "tx/s", "ratio", "commit ms p50 / p99 / max", "WAL MB", "WAL restarts",
+         "replica MB at writer end", "caught up s", "pre-SIGTERM copy rows", "after SIGTERM",
+         "cores", "CPU ms/MB WAL", "peak RSS MB", "noise cores"],
+        rows,
+    )
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="~1 min smoke run: 5 s phases")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--parts", default="lag,overhead", help="lag, overhead or both")
+    parser.add_argument("--tools", default="ls3,ls5,litetool,litetool-0s",
+                        help="lag tools (overhead uses those with a 1 s interval)")
+    parser.add_argument("--lag-seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="lag writer tx/s")
+    parser.add_argument("--speed-seconds", type=float, default=20.0)
+    parser.add_argument("--scan-interval", type=float, default=0.02)
+    parser.add_argument("--settle-seconds", type=float, default=3.0,
+                        help="lag: replica quiet this long after the writer = done")
+    parser.add_argument("--settle-timeout", type=float, default=15.0)
+    parser.add_argument("--catchup-timeout", type=float, default=60.0)
+    parser.add_argument("--exhaustive", action="store_true",
+                        help="restore every snapshot instead of bisecting")
+    parser.add_argument("--workers", type=int, default=2, help="parallel snapshot restores")
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "out" / "replication")
+    parser.add_argument("--keep", action="store_true", help="keep run directories")
+    args = parser.parse_args()
+    if args.quick:
+        args.lag_seconds = min(args.lag_seconds, 5.0)
+        args.speed_seconds = min(args.speed_seconds, 5.0)
+        args.catchup_timeout = min(args.catchup_timeout, 30.0)
+    parts = set(args.parts.split(","))
+    started = time.time()
+    base = args.out_dir
+    base.mkdir(parents=True, exist_ok=True)
+    tools, notes = select_tools(args.tools.split(","))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    result: dict = {
+        "bench": "replication",
+        "machine": machine(),
+        "tools": {t.name: {"version": t.version, "sync_interval": t.sync_interval}
+                  for t in tools},
+        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "notes": notes,
+    }
+    cp = physical_limit(base, 256 << 20, 3)
+    result["physical_limit"] = cp
+    print(f"cp of 256 MiB (warm): {cp['cp_mb_per_s']:.0f} MB/s, "
+          f"{cp['cp_cpu_ms_per_mb']:.2f} CPU ms/MB; fsync after it {cp['fsync_s']:.3f} s",
+          file=sys.stderr)
+
+    if "lag" in parts:
+        lag_runs: dict[str, list[dict]] = {t.name: [] for t in tools}
+        for rep in range(args.repeats):
+            for tool in tools:
+                print(f"[lag] {tool.name} repeat {rep + 1}/{args.repeats}", file=sys.stderr)
+                try:
+                    lag_runs[tool.name].append(lag_run(tool, args, base, rep))
+                except Exception as exc:  # keep going with the other tools
+                    lag_runs[tool.name].append({"tool": tool.name, "error": repr(exc)})
+        result["lag"] = {
+            "runs": lag_runs,
+            "summary": {name: summarize_lag(runs) for name, runs in lag_runs.items()},
+        }
+        print(f"\n## (a) Lag at {args.rate:.0f} tx/s for {args.lag_seconds:.0f} s "
+              f"(median (min-max) of {args.repeats} runs)\n")
+        print(lag_table(lag_runs))
+
+    if "overhead" in parts:
+        speed_tools = [t for t in tools if t.sync_interval == "1s"]
+        configs: list[Tool | None] = [None, *speed_tools]
+        speed_runs: dict[str, list[dict]] = {"baseline": [], **{t.name: [] for t in speed_tools}}
+        for rep in range(args.repeats):
+            for tool in configs:
+                label = tool.name if tool else "baseline"
+                print(f"[overhead] {label} repeat {rep + 1}/{args.repeats}", file=sys.stderr)
+                try:
+                    speed_runs[label].append(overhead_run(tool, args, base, rep))
+                except Exception as exc:
+                    speed_runs[label].append({"config": label, "error": repr(exc)})
+        base_tx = median([r["tx_per_s"] for r in speed_runs["baseline"] if "error" not in r])
+        summary = {}
+        for name, runs in speed_runs.items():
+            ok = [r for r in runs if "error" not in r]
+            tx = median([r["tx_per_s"] for r in ok])
+            summary[name] = {
+                "tx_per_s": tx,
+                "ratio": tx / base_tx if tx and base_tx else None,
+                "commit_ms_max": median([r["commit_ms"]["max"] for r in ok]),
+                "commit_ms_p99": median([r["commit_ms"]["p99"] for r in ok]),
+                "caught_up_s": median([r.get("caught_up_s") for r in ok]),
+                "cpu_ms_per_mb_wal": median([r.get("cpu_ms_per_mb_wal") for r in ok]),
+                "peak_rss_mb": median([r.get("peak_rss_mb") for r in ok]),
+                "copy_all_rows": all(r.get("copy_rows") == r.get("last_id") for r in ok)
+                if name != "baseline" else None,
+                "final_all_rows": all(r.get("final_all_rows") for r in ok)
+                if name != "baseline" else None,
+            }
+        result["overhead"] = {"runs": speed_runs, "summary": summary}
+        print(f"\n## (b, c) Max-speed writer for {args.speed_seconds:.0f} s "
+              f"(median (min-max) of {args.repeats} runs)\n")
+        print(overhead_table(speed_runs, cp))
+
+    result["elapsed_s"] = time.time() - started
+    print(f"\nphysical limit: cp {cp['cp_mb_per_s']:.0f} MB/s warm, "
+          f"{cp['cp_cpu_ms_per_mb']:.2f} CPU ms/MB; fsync of 256 MiB after cp "
+          f"{cp['fsync_s']:.3f} s; whole run {result['elapsed_s']:.0f} s")
+    emit_json(result)
+
+
+if __name__ == "__main__":
+    main()
