@@ -38,8 +38,9 @@ numpy's integer matmul is a plain loop (no BLAS); on the 2-core development
 machine it ran at about 2.1-2.7 GB/s, while computing each of the two
 columns as an element-wise multiply followed by a row sum, over cache-sized
 chunks of frames, ran at about 4.5 GB/s (``bench/wal_codec.py`` prints
-both). This module uses the latter; the result is the same product.
-Coefficient matrices are cached per page size.
+both). This module uses the latter for batches over 64 KiB and the single
+matmul below that, where per-call cost dominates; the result is the same
+product. Coefficient matrices are cached per page size.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ from litetool.wal.checksum import ByteOrder, ChecksumState
 _MASK = 0xFFFFFFFF
 # Frames per kernel chunk are sized so a chunk and its scratch stay in L2.
 _CHUNK_BYTES = 1 << 20
+# Up to this many bytes of frames, one uint32 matmul is faster than
+# multiply + row sum, whose two scratch arrays and four calls cost ~20 us
+# (crossover measured at ~15 frames of 4 KiB).
+_MATMUL_MAX_BYTES = 64 << 10
 # Words per block when checksumming one long buffer.
 _BLOCK_WORDS = 1024
 # Frame header words outside the checksum: salt1, salt2, checksum1, checksum2.
@@ -60,8 +65,7 @@ _FRAME_HEADER_WORDS = 6
 _COVERED_HEADER_WORDS = 2
 
 
-def _word_dtype(byte_order: ByteOrder) -> np.dtype:
-    return np.dtype("<u4" if byte_order is ByteOrder.LITTLE else ">u4")
+_WORD_DTYPES = {ByteOrder.LITTLE: np.dtype("<u4"), ByteOrder.BIG: np.dtype(">u4")}
 
 
 @functools.lru_cache(maxsize=64)
@@ -121,13 +125,16 @@ def _frame_coefficient_rows(page_size: int) -> np.ndarray:
     return rows
 
 
+@functools.lru_cache(maxsize=16)
 def frame_coefficient_matrix(page_size: int) -> np.ndarray:
     """K_frame: the read-only ``(6 + page_size/4) x 2`` uint32 coefficient matrix.
 
     ``frame_words @ frame_coefficient_matrix(page_size)`` is ``c_f`` for each
     row of whole-frame words (see the module docstring).
     """
-    return _frame_coefficient_rows(page_size).T
+    matrix = np.ascontiguousarray(_frame_coefficient_rows(page_size).T)
+    matrix.flags.writeable = False
+    return matrix
 
 
 @functools.lru_cache(maxsize=16)
@@ -137,6 +144,11 @@ def frame_power(page_size: int) -> np.ndarray:
     power = np.array([[m00, m01], [m10, m11]], dtype=np.uint32)
     power.flags.writeable = False
     return power
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_power_transposed(page_size: int) -> np.ndarray:
+    return np.ascontiguousarray(frame_power(page_size).T)
 
 
 def frame_words(
@@ -153,9 +165,9 @@ def frame_words(
     """
     width = _FRAME_HEADER_WORDS + page_size // 4
     if frame_count == 0:
-        return np.empty((0, width), dtype=_word_dtype(byte_order))
+        return np.empty((0, width), dtype=_WORD_DTYPES[byte_order])
     words = np.frombuffer(
-        buf, dtype=_word_dtype(byte_order), count=frame_count * width, offset=offset
+        buf, dtype=_WORD_DTYPES[byte_order], count=frame_count * width, offset=offset
     )
     return words.reshape(frame_count, width)
 
@@ -171,9 +183,20 @@ def frame_terms(
 
     The salts and stored checksums of the frames do not affect the result.
     """
-    words = frame_words(buf, offset, frame_count, page_size, byte_order)
-    rows = _frame_coefficient_rows(page_size)
-    return _multiply_reduce(words, rows)
+    return terms_of_frame_words(frame_words(buf, offset, frame_count, page_size, byte_order),
+                                page_size)
+
+
+def terms_of_frame_words(words: np.ndarray, page_size: int) -> np.ndarray:
+    """c_f for each row of a ``(F x (6 + page_size/4))`` word array: (F x 2) uint32.
+
+    ``words`` may have a big-endian dtype. Both kernels compute the same
+    product: a single matmul for a few frames (its per-call cost is lower),
+    multiply + row sum in chunks for many (its per-byte cost is lower).
+    """
+    if words.nbytes <= _MATMUL_MAX_BYTES:
+        return words @ frame_coefficient_matrix(page_size)
+    return _multiply_reduce(words, _frame_coefficient_rows(page_size))
 
 
 def _multiply_reduce(words: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -220,13 +243,24 @@ def verify_frames(
     valid chain exactly up to the first False. Salts and page numbers are
     not checked here.
     """
-    terms = frame_terms(buf, offset, frame_count, page_size, byte_order)
+    words = frame_words(buf, offset, frame_count, page_size, byte_order)
     stored = stored_checksums(buf, offset, frame_count, page_size)
-    previous = np.empty_like(stored)
-    if frame_count:
+    return verify_frame_words(words, stored, page_size, checksum_state)
+
+
+def verify_frame_words(
+    words: np.ndarray, stored: np.ndarray, page_size: int, checksum_state: ChecksumState
+) -> np.ndarray:
+    """``verify_frames`` on a word array from ``frame_words`` and its stored checksums.
+
+    For callers that already hold both (the reader), to save recomputing them.
+    """
+    terms = terms_of_frame_words(words, page_size)
+    previous = np.empty_like(terms)
+    if len(previous):
         previous[0] = checksum_state
         previous[1:] = stored[:-1]
-    expected = previous @ frame_power(page_size).T
+    expected = previous @ _frame_power_transposed(page_size)
     expected += terms
     return (expected == stored).all(axis=1)
 
@@ -261,7 +295,7 @@ def checksum(
     word_count = len(data) // 4
     if word_count == 0:
         return state
-    words = np.frombuffer(data, dtype=_word_dtype(byte_order), count=word_count)
+    words = np.frombuffer(data, dtype=_WORD_DTYPES[byte_order], count=word_count)
     block_count, tail_count = divmod(word_count, _BLOCK_WORDS)
     rows = _coefficient_rows(_BLOCK_WORDS)
     s0, s1 = state

@@ -100,7 +100,5 @@ def parse_database_header(data: bytes | bytearray | memoryview) -> DatabaseHeade
         raise DatabaseError(f"not a SQLite database: bad magic {magic!r} at byte offset 0")
     page_size = 65536 if stored_page_size == 1 else stored_page_size
     if not 512 <= page_size <= 65536 or page_size & (page_size - 1):
-        raise DatabaseError(
-            f"impossible database page size {stored_page_size} at byte offset 16"
-        )
+        raise DatabaseError(f"impossible database page size {stored_page_size} at byte offset 16")
     return DatabaseHeader(page_size, write_version, read_version, reserved_bytes, *numbers)

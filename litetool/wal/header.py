@@ -152,9 +152,7 @@ def new_wal_header(
         ">6I", byte_order.magic, WAL_FORMAT_VERSION, page_size, checkpoint_seq, *salts
     )
     checksum = checksum_reference(covered, byte_order=byte_order)
-    return WalHeader(
-        byte_order, WAL_FORMAT_VERSION, page_size, checkpoint_seq, *salts, *checksum
-    )
+    return WalHeader(byte_order, WAL_FORMAT_VERSION, page_size, checkpoint_seq, *salts, *checksum)
 
 
 def check_wal_header_prefix(data: bytes | bytearray | memoryview) -> None:
