@@ -130,3 +130,19 @@ def test_coefficient_matrices_are_cached_and_read_only() -> None:
     assert not first.flags.writeable
     assert first.shape == (6 + 1024, 2)
     assert not first[2:6].any()  # salts and stored checksum are not covered
+
+
+@pytest.mark.parametrize("page_size", [512, 4096, 65536])
+@pytest.mark.parametrize("order", list(ByteOrder))
+def test_both_kernels_give_the_same_terms(
+    page_size: int, order: ByteOrder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(page_size + 1)
+    frame_count = 5
+    buf = rng.randbytes(frame_count * (24 + page_size))
+    monkeypatch.setattr(checksum_fast, "_MATMUL_MAX_BYTES", 1 << 40)
+    by_matmul = checksum_fast.frame_terms(buf, 0, frame_count, page_size, order)
+    monkeypatch.setattr(checksum_fast, "_MATMUL_MAX_BYTES", 0)
+    monkeypatch.setattr(checksum_fast, "_CHUNK_BYTES", 2 * (24 + page_size))  # several chunks
+    by_multiply_reduce = checksum_fast.frame_terms(buf, 0, frame_count, page_size, order)
+    assert np.array_equal(by_matmul, by_multiply_reduce)

@@ -219,3 +219,20 @@ def test_empty_buffer_at_start_offset(reader) -> None:
     assert result.transactions == ()
     assert (result.end_offset, result.stop_offset, result.checksum_state) == (32, 32, (5, 6))
     assert result.stop_reason is StopReason.END_OF_DATA
+
+
+@pytest.mark.parametrize("order", list(ByteOrder))
+def test_fast_reader_with_the_chunked_kernel(order: ByteOrder, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    from litetool.wal import checksum_fast
+
+    monkeypatch.setattr(checksum_fast, "_MATMUL_MAX_BYTES", 0)
+    monkeypatch.setattr(checksum_fast, "_CHUNK_BYTES", 3 * FRAME)
+    data = sample_wal(order)
+    assert decode_wal(data) == decode_wal(data, reader=read_transactions_reference)
+    broken = bytearray(data)
+    broken[32 + 4 * FRAME + 200] ^= 1
+    result = decode_wal(bytes(broken)).result
+    assert result == decode_wal(bytes(broken), reader=read_transactions_reference).result
+    assert (result.stop_reason, result.stop_offset) == (StopReason.CHECKSUM_MISMATCH,
+                                                        32 + 4 * FRAME)
