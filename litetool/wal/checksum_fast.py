@@ -37,7 +37,7 @@ Kernel choice: ``c_f = W @ K`` is a ``uint32`` product that wraps mod 2**32.
 numpy's integer matmul is a plain loop (no BLAS); on the 2-core development
 machine it ran at about 2.1-2.7 GB/s, while computing each of the two
 columns as an element-wise multiply followed by a row sum, over cache-sized
-chunks of frames, ran at about 4.5 GB/s (``bench/wal_codec.py`` prints
+chunks of frames, ran at about 3.5-4.5 GB/s (``bench/wal_codec.py`` prints
 both). This module uses the latter for batches over 64 KiB and the single
 matmul below that, where per-call cost dominates; the result is the same
 product. Coefficient matrices are cached per page size.
