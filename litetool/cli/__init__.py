@@ -20,6 +20,7 @@ from litetool.errors import LitetoolError
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replicate", "replicate", "replicate one database to replica URLs (quick start, no config)"),
     ("daemon", "replicate", "replicate every database in the config file (headless)"),
+    ("restore", "restore", "restore a database as of its latest state, a time or a txid"),
     ("databases", "inspect", "list the databases in the config file"),
     ("generations", "inspect", "list generations with their time and txid ranges"),
     ("snapshots", "inspect", "list snapshots"),

@@ -1,0 +1,364 @@
+"""Restore planning: a pure function from index records and a target to a plan.
+
+:func:`plan_restore` sees only :class:`~litetool.storage.GenerationIndex` values
+(one per replica and generation, the *candidates*) and a :class:`RestoreTarget`.
+It makes no request, so ``--dry-run`` shows exactly what a restore would do.
+
+Choosing the restore point:
+
+- **latest** (default): the restore point with the latest commit time over
+  every candidate; ties go to the most recent generation, then to the first
+  replica.
+- **txid N**: transaction N of the given generation, or of the most recent
+  generation when none is given; the first replica that holds it.
+- **time T**: the *last transaction committed at or before T*. Commit times
+  are the per-transaction times of the index records; a time that ever went
+  backwards counts as the latest time before it (running maximum), so a
+  restore never includes a transaction whose time is after T. Among
+  generations, the one whose time range covers T wins; when several do, the
+  most recent generation, then the first replica; when none does (T falls
+  after a generation's end or between generations), the latest point before
+  T wins.
+
+Choosing the path: among the snapshots at or before the target, the one that
+fetches the fewest stored bytes (snapshot bytes + bytes of the segments from
+its txid + 1 through the target); ties go to fewer objects, then the later
+snapshot. The segments are contiguous from ``snapshot.txid + 1`` through the
+segment holding the target. The first one may start before the snapshot and
+the last may end after the target: :class:`PlannedSegment` says which
+transactions of each to apply, and no transaction after the target is ever
+applied.
+
+Errors: ``NoBackupFound`` when there are no candidates; ``TargetUnreachable``
+with a hint naming a ``--txid``/``--at`` that would work.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+from litetool.errors import NoBackupFound, TargetUnreachable
+from litetool.storage.generation import GenerationIndex
+from litetool.storage.manifest import DEFAULT_CHUNK_SIZE
+from litetool.storage.records import SegmentEntry, SnapshotEntry
+from litetool.timespec import format_instant_us
+
+#: ``(replica name, generation index)``: what the planner chooses from.
+Candidate = tuple[str, GenerationIndex]
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreTarget:
+    """The restore point asked for: latest (no fields), ``txid`` or ``time_us``,
+    optionally restricted to ``generation``."""
+
+    time_us: int | None = None
+    txid: int | None = None
+    generation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_us is not None and self.txid is not None:
+            raise ValueError("a restore target is a time or a txid, not both")
+
+    def describe(self) -> str:
+        if self.txid is not None:
+            what = f"txid {self.txid}"
+        elif self.time_us is not None:
+            what = f"the last transaction at or before {format_instant_us(self.time_us)}"
+        else:
+            what = "the latest restore point"
+        return f"{what} of generation {self.generation}" if self.generation else what
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSegment:
+    """A segment to fetch and the transactions of it to apply
+    (``first_txid..last_txid``, a sub-range of the entry's)."""
+
+    entry: SegmentEntry
+    first_txid: int
+    last_txid: int
+
+    @property
+    def digest(self) -> str:
+        return self.entry.digest
+
+
+@dataclass(frozen=True, slots=True)
+class RestorePlan:
+    """Everything a restore fetches, in order, and the exact state it ends in.
+
+    ``db_size_pages`` is the database size after ``txid`` (from its commit
+    frame); ``fetch_bytes`` is the stored size of the snapshot and segments;
+    ``object_count`` counts the manifest, the chunks (assuming the default
+    chunk size until the manifest is read) and the segments.
+    """
+
+    replica: str
+    generation: str
+    snapshot: SnapshotEntry
+    segments: tuple[PlannedSegment, ...]
+    txid: int
+    commit_time_us: int
+    db_size_pages: int
+    page_size: int
+    fetch_bytes: int
+    object_count: int
+
+    @property
+    def digests(self) -> frozenset[str]:
+        """The objects the index names for this plan (manifest and segments)."""
+        return frozenset([self.snapshot.manifest_digest, *(s.digest for s in self.segments)])
+
+
+def plan_restore(
+    candidates: Sequence[Candidate],
+    target: RestoreTarget,
+    *,
+    avoid: Collection[str] = (),
+) -> RestorePlan:
+    """The plan for *target* over *candidates* (see the module docstring).
+
+    *avoid* names objects (snapshot manifests or segments) that must not be
+    used, e.g. because fetching them failed; paths through them are skipped.
+    """
+    if not candidates:
+        raise NoBackupFound("no backups found")
+    pool = [c for c in candidates if target.generation in (None, c[1].generation)]
+    if not pool:
+        raise TargetUnreachable(
+            f"generation {target.generation} not found",
+            hint=f"the generations are {_generation_list(candidates)}",
+        )
+    if target.txid is not None:
+        name, index = _pick_txid(pool, candidates, target)
+        txid = target.txid
+    elif target.time_us is not None:
+        name, index, txid = _pick_time(pool, target)
+    else:
+        name, index = _pick_latest(pool)
+        txid = index.last_txid
+    plan = _plan_in(name, index, txid, frozenset(avoid))
+    if plan is None:
+        raise TargetUnreachable(
+            f"txid {txid} of generation {index.generation} cannot be reached without "
+            f"{len(avoid)} unusable object(s)",
+            hint=_earlier_point_hint(name, index, txid, frozenset(avoid)),
+        )
+    return plan
+
+
+def plan_for_txid(name: str, index: GenerationIndex, txid: int) -> RestorePlan:
+    """The cheapest plan for *txid* within one candidate (ValueError if not a point of it)."""
+    if txid not in index:
+        raise ValueError(f"txid {txid} is not in generation {index.generation}")
+    plan = _plan_in(name, index, txid, frozenset())
+    assert plan is not None  # without objects to avoid, every point of a generation is reachable
+    return plan
+
+
+def fallback_point(
+    name: str, index: GenerationIndex, txid: int, broken: Collection[str]
+) -> RestorePlan | None:
+    """The latest restore point at or before *txid* in this candidate whose ordinary
+    plan (what ``--txid P --generation G`` would do) uses none of *broken*."""
+    broken = frozenset(broken)
+    while txid >= index.first_txid:
+        plan = plan_for_txid(name, index, txid)
+        earliest_bad = [
+            max(s.entry.first_txid, plan.snapshot.txid + 1)
+            for s in plan.segments
+            if s.digest in broken
+        ]
+        if plan.snapshot.manifest_digest in broken:
+            earliest_bad.append(plan.snapshot.txid)
+        if not earliest_bad:
+            return plan
+        txid = min(earliest_bad) - 1
+    return None
+
+
+# -- choosing the restore point ----------------------------------------------------------
+
+
+def _pick_latest(pool: Sequence[Candidate]) -> Candidate:
+    best = pool[0]
+    for candidate in pool[1:]:
+        if _latest_key(candidate[1]) > _latest_key(best[1]):
+            best = candidate
+    return best
+
+
+def _latest_key(index: GenerationIndex) -> tuple[int, str, int]:
+    return (_max_time_us(index), index.generation, index.last_txid)
+
+
+def _pick_txid(
+    pool: Sequence[Candidate], candidates: Sequence[Candidate], target: RestoreTarget
+) -> Candidate:
+    txid = target.txid
+    assert txid is not None
+    generation = target.generation or max(index.generation for _, index in pool)
+    in_generation = [c for c in pool if c[1].generation == generation]
+    for candidate in in_generation:
+        if txid in candidate[1]:
+            return candidate
+    first = min(index.first_txid for _, index in in_generation)
+    last = max((index for _, index in in_generation), key=lambda index: index.last_txid)
+    hint = (
+        f"generation {generation} has txids {first}..{last.last_txid} "
+        f"(latest: --txid {last.last_txid}, committed {format_instant_us(_max_time_us(last))})"
+    )
+    others = sorted(
+        {index.generation for _, index in candidates if txid in index} - {generation},
+        reverse=True,
+    )
+    if others:
+        hint += f"; txid {txid} is in generation {others[0]}: add --generation {others[0]}"
+    where = "the latest generation" if target.generation is None else "generation"
+    raise TargetUnreachable(
+        f"txid {txid} is not a restore point of {where} {generation}", hint=hint
+    )
+
+
+def _pick_time(
+    pool: Sequence[Candidate], target: RestoreTarget
+) -> tuple[str, GenerationIndex, int]:
+    time_us = target.time_us
+    assert time_us is not None
+    best: tuple[tuple, str, GenerationIndex, int] | None = None
+    for order, (name, index) in enumerate(pool):
+        landing = last_txid_at_or_before(index, time_us)
+        if landing is None:
+            continue
+        covers = time_us <= _max_time_us(index)
+        # Covering generations first; among the others the latest point before T.
+        key = (
+            covers,
+            0 if covers else _running_time_us(index, landing),
+            index.generation,
+            -order,
+        )
+        if best is None or key > best[0]:
+            best = (key, name, index, landing)
+    if best is None:
+        name, earliest = min(pool, key=lambda c: (c[1].first_commit_time_us, c[1].generation))
+        when = format_instant_us(earliest.first_commit_time_us)
+        raise TargetUnreachable(
+            f"no restore point at or before {format_instant_us(time_us)}",
+            hint=f"the earliest restore point is {when} (txid {earliest.first_txid} of "
+            f"generation {earliest.generation}): use --at {when} or later",
+        )
+    return best[1], best[2], best[3]
+
+
+def last_txid_at_or_before(index: GenerationIndex, time_us: int) -> int | None:
+    """The last txid of *index* whose commit time (as a running maximum) is <= *time_us*;
+    None when even the first restore point is later."""
+    running = index.first_commit_time_us
+    if running > time_us:
+        return None
+    landing = index.first_txid
+    for segment in index.segments:
+        if segment.last_txid <= index.first_txid:
+            continue
+        if max(running, max(segment.times_us)) <= time_us:
+            running = max(running, max(segment.times_us))
+            landing = segment.last_txid
+            continue
+        for offset, commit_time_us in enumerate(segment.times_us):
+            txid = segment.first_txid + offset
+            if txid <= index.first_txid:
+                continue
+            running = max(running, commit_time_us)
+            if running > time_us:
+                return landing
+            landing = txid
+    return landing
+
+
+def _running_time_us(index: GenerationIndex, txid: int) -> int:
+    """The running-maximum commit time of *txid*."""
+    running = index.first_commit_time_us
+    for segment in index.segments:
+        if segment.first_txid > txid:
+            break
+        upto = min(txid, segment.last_txid) - segment.first_txid + 1
+        running = max(running, max(segment.times_us[:upto]))
+    return running
+
+
+def _max_time_us(index: GenerationIndex) -> int:
+    return _running_time_us(index, index.last_txid)
+
+
+# -- choosing the path -------------------------------------------------------------------
+
+
+def _plan_in(
+    name: str, index: GenerationIndex, txid: int, avoid: frozenset[str]
+) -> RestorePlan | None:
+    segments = index.segments
+    starts = [segment.first_txid for segment in segments]
+    sizes = [0, *accumulate(segment.stored_bytes for segment in segments)]
+    broken = [0, *accumulate(1 if segment.digest in avoid else 0 for segment in segments)]
+    # Segments [start, stop) hold transactions snapshot.txid + 1 .. txid.
+    stop = bisect_right(starts, txid)
+    best: tuple[tuple[int, int, int], SnapshotEntry, int] | None = None
+    for snapshot in index.snapshots:
+        if snapshot.txid > txid:
+            break
+        if snapshot.manifest_digest in avoid:
+            continue
+        start = stop if snapshot.txid == txid else bisect_right(starts, snapshot.txid + 1) - 1
+        if broken[stop] - broken[start]:
+            continue
+        cost = snapshot.stored_bytes + sizes[stop] - sizes[start]
+        key = (cost, stop - start, -snapshot.txid)
+        if best is None or key < best[0]:
+            best = (key, snapshot, start)
+    if best is None:
+        return None
+    (cost, segment_count, _), snapshot, start = best
+    planned = tuple(
+        PlannedSegment(entry, max(entry.first_txid, snapshot.txid + 1), min(entry.last_txid, txid))
+        for entry in segments[start:stop]
+    )
+    chunk_count = -(-snapshot.page_count * snapshot.page_size // DEFAULT_CHUNK_SIZE)
+    return RestorePlan(
+        replica=name,
+        generation=index.generation,
+        snapshot=snapshot,
+        segments=planned,
+        txid=txid,
+        commit_time_us=index.commit_time_us(txid),
+        db_size_pages=index.db_size_pages(txid),
+        page_size=index.page_size,
+        fetch_bytes=cost,
+        object_count=1 + chunk_count + segment_count,
+    )
+
+
+def _earlier_point_hint(
+    name: str, index: GenerationIndex, txid: int, avoid: frozenset[str]
+) -> str | None:
+    plan = fallback_point(name, index, txid, avoid)
+    return None if plan is None else point_hint(plan, "the latest point that avoids them")
+
+
+def point_hint(plan: RestorePlan, what: str) -> str:
+    """``<what> is txid N of generation G (committed T): use --txid N --generation G``."""
+    when = format_instant_us(plan.commit_time_us)
+    return (
+        f"{what} is txid {plan.txid} of generation {plan.generation} (committed {when}): "
+        f"use --txid {plan.txid} --generation {plan.generation}"
+    )
+
+
+def _generation_list(candidates: Iterable[Candidate], limit: int = 5) -> str:
+    generations = sorted({index.generation for _, index in candidates}, reverse=True)
+    shown = ", ".join(generations[:limit])
+    return shown + (f" and {len(generations) - limit} older" if len(generations) > limit else "")
