@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 from baselines import copy_file, make_random_file
+from catchup import wait_caught_up
 from procstat import MachineLoad
 from replica_watch import ReplicaWatcher
 from replicator import Replicator, restore
@@ -56,8 +57,6 @@ from writer import create_database, load_result
 
 WRITER = BENCH_DIR / "writer.py"
 MB = 1e6
-# A replicator counts as idle below this many cores (CPU seconds per second).
-IDLE_CORES = 0.05
 
 
 def fresh_dir(path: Path) -> Path:
@@ -241,56 +240,6 @@ def lag_run(tool: Tool, args: argparse.Namespace, base: Path, rep: int) -> dict:
 
 
 # -- (b)+(c) overhead and cost ----------------------------------------------------
-
-
-def wait_caught_up(
-    repl: Replicator, watcher: ReplicaWatcher, run_dir: Path, last_id: int, writer_end: float,
-    timeout: float,
-) -> dict:
-    """Wait until the replica restores every committed row; verify a pre-SIGTERM copy.
-
-    Candidate moments are when the replica directory has been quiet for 1 s
-    and the replicator is idle; each candidate is checked by restoring a
-    hard-link copy. The last copy taken is the "pre-SIGTERM copy".
-    """
-    tool = repl.tool
-    deadline = writer_end + timeout
-    prev_cpu, prev_t = repl.cpu_seconds(), time.time()
-    attempts = 0
-    while True:
-        time.sleep(0.5)
-        now = time.time()
-        cpu = repl.cpu_seconds()
-        cores = (cpu - prev_cpu) / (now - prev_t)
-        prev_cpu, prev_t = cpu, now
-        timed_out = now > deadline
-        if not timed_out and not (watcher.quiet_seconds() >= 1.0 and cores < IDLE_CORES):
-            continue
-        attempts += 1
-        copy_dir = run_dir / "copy"
-        if copy_dir.exists():
-            shutil.rmtree(copy_dir)
-        copy_time, files = watcher.copy_now(copy_dir)
-        last_change = watcher.last_change
-        cpu_at_copy = cpu
-        result = restore(tool, copy_dir, run_dir / "copy-restored.db", verify=True)
-        if (result.ok and result.max_id >= last_id) or timed_out or not repl.alive():
-            contiguous = result.ok and result.count == result.max_id
-            return {
-                "caught_up": bool(result.ok and result.max_id >= last_id),
-                "caught_up_s": max(0.0, last_change - writer_end),
-                "checks": attempts,
-                "cpu_at_caught_up": cpu_at_copy,
-                "copy_files": files,
-                "copy_restore_ok": result.ok,
-                "copy_rows": result.max_id if contiguous else None,
-                "copy_max_id": result.max_id,
-                "copy_quick_check": result.quick_check,
-                "copy_restore_s": result.seconds,
-                "copy_error": result.error,
-                "copy_age_s": time.time() - copy_time,
-            }
-        shutil.rmtree(copy_dir)
 
 
 def overhead_run(tool: Tool | None, args: argparse.Namespace, base: Path, rep: int) -> dict:
