@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("snapshots", "inspect", "list snapshots"),
     ("segments", "inspect", "list segments with their txid ranges"),
     ("status", "status", "show the status of a running daemon"),
+    ("tui", "tui", "terminal UI: live replication, timeline of restore points, restore"),
     ("config", "config_cmd", "write a starter config file or show the effective config"),
     ("version", "version", "print the version"),
 )

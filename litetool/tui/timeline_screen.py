@@ -1,0 +1,490 @@
+"""The timeline screen: generations of a replica and their restore points.
+
+Top: the generations (time range, txid range, size, reason). Picking one
+loads its index in an async worker and builds its ``RestorePoints`` in a
+thread; the histogram shows commits over time, the table one row per restore
+point (txid, commit time, gap to the previous commit, db size, where it is
+stored). The table holds a window of ``WINDOW_ROWS`` points around the
+cursor and slides when the cursor reaches an edge, so a generation with
+millions of transactions stays fast. ``enter`` on a point opens the restore
+dialog for exactly that txid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from litetool.errors import LitetoolError
+from litetool.storage import GenerationInfo
+from litetool.timespec import parse_instant, to_us
+from litetool.tui.commit_histogram import CommitHistogram
+from litetool.tui.display import (
+    format_bytes,
+    format_seconds,
+    format_time_range,
+    format_time_us,
+)
+from litetool.tui.messages import GenerationsLoaded, LoadFailed, RestorePointsLoaded
+from litetool.tui.options import ReplicaTarget
+from litetool.tui.restore_points import RestorePoint, RestorePoints
+from litetool.tui.restore_screen import RestoreScreen
+
+GENERATION_COLUMNS = (
+    ("generation", "Generation"),
+    ("created", "Created (UTC)"),
+    ("commits", "Commits (UTC)"),
+    ("txids", "Txids"),
+    ("points", "Points"),
+    ("size", "Stored"),
+    ("reason", "Reason"),
+)
+POINT_COLUMNS = (
+    ("txid", "Txid"),
+    ("time", "Commit time (UTC)"),
+    ("gap", "Since previous"),
+    ("db_size", "DB size"),
+    ("stored_in", "Stored in"),
+)
+
+
+def render_error(exc: BaseException) -> str:
+    """One line for any failure (LitetoolError renders itself with its hint)."""
+    if isinstance(exc, LitetoolError):
+        return exc.render()
+    return f"error: {type(exc).__name__}: {exc}"
+
+
+def generation_row(info: GenerationInfo) -> list[object]:
+    return [
+        info.generation,
+        format_time_us(info.created_ms * 1000, milliseconds=False),
+        format_time_range(info.first_commit_time_us, info.last_commit_time_us),
+        Text(f"{info.first_txid}..{info.last_txid}", justify="right"),
+        Text(str(info.last_txid - info.first_txid + 1), justify="right"),
+        Text(format_bytes(info.stored_bytes), justify="right"),
+        info.reason or "",
+    ]
+
+
+def point_row(point: RestorePoint, previous_time_us: int | None, snapshot: bool) -> list[object]:
+    gap = ""
+    if previous_time_us is not None:
+        gap = "+" + format_seconds((point.time_us - previous_time_us) / 1e6)
+    if point.segment_number is None:
+        stored_in = Text("snapshot", style="cyan")
+    else:
+        stored_in = Text(
+            f"segment {point.segment_number} ({format_bytes(point.segment_stored_bytes)})"
+        )
+        if snapshot:
+            stored_in.append(" + snapshot", style="cyan")
+    return [
+        Text(str(point.txid), justify="right"),
+        format_time_us(point.time_us),
+        Text(gap, justify="right", style="dim"),
+        Text(format_bytes(point.db_size_bytes), justify="right"),
+        stored_in,
+    ]
+
+
+class GenerationTable(DataTable):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Restore points", show=True)
+    ]
+
+
+class RestorePointTable(DataTable):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Restore…", show=True),
+        Binding("left,[", "screen.step_bucket(-1)", "◀ Earlier", show=True),
+        Binding("right,]", "screen.step_bucket(1)", "Later ▶", show=True),
+        Binding("escape", "screen.focus_generations", "Generations", show=True),
+    ]
+
+
+class TimelineScreen(Screen):
+    """Browse generations and pick a restore point."""
+
+    WINDOW_ROWS = 1000
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "next_replica", "Next replica"),
+        Binding("g", "goto", "Go to time/txid"),
+        Binding("ctrl+r", "reload", "Reload"),
+    ]
+
+    DEFAULT_CSS = """
+    TimelineScreen { layout: vertical; }
+    TimelineScreen .section { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
+    TimelineScreen #replica-line { height: 1; padding: 0 1; }
+    TimelineScreen #timeline-status { height: auto; padding: 0 1; }
+    TimelineScreen #timeline-status.error { color: $error; }
+    TimelineScreen #generations { height: auto; max-height: 9; }
+    TimelineScreen #points { height: 1fr; }
+    TimelineScreen #picked { height: 1; padding: 0 1; background: $boost; }
+    TimelineScreen #goto { display: none; }
+    TimelineScreen #goto.shown { display: block; }
+    """
+
+    def __init__(self, targets: tuple[ReplicaTarget, ...]) -> None:
+        super().__init__(id="timeline")
+        self.targets: list[ReplicaTarget] = list(targets)
+        self.replica_index = 0
+        self._replicas: dict[str, object] = {}  # name -> litetool.storage.Replica
+        self.generations: list[GenerationInfo] = []
+        self.points: RestorePoints | None = None
+        self.window: tuple[int, int] | None = None
+        self.picked_txid: int | None = None
+        self._loading_generation: str | None = None
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("", id="replica-line")
+        yield Static("", id="timeline-status")
+        yield Label("Generations", classes="section")
+        generations = GenerationTable(id="generations", cursor_type="row", zebra_stripes=True)
+        for key, label in GENERATION_COLUMNS:
+            generations.add_column(label, key=key)
+        yield generations
+        yield Label("Commits over time", classes="section")
+        yield CommitHistogram(id="histogram")
+        yield Label("Restore points", classes="section")
+        points = RestorePointTable(id="points", cursor_type="row", zebra_stripes=True)
+        for key, label in POINT_COLUMNS:
+            points.add_column(label, key=key)
+        yield points
+        yield Static("", id="picked")
+        yield Input(
+            placeholder="go to: 2026-11-25T04:38Z, -15m, 2h ago (latest commit at or before), "
+            "or #txid; escape to cancel",
+            id="goto",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#generations", DataTable).focus()
+        self._show_replica_line()
+        if self.target is not None:
+            self.load_generations()
+        else:
+            self._status("no replica to browse yet")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_replica":
+            return len(self.targets) > 1
+        if action in ("goto", "step_bucket"):
+            return self.points is not None
+        return True
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def target(self) -> ReplicaTarget | None:
+        return self.targets[self.replica_index] if self.targets else None
+
+    def set_targets(self, targets: tuple[ReplicaTarget, ...]) -> None:
+        """Replace the browsable replicas (attached mode learns them from the daemon)."""
+        first = not self.targets
+        self.targets = list(targets)
+        self.replica_index = min(self.replica_index, max(0, len(self.targets) - 1))
+        self._show_replica_line()
+        self.refresh_bindings()
+        if first and self.targets and self.is_mounted:
+            self.load_generations()
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#timeline-status", Static)
+        status.update(text)
+        status.set_class(error, "error")
+
+    def _show_replica_line(self) -> None:
+        line = Text()
+        target = self.target
+        if target is None:
+            line.append("no replica", style="dim")
+        else:
+            line.append("Replica ", style="dim")
+            line.append(target.name, style="bold")
+            line.append(f"  {target.url}")
+            if len(self.targets) > 1:
+                line.append(f"  ({self.replica_index + 1}/{len(self.targets)}, r: next)", "dim")
+        self.query_one("#replica-line", Static).update(line)
+
+    def _replica(self, target: ReplicaTarget):
+        replica = self._replicas.get(target.name)
+        if replica is None:
+            replica = target.open()
+            self._replicas[target.name] = replica
+        return replica
+
+    # -- workers ---------------------------------------------------------------------------
+
+    @work(exclusive=True, group="generations", exit_on_error=False)
+    async def load_generations(self) -> None:
+        target = self.target
+        if target is None:
+            return
+        self._status(f"listing generations of {target.name}…")
+        try:
+            generations = await self._replica(target).list_generations()
+        except Exception as exc:
+            self.post_message(LoadFailed(f"replica {target.name}", render_error(exc)))
+            return
+        self.post_message(GenerationsLoaded(target.name, generations))
+
+    @work(exclusive=True, group="points", exit_on_error=False)
+    async def load_points(self, generation: str) -> None:
+        target = self.target
+        if target is None:
+            return
+        self._status(f"loading generation {generation}…")
+        try:
+            index = await self._replica(target).load_generation(generation)
+            points = await asyncio.to_thread(RestorePoints, index)
+        except Exception as exc:
+            self.post_message(LoadFailed(f"generation {generation}", render_error(exc)))
+            return
+        self.post_message(RestorePointsLoaded(target.name, points))
+
+    # -- messages up -----------------------------------------------------------------------
+
+    @on(GenerationsLoaded)
+    def _generations_loaded(self, message: GenerationsLoaded) -> None:
+        if self.target is None or message.replica_name != self.target.name:
+            return
+        self.generations = message.generations
+        table = self.query_one("#generations", DataTable)
+        previous = self._cursor_key(table)
+        table.clear()
+        for info in message.generations:
+            table.add_row(*generation_row(info), key=info.generation)
+        if not message.generations:
+            self._status(f"{self.target.name} has no generations yet")
+            self._show_points(None)
+            return
+        self._status(
+            f"{len(message.generations)} generation(s); "
+            "enter: restore points, g: go to a time, r: next replica"
+        )
+        keys = [info.generation for info in message.generations]
+        row = keys.index(previous) if previous in keys else len(keys) - 1
+        table.move_cursor(row=row)
+        self._open_generation(keys[row])
+
+    @on(RestorePointsLoaded)
+    def _points_loaded(self, message: RestorePointsLoaded) -> None:
+        if self.target is None or message.replica_name != self.target.name:
+            return
+        if message.points.generation != self._loading_generation:
+            return
+        self._status(
+            f"generation {message.points.generation}: {len(message.points)} restore points "
+            f"(txids {message.points.first_txid}..{message.points.last_txid})"
+        )
+        self._show_points(message.points)
+
+    @on(LoadFailed)
+    def _load_failed(self, message: LoadFailed) -> None:
+        self._status(f"{message.what}: {message.error}", error=True)
+
+    # -- generations -----------------------------------------------------------------------
+
+    @staticmethod
+    def _cursor_key(table: DataTable) -> str | None:
+        if not table.row_count:
+            return None
+        with contextlib.suppress(Exception):
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return None
+
+    def _open_generation(self, generation: str) -> None:
+        if generation == self._loading_generation and self.points is not None:
+            return
+        self._loading_generation = generation
+        self.load_points(generation)
+
+    @on(DataTable.RowHighlighted, "#generations")
+    def _generation_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._open_generation(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#generations")
+    def _generation_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self._open_generation(event.row_key.value)
+        self.query_one("#points", DataTable).focus()
+
+    # -- restore points --------------------------------------------------------------------
+
+    def _show_points(self, points: RestorePoints | None) -> None:
+        self.points = points
+        self.window = None
+        table = self.query_one("#points", DataTable)
+        table.clear()
+        if points is None:
+            self.picked_txid = None
+            self.query_one("#histogram", CommitHistogram).show(None, None)
+            self._show_picked()
+            self.refresh_bindings()
+            return
+        keep = self.picked_txid if self.picked_txid in points else points.last_txid
+        self.pick(keep)
+        self.refresh_bindings()
+
+    def pick(self, txid: int) -> None:
+        """Make *txid* the picked restore point: slide the window, move the cursor."""
+        points = self.points
+        if points is None:
+            return
+        txid = points.clamp(txid)
+        if self.window is None or not self.window[0] <= txid <= self.window[1]:
+            self._fill_window(txid)
+        assert self.window is not None
+        self.picked_txid = txid
+        table = self.query_one("#points", DataTable)
+        table.move_cursor(row=txid - self.window[0])
+        self.query_one("#histogram", CommitHistogram).show(points, txid)
+        self._show_picked()
+
+    def _fill_window(self, around_txid: int) -> None:
+        points = self.points
+        assert points is not None
+        first, last = points.window(around_txid, self.WINDOW_ROWS)
+        table = self.query_one("#points", DataTable)
+        table.clear()
+        previous = points.point(first - 1).time_us if first > points.first_txid else None
+        snapshots = set(points.snapshot_txids)
+        for point in points.points(first, last):
+            table.add_row(*point_row(point, previous, point.txid in snapshots), key=str(point.txid))
+            previous = point.time_us
+        self.window = (first, last)
+
+    @on(DataTable.RowHighlighted, "#points")
+    def _point_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        points, window = self.points, self.window
+        if points is None or window is None or event.row_key.value is None:
+            return
+        txid = int(event.row_key.value)
+        at_edge = (txid == window[0] and txid > points.first_txid) or (
+            txid == window[1] and txid < points.last_txid
+        )
+        if at_edge:
+            self.window = None  # slide: refill centred on this point
+            self.pick(txid)
+            return
+        if txid != self.picked_txid:
+            self.picked_txid = txid
+            self.query_one("#histogram", CommitHistogram).show(points, txid)
+            self._show_picked()
+
+    @on(DataTable.RowSelected, "#points")
+    def _point_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.picked_txid = int(event.row_key.value)
+            self.action_restore()
+
+    def picked_point(self) -> RestorePoint | None:
+        if self.points is None or self.picked_txid is None:
+            return None
+        return self.points.point(self.picked_txid)
+
+    def _show_picked(self) -> None:
+        point = self.picked_point()
+        line = Text()
+        if point is None:
+            line.append("no restore point picked", style="dim")
+        else:
+            line.append("Restore point ", style="dim")
+            line.append(f"txid {point.txid}", style="bold")
+            line.append(f" of {point.generation}, committed ", style="dim")
+            line.append(format_time_us(point.time_us) + " UTC", style="bold")
+            line.append(f", db {format_bytes(point.db_size_bytes)}", style="dim")
+        self.query_one("#picked", Static).update(line)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_next_replica(self) -> None:
+        if len(self.targets) < 2:
+            return
+        self.replica_index = (self.replica_index + 1) % len(self.targets)
+        self._show_replica_line()
+        self._loading_generation = None
+        self.query_one("#generations", DataTable).clear()
+        self._show_points(None)
+        self.load_generations()
+
+    def action_reload(self) -> None:
+        self._loading_generation = None
+        self.load_generations()
+
+    def action_step_bucket(self, direction: int) -> None:
+        if self.points is None or self.picked_txid is None:
+            return
+        buckets = self.query_one("#histogram", CommitHistogram).buckets
+        self.pick(self.points.step_bucket(self.picked_txid, direction, buckets))
+
+    def action_focus_generations(self) -> None:
+        self.query_one("#generations", DataTable).focus()
+
+    def action_goto(self) -> None:
+        goto = self.query_one("#goto", Input)
+        goto.add_class("shown")
+        goto.value = ""
+        goto.focus()
+
+    @on(Input.Submitted, "#goto")
+    def _goto_submitted(self, event: Input.Submitted) -> None:
+        points = self.points
+        if points is None:
+            return
+        text = event.value.strip()
+        try:
+            if text.startswith("#") or text.isdigit():
+                txid = int(text.lstrip("#"))
+                if txid not in points:
+                    raise ValueError(
+                        f"txid {txid} is not in this generation "
+                        f"({points.first_txid}..{points.last_txid})"
+                    )
+            else:
+                moment_us = to_us(parse_instant(text))
+                found = points.at_or_before(moment_us)
+                if found is None:
+                    raise ValueError(
+                        f"nothing committed at or before {format_time_us(moment_us)} UTC in "
+                        f"this generation (first commit {format_time_us(points.first_time_us)})"
+                    )
+                txid = found
+        except ValueError as exc:
+            self._status(f"error: {exc}", error=True)
+            return
+        self._close_goto()
+        self.pick(txid)
+
+    def _close_goto(self) -> None:
+        goto = self.query_one("#goto", Input)
+        goto.remove_class("shown")
+        self.query_one("#points", DataTable).focus()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.query_one("#goto", Input).has_focus:
+            event.stop()
+            self._close_goto()
+
+    def action_restore(self) -> None:
+        point = self.picked_point()
+        target = self.target
+        if point is None or target is None:
+            return
+        self.app.push_screen(RestoreScreen(target, point))
