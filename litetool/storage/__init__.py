@@ -1,10 +1,11 @@
 """litetool.storage: the replica format and the only code that talks to object storage.
 
 Pure codecs (bytes in, values out): ``keys``, ``envelope``, ``segment``,
-``records``, ``manifest``, ``generation``, ``retention``, ``location``
-(parsing). I/O: ``store`` (every obstore call, counted and error-translated
-through ``obstore_errors``), ``replica`` (the async API), ``lease``, ``gc``.
-The byte-level format is docs/FORMAT.md.
+``records``, ``manifest``, ``json_fields``, ``generation`` (the view of a
+generation), ``retention`` (what GC keeps), ``location`` (URL parsing).
+I/O: ``store`` (every obstore call, counted in ``stats`` and translated by
+``obstore_errors``), ``replica`` (the async API), ``snapshot_upload``,
+``lease``, ``gc``. The byte-level format is docs/FORMAT.md.
 """
 
 from litetool.storage.envelope import (

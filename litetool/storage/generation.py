@@ -228,6 +228,34 @@ class GenerationIndex:
         stop = bisect_right(self._segment_starts, through_txid)
         return list(self.segments[max(start, 0) : stop])
 
+    def compacted_record(
+        self, *, writer: str, created_us: int, keep_from_txid: int | None = None
+    ) -> IndexRecord:
+        """The compacted record covering this view (at its last seq), optionally leaving
+        out everything before the snapshot at *keep_from_txid* (which must sit at a
+        segment boundary, so the result is a valid view on its own)."""
+        snapshots = self.snapshots
+        segments = self.segments
+        if keep_from_txid is not None:
+            if not self.is_segment_boundary(keep_from_txid) or keep_from_txid not in {
+                entry.txid for entry in snapshots
+            }:
+                raise ValueError(f"no snapshot at a segment boundary at txid {keep_from_txid}")
+            snapshots = tuple(entry for entry in snapshots if entry.txid >= keep_from_txid)
+            segments = tuple(entry for entry in segments if entry.first_txid > keep_from_txid)
+        record = IndexRecord(
+            generation=self.generation,
+            seq=self.last_seq,
+            created_us=created_us,
+            writer=writer,
+            snapshots=snapshots,
+            segments=segments,
+            reason=self.reason,
+            covers=(0, self.last_seq),
+        )
+        GenerationIndex.from_records(self.generation, [record])  # never write a broken view
+        return record
+
     def object_digests(self) -> set[str]:
         """Every content-addressed object the view names directly (segments and
         snapshot manifests; chunks are named by the manifests)."""

@@ -33,7 +33,6 @@ from litetool.errors import (
     ObjectNotFound,
     ReplicaConflict,
     ReplicaFormatError,
-    StorageError,
 )
 from litetool.storage import lease as lease_io
 from litetool.storage.envelope import (
@@ -62,10 +61,10 @@ from litetool.storage.manifest import (
     DEFAULT_CHUNK_SIZE,
     SnapshotManifest,
     decode_manifest,
-    encode_manifest,
 )
 from litetool.storage.records import IndexRecord, SnapshotEntry, decode_record, encode_record
 from litetool.storage.segment import Segment, decode_segment
+from litetool.storage.snapshot_upload import upload_snapshot
 from litetool.storage.stats import RequestStats
 from litetool.storage.store import ALREADY_EXISTS, ObjectMeta, Store
 
@@ -247,56 +246,15 @@ class Replica:
     ) -> SnapshotEntry:
         """Upload a database image given as consecutive chunks of *chunk_size* bytes (the
         last may be shorter), then its manifest. At most ``concurrency`` chunks are held."""
-        image_size = page_size * page_count
-        semaphore = asyncio.Semaphore(self.concurrency)
-        tasks: list[asyncio.Task[ObjectRef]] = []
-        received = 0
-
-        async def upload(chunk: Buffer) -> ObjectRef:
-            try:
-                return await self.put_object(ObjectKind.SNAPSHOT_CHUNK, chunk)
-            finally:
-                semaphore.release()
-
-        async def chunk_source() -> AsyncIterable[Buffer]:
-            if isinstance(chunks, AsyncIterable):
-                async for chunk in chunks:
-                    yield chunk
-            else:
-                for chunk in chunks:
-                    yield chunk
-
-        try:
-            async for chunk in chunk_source():
-                if len(chunk) != min(chunk_size, image_size - received) or len(chunk) == 0:
-                    raise ValueError(
-                        f"snapshot chunk {len(tasks)} has {len(chunk)} bytes at offset {received} "
-                        f"of a {image_size}-byte image with {chunk_size}-byte chunks"
-                    )
-                received += len(chunk)
-                await semaphore.acquire()
-                tasks.append(asyncio.create_task(upload(chunk)))
-            if received != image_size:
-                raise ValueError(f"snapshot image has {received} bytes, expected {image_size}")
-            refs = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        manifest = SnapshotManifest(
-            txid, time_us, page_size, page_count, chunk_size, tuple(ref.digest for ref in refs)
-        )
-        manifest_ref = await self.put_object(
-            ObjectKind.SNAPSHOT_MANIFEST, encode_manifest(manifest)
-        )
-        return SnapshotEntry(
-            manifest_digest=manifest_ref.digest,
+        return await upload_snapshot(
+            self.put_object,
+            chunks,
             txid=txid,
             time_us=time_us,
             page_size=page_size,
             page_count=page_count,
-            stored_bytes=manifest_ref.stored_bytes + sum(ref.stored_bytes for ref in refs),
+            chunk_size=chunk_size,
+            concurrency=self.concurrency,
         )
 
     # -- index records ---------------------------------------------------------------------
@@ -416,24 +374,11 @@ class Replica:
     ) -> int:
         """Write the compacted record of *index* at its last seq, leaving out the snapshots
         and segments before the snapshot at *keep_from_txid* (retention)."""
-        snapshots = index.snapshots
-        segments = index.segments
-        if keep_from_txid is not None:
-            snapshots = tuple(entry for entry in snapshots if entry.txid >= keep_from_txid)
-            segments = tuple(entry for entry in segments if entry.first_txid > keep_from_txid)
-            if not snapshots or snapshots[0].txid != keep_from_txid:
-                raise ValueError(f"no snapshot at txid {keep_from_txid} to keep from")
-        record = IndexRecord(
-            generation=index.generation,
-            seq=index.last_seq,
-            created_us=_now_us() if now_us is None else now_us,
+        record = index.compacted_record(
             writer=writer,
-            snapshots=snapshots,
-            segments=segments,
-            reason=index.reason,
-            covers=(0, index.last_seq),
+            created_us=_now_us() if now_us is None else now_us,
+            keep_from_txid=keep_from_txid,
         )
-        GenerationIndex.from_records(index.generation, [record])  # never write a broken view
         try:
             await self.publish_record(record)
         except ReplicaConflict:
@@ -465,6 +410,3 @@ class Replica:
 
     async def read_lease(self) -> lease_io.LeaseDocument | None:
         return await lease_io.read_lease(self.store)
-
-
-__all__ = ["ObjectRef", "RecordKeys", "Replica", "StorageError", "gather_limited"]

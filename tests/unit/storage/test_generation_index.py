@@ -122,3 +122,16 @@ def test_generation_info_summary():
     info = GenerationInfo.from_index(_index(_three_records()), record_count=3)
     assert (info.first_txid, info.last_txid, info.record_count, info.next_seq) == (0, 6, 3, 3)
     assert (info.first_commit_time_us, info.last_commit_time_us) == (100, 160)
+
+
+def test_compacted_record_of_a_view():
+    index = _index(_three_records())
+    whole = index.compacted_record(writer="c", created_us=9)
+    assert (whole.seq, whole.covers, whole.reason) == (2, (0, 2), "first run")
+    assert whole.segments == index.segments and whole.snapshots == index.snapshots
+    pruned = index.compacted_record(writer="c", created_us=9, keep_from_txid=3)
+    assert [s.txid for s in pruned.snapshots] == [3]
+    assert [s.first_txid for s in pruned.segments] == [4]
+    assert GenerationIndex.from_records(GENERATION, [pruned]).first_txid == 3
+    with pytest.raises(ValueError):
+        index.compacted_record(writer="c", created_us=9, keep_from_txid=2)  # no snapshot there
