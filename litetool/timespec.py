@@ -106,7 +106,10 @@ def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
             raise ValueError(
                 f"invalid time {text!r} (use RFC 3339 like 2021-01-01T00:00Z, or -15m, 2h ago)"
             ) from None
-        return now - timedelta(seconds=seconds)
+        try:
+            return now - timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError(f"invalid time {text!r}: out of range") from None
     match = _INSTANT.match(raw)
     if not match:
         raise ValueError(
@@ -129,7 +132,10 @@ def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
         if offset >= timedelta(hours=24):
             raise ValueError(f"invalid time {text!r}: offset out of range")
-        moment -= sign * offset
+        try:
+            moment -= sign * offset
+        except OverflowError:
+            raise ValueError(f"invalid time {text!r}: out of range") from None
     return moment
 
 

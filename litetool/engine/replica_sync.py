@@ -439,9 +439,12 @@ class ReplicaSync:
     # -- status helpers ----------------------------------------------------------------
 
     def detach(self) -> None:
-        """Give up on the spooled history for this replica (spool cap reached)."""
+        """Give up on the spooled history for this replica (spool cap reached).
+
+        Called from the capture thread: only flags are set here.
+        """
         self.detached = True
-        self._status(state="detached")
+        self.board.update_replica(self.db_path, self.name, state="detached")
 
     def _failed(self, exc: Exception, *, state: str) -> None:
         self._failures += 1

@@ -75,7 +75,6 @@ class DatabaseReplication:
         self._lock_fd = -1
         self._last_checkpoint = clock()
         self._checkpoints: dict[str, int] = {}
-        self._spool_warned = False
 
     def log(self, level: str, event: str, **fields) -> None:
         self._log(level, event, db=str(self.db_path), **fields)
@@ -331,18 +330,21 @@ class DatabaseReplication:
                 self._notify_replicas()
 
     def _check_spool_cap(self) -> None:
+        # Replicas without an established position (never reached, detached,
+        # waiting for a snapshot) start from a snapshot: they hold no history.
+        holders = [
+            r
+            for r in self.replicas
+            if r.position is not None and not r.detached and not r.needs_snapshot
+        ]
         if not self.spool.over_cap:
-            if self._spool_warned:
-                self._spool_warned = False
-            acked = [r.position.txid for r in self.replicas if r.position is not None]
-            if acked and len(acked) == len(self.replicas):
-                self.spool.trim(min(acked))
+            self.spool.trim(min(r.position.txid for r in holders) if holders else self.txid)
             return
-        # Over the cap: detach the replicas that hold the oldest history.
-        attached = [r for r in self.replicas if r.position is not None and not r.detached]
-        if not attached:
+        if not holders:
+            self.spool.trim(self.txid)
             return
-        laggard = min(attached, key=lambda r: r.position.txid)
+        # Over the cap: detach the replica that holds the oldest history.
+        laggard = min(holders, key=lambda r: r.position.txid)
         self.log(
             "error",
             "spool full",
@@ -357,11 +359,10 @@ class DatabaseReplication:
             f"spool full: replica {laggard.name} detached",
             replica=laggard.name,
         )
-        self._loop.call_soon_threadsafe(laggard.detach)
-        rest = [r.position.txid for r in attached if r is not laggard]
-        self.spool.trim(min(rest) if rest else self.capture.txid)
-        self.board.update_database(str(self.db_path), spool_over_cap=True)
-        self._spool_warned = True
+        laggard.detach()
+        rest = [r.position.txid for r in holders if r is not laggard]
+        self.spool.trim(min(rest) if rest else self.txid)
+        self.board.update_database(str(self.db_path), spool_over_cap=self.spool.over_cap)
 
     def _capture_failed(self, exc: Exception) -> None:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"

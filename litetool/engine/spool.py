@@ -141,6 +141,8 @@ class Spool:
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        # Trimming works file by file: rotate often enough to stay near the cap.
+        self.rotate_bytes = max(64 << 10, min(ROTATE_BYTES, max_bytes // 8))
         self._log_dir = directory / "log"
         self._replica_dir = directory / "replicas"
         self._files: list[_SpoolFile] = []
@@ -200,8 +202,8 @@ class Spool:
         with self._lock:
             data = encode_record(record)
             current = self._files[-1] if self._files else None
-            if current is None or current.size >= ROTATE_BYTES or self._fd < 0:
-                if current is None or current.size >= ROTATE_BYTES:
+            if current is None or current.size >= self.rotate_bytes or self._fd < 0:
+                if current is None or current.size >= self.rotate_bytes:
                     path = self._log_dir / f"{record.first_txid:016x}.spool"
                     current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
                     self._files.append(current)

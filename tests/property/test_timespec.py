@@ -46,7 +46,7 @@ def test_offsets_are_applied(moment, offset_minutes):
     assert parse_instant(text) == moment
 
 
-@given(st.integers(min_value=1, max_value=10**6), st.sampled_from(["s", "m", "h", "d"]))
+@given(st.integers(min_value=1, max_value=10**5), st.sampled_from(["s", "m", "h", "d"]))
 def test_relative_instants(amount, unit):
     now = datetime(2026, 1, 1, tzinfo=UTC)
     expected = now - timedelta(seconds=parse_duration(f"{amount}{unit}"))
@@ -69,7 +69,8 @@ def test_examples():
     assert parse_instant("2021-01-01") == datetime(2021, 1, 1, tzinfo=UTC)
     assert parse_duration("1h30m") == 5400
     assert parse_size("64MiB") == 64 << 20
-    for bad in ("2021-13-01T00:00Z", "yesterday", "10 parsecs ago", "2021-01-01T25:00Z"):
+    for bad in ("2021-13-01T00:00Z", "yesterday", "10 parsecs ago", "2021-01-01T25:00Z",
+                "99999999d ago", "0001-01-01T00:00+01:00"):
         with pytest.raises(ValueError):
             parse_instant(bad)
     for bad in ("", "10", "1x", "s", "-5s"):

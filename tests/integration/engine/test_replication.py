@@ -1,0 +1,219 @@
+"""The engine in-process against real stores: idle cost, batching, outages, spool cap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from litetool.config.model import build_settings
+from litetool.engine.replication import DatabaseReplication
+from litetool.engine.status import StatusBoard
+from litetool.storage import Replica
+
+
+def make_db(path):
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, data BLOB)")
+    return conn
+
+
+def database_config(db, replicas, **extra):
+    data = {"databases": [{"path": str(db), "replicas": replicas, **extra}]}
+    return build_settings(data, {}, source=None).databases[0]
+
+
+class Running:
+    """Runs a DatabaseReplication on a private event loop in a thread."""
+
+    def __init__(self, config):
+        self.board = StatusBoard(version="test")
+        self.events: list[tuple] = []
+        self.replication = DatabaseReplication(
+            config, self.board, log=lambda level, event, **f: self.events.append((event, f))
+        )
+        self.loop = asyncio.new_event_loop()
+        self.stop = asyncio.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self):
+        try:
+            self.loop.run_until_complete(self.replication.run(self.stop))
+        except BaseException as exc:  # surfaced by close()
+            self.error = exc
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(60)
+        if self.error:
+            raise self.error
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def replica_status(self, name):
+        for db in self.board.snapshot():
+            for replica in db.replicas:
+                if replica.name == name:
+                    return replica
+        return None
+
+    def wait_published(self, name, txid, timeout=20.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            status = self.replica_status(name)
+            if status and status.published_txid >= txid and status.state == "ok":
+                return status
+            time.sleep(0.02)
+        raise AssertionError(f"replica {name} did not reach txid {txid}: {status}")
+
+
+def requests_made(replica_status):
+    return sum(replica_status.requests.values())
+
+
+def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_path):
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    url = f"memory://idle-{os.getpid()}-{time.time_ns()}"
+    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "500ms"}])
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        for _i in range(20):
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+        status = running.wait_published("m", 20)
+        before = requests_made(status)
+        time.sleep(2.0)  # idle: four sync intervals
+        assert requests_made(running.replica_status("m")) == before
+        # Busy for ~1.2 s at ~200 tx/s: a few syncs, not one per transaction.
+        deadline = time.time() + 1.2
+        written = 20
+        while time.time() < deadline:
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+            written += 1
+            time.sleep(0.005)
+        status = running.wait_published("m", written)
+        puts = status.requests["put"]
+    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    segments = [s for s in index.segments if s.last_txid > 20]
+    assert len(segments) <= 5, [(s.first_txid, s.last_txid) for s in segments]
+    assert index.last_txid == written
+    assert puts < written // 2
+    app.close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.servers
+def test_outage_backs_off_then_catches_up(tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    replica = {
+        "url": "s3://outage-bucket/app",
+        "name": "s3",
+        "sync-interval": "0s",
+        "endpoint": f"http://127.0.0.1:{port}",
+        "region": "us-east-1",
+        "access-key-id": "testing",
+        "secret-access-key": "testing",
+        "allow-http": True,
+        "max-retries": 0,
+        "timeout": "2s",
+    }
+    config = database_config(db, [replica])
+    with Running(config) as running:
+        while running.replica_status("s3") is None:
+            time.sleep(0.02)  # the generation's base image is taken before any insert
+        for _ in range(30):
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(200),))
+        deadline = time.time() + 10
+        while time.time() < deadline and running.replica_status("s3").state != "backoff":
+            time.sleep(0.05)
+        status = running.replica_status("s3")
+        assert status.state == "backoff"
+        assert "unreachable" in status.last_error and "testing" not in status.last_error
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            import urllib.request
+
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/outage-bucket", method="PUT")
+            ).read()
+            for _ in range(10):
+                app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(200),))
+            # Backoff is at most a few seconds this early; everything arrives.
+            status = running.wait_published("s3", 40, timeout=40)
+            assert status.sync_errors >= 1
+        finally:
+            running.close()
+            server.stop()
+    app.close()
+
+
+@pytest.mark.servers
+def test_spool_cap_detaches_the_lagging_replica_loudly(tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/capped", method="PUT")
+    ).read()
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    good = f"memory://good-{time.time_ns()}"
+    flaky = {
+        "url": "s3://capped/app",
+        "name": "flaky",
+        "sync-interval": "0s",
+        "endpoint": f"http://127.0.0.1:{port}",
+        "region": "us-east-1",
+        "access-key-id": "testing",
+        "secret-access-key": "testing",
+        "allow-http": True,
+        "max-retries": 0,
+        "timeout": "2s",
+    }
+    config = database_config(
+        db,
+        [{"url": good, "name": "good", "sync-interval": "0s"}, flaky],
+        **{"spool-max-bytes": "256KiB"},
+    )
+    with Running(config) as running:
+        running.wait_published("flaky", 0)
+        server.stop()  # the replica becomes unreachable with a position to keep
+        for _ in range(200):
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(3000),))
+            time.sleep(0.002)
+        running.wait_published("good", running.replication.txid)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(e == "spool full" for e, _ in running.events):
+            time.sleep(0.05)
+        assert any(event == "spool full" for event, _ in running.events)
+        assert running.replica_status("flaky").state in ("detached", "backoff")
+        assert running.replication.spool.size_bytes <= 2 * 256 * 1024
+        spool_full = next(f for e, f in running.events if e == "spool full")
+        assert spool_full["replica"] == "flaky"
+    app.close()
