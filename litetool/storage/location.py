@@ -139,7 +139,8 @@ class Location:
         hidden = f", secrets={sorted(self.secrets)} (redacted)" if self.secrets else ""
         return f"Location({self.display_url!r}{hidden})"
 
-    __str__ = lambda self: self.display_url  # noqa: E731
+    def __str__(self) -> str:
+        return self.display_url
 
 
 def _render(value: Any) -> str:

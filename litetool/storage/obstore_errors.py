@@ -93,7 +93,7 @@ def _translate(
     detail = scrub(error, secrets)
     context = f"{operation} {key} on {where}"
     if isinstance(error, FileNotFoundError):
-        return ObjectNotFound(key, hint=f"{context}: {detail}")
+        return ObjectNotFound(key, hint=f"missing from {where}")
     if isinstance(error, PermissionDeniedError | UnauthenticatedError):
         return StorageError(
             f"{context}: permission denied ({detail})",
