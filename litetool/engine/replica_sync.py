@@ -60,15 +60,6 @@ class ReplicaPosition:
     snapshot_txid: int = -1
     records_since_compaction: int = 0
 
-    def as_dict(self) -> dict:
-        return {
-            "generation": self.generation,
-            "engine_generation": self.engine_generation,
-            "txid": self.txid,
-            "next_seq": self.next_seq,
-            "snapshot_time_us": self.snapshot_time_us,
-        }
-
 
 class EngineView:
     """What a replica task needs from the capture side (implemented there)."""
@@ -265,7 +256,6 @@ class ReplicaSync:
 
     def _after_publish(self, time_us: int) -> None:
         assert self.position is not None
-        self.engine.spool.save_replica_position(self.name, self.position.as_dict())
         engine_txid = self.engine.txid
         self._status(
             generation=self.position.generation,

@@ -5,7 +5,6 @@ database)::
 
     state.json                 current generation (written atomically)
     log/<first txid>.spool     append-only files of spool records
-    replicas/<name>.json       each replica's published position
 
 A spool record holds one captured batch of whole transactions: a segment
 payload (``litetool.storage`` segment codec) plus the WAL position after it,
@@ -144,7 +143,6 @@ class Spool:
         # Trimming works file by file: rotate often enough to stay near the cap.
         self.rotate_bytes = max(64 << 10, min(ROTATE_BYTES, max_bytes // 8))
         self._log_dir = directory / "log"
-        self._replica_dir = directory / "replicas"
         self._files: list[_SpoolFile] = []
         self._fd = -1
         self.last: SpoolRecord | None = None
@@ -157,7 +155,6 @@ class Spool:
         """Create the directories, recover the log; return the saved state."""
         try:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-            self._replica_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create spool {self.directory}: {exc.strerror}") from None
         state = self._read_json(self.directory / "state.json")
@@ -186,8 +183,6 @@ class Spool:
                 spool_file.path.unlink(missing_ok=True)
             self._files = []
             self.last = None
-            for path in self._replica_dir.glob("*.json"):
-                path.unlink()
             self._write_json(self.directory / "state.json", state)
 
     def close(self) -> None:
@@ -272,14 +267,6 @@ class Spool:
                 freed += spool_file.size
             return freed
 
-    # -- replica positions ---------------------------------------------------------
-
-    def load_replica_position(self, name: str) -> dict | None:
-        return self._read_json(self._replica_dir / f"{_safe(name)}.json")
-
-    def save_replica_position(self, name: str, position: dict) -> None:
-        self._write_json(self._replica_dir / f"{_safe(name)}.json", position)
-
     # -- helpers ------------------------------------------------------------------
 
     @staticmethod
@@ -300,10 +287,6 @@ class Spool:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _fsync_dir(directory: Path) -> None:
