@@ -103,7 +103,9 @@ async def execute_plan(
         # Drain the writer before touching the file: a write still running must not
         # land on a closed (and maybe reused) descriptor.
         writer.shutdown(wait=True, cancel_futures=True)
-        if not ok:
+        if ok:
+            output.close()
+        else:
             output.discard()
         progress.finish(ok)
     return RestoreResult(

@@ -76,14 +76,13 @@ def check_output_free(path: Path) -> None:
 
 class RestoreOutput:
     """The temp file of one restore. Use :meth:`open`, write through ``fd``, then
-    :meth:`publish`; call :meth:`discard` on every other way out."""
+    :meth:`publish` and :meth:`close`; call :meth:`discard` on every other way out."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.temp_path = temp_path_for(self.path)
         self.fd = -1
         self.published = False
-        self._stat: os.stat_result | None = None
 
     def open(self) -> None:
         check_output_free(self.path)
@@ -108,7 +107,6 @@ class RestoreOutput:
                 break
             os.close(fd)
         self.fd = fd
-        self._stat = os.fstat(fd)
         try:
             os.ftruncate(fd, 0)
             self._remove_sidecars()
@@ -129,31 +127,33 @@ class RestoreOutput:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
         _fsync_directory(self.path.parent)
-        self._close()
+
+    def close(self) -> None:
+        """Done (after :meth:`publish`): release the file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def discard(self) -> None:
         """Remove the temp file and its SQLite sidecars; idempotent. OUT is removed only
         if this restore published it (an interruption during the last step), and only
         while it is still the file this restore wrote."""
-        if self.published and self._stat is not None:
+        if self.fd < 0:
+            return
+        # Compared while our descriptor is open, so the inode cannot have been reused.
+        ours = os.fstat(self.fd)
+        if self.published:
             with contextlib.suppress(FileNotFoundError):
-                if os.path.samestat(self._stat, os.stat(self.path)):
+                if os.path.samestat(ours, os.stat(self.path)):
                     os.unlink(self.path)
                     _fsync_directory(self.path.parent)
             self.published = False
-        if self.fd < 0:
-            return
         with contextlib.suppress(FileNotFoundError):
             # Only while we hold the lock: the name is ours.
-            if os.path.samestat(os.fstat(self.fd), os.stat(self.temp_path)):
+            if os.path.samestat(ours, os.stat(self.temp_path)):
                 os.unlink(self.temp_path)
         self._remove_sidecars()
-        self._close()
-
-    def _close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self.close()
 
     def _remove_sidecars(self) -> None:
         for suffix in SIDECARS:
