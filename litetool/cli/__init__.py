@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("generations", "inspect", "list generations with their time and txid ranges"),
     ("snapshots", "inspect", "list snapshots"),
     ("segments", "inspect", "list segments with their txid ranges"),
+    ("verify", "verify", "restore the latest point to a temp dir and check it"),
     ("status", "status", "show the status of a running daemon"),
     ("tui", "tui", "terminal UI: live replication, timeline of restore points, restore"),
     ("config", "config_cmd", "write a starter config file or show the effective config"),

@@ -226,7 +226,7 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
             f"  segments    {len(segments)}: apply txids {segments[0].first_txid}.."
             f"{segments[-1].last_txid}, {_size(sum(s.entry.stored_bytes for s in segments))}"
         )
-        shown = segments if len(segments) <= _SEGMENTS_SHOWN else segments[:_SEGMENTS_SHOWN - 1]
+        shown = segments if len(segments) <= _SEGMENTS_SHOWN else segments[: _SEGMENTS_SHOWN - 1]
         for planned in shown:
             entry = planned.entry
             lines.append(

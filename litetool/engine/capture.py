@@ -270,6 +270,32 @@ class Capture:
             reader.close()
             raise DatabaseError(f"{self.db_path}: cannot read for a snapshot: {exc}") from None
 
+    def transactions_after_position(self) -> int:
+        """Committed transactions in the WAL after the position, without taking them.
+
+        -1 when the WAL no longer continues the position.
+        """
+        from litetool.wal.reader import read_transactions
+
+        header = self._read_header()
+        if header is None or self.position is None:
+            return 0 if header is None else -1
+        if header[1] != self.position.header:
+            return -1
+        size = os.fstat(self._fd()).st_size - self.position.offset
+        if size <= 0:
+            return 0
+        buf = os.pread(self._fd(), size, self.position.offset)
+        result = read_transactions(
+            buf,
+            start_offset=0,
+            page_size=self.page_size,
+            salts=header[0].salts,
+            checksum_state=tuple(self.position.checksum),
+            byte_order=header[0].byte_order,
+        )
+        return len(result.transactions)
+
     def wal_frames(self) -> int:
         """Frames of the current WAL that capture has consumed."""
         if self.position is None or not self.page_size:

@@ -50,13 +50,20 @@ async def run_daemon(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, on_signal, signum)
 
+    replications = [DatabaseReplication(db, board, log=log) for db in settings.databases]
+
+    async def verify() -> list[dict]:
+        results = []
+        for replication in replications:
+            results += [r.as_dict() for r in await replication.validate()]
+        return results
+
     metrics = None
     if settings.metrics.addr:
-        metrics = MetricsServer(board, settings.metrics.addr)
+        metrics = MetricsServer(board, settings.metrics.addr, verify=verify)
         await metrics.start()
         log("info", "metrics listening", addr=f"{metrics.host}:{metrics.port}")
 
-    replications = [DatabaseReplication(db, board, log=log) for db in settings.databases]
     tasks = [asyncio.create_task(r.run(stop)) for r in replications]
     exit_code = 0
     command = exec_command or settings.exec

@@ -116,10 +116,12 @@ def parse_addr(addr: str) -> tuple[str, int]:
 
 
 class MetricsServer:
-    """Serves /metrics, /status and /healthz from a StatusBoard."""
+    """Serves /metrics, /status and /healthz from a StatusBoard, and ``POST
+    /verify`` (validate every replica now; ``verify`` returns JSON-ready data)."""
 
-    def __init__(self, board: StatusBoard, addr: str) -> None:
+    def __init__(self, board: StatusBoard, addr: str, verify=None) -> None:
         self.board = board
+        self.verify = verify
         self.host, self.port = parse_addr(addr)
         self._server: asyncio.AbstractServer | None = None
 
@@ -142,8 +144,12 @@ class MetricsServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
-            path = request.split(b" ", 2)[1].decode("ascii", "replace").split("?")[0]
-            if path == "/metrics":
+            method, target = request.split(b" ", 2)[:2]
+            path = target.decode("ascii", "replace").split("?")[0]
+            if path == "/verify" and method == b"POST" and self.verify is not None:
+                body = json.dumps(await self.verify()).encode()
+                await self._respond(writer, 200, "application/json", body)
+            elif path == "/metrics":
                 body = render_metrics(self.board).encode()
                 await self._respond(writer, 200, "text/plain; version=0.0.4", body)
             elif path == "/status":

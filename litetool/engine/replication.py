@@ -129,6 +129,8 @@ class DatabaseReplication:
         capture_thread.start()
         replica_stop = asyncio.Event()
         tasks = [asyncio.create_task(r.run(replica_stop)) for r in self.replicas]
+        if self.config.validation_interval > 0:
+            tasks.append(asyncio.create_task(self._validation_loop(replica_stop)))
         try:
             await stop.wait()
         finally:
@@ -142,6 +144,42 @@ class DatabaseReplication:
             await asyncio.to_thread(self._close)
             self.board.update_database(str(self.db_path), state="stopped")
             self.log("info", "stopped", txid=self.capture.txid)
+
+    async def validate(self) -> list:
+        """Validate every replica against the live database (see ``validation``)."""
+        from litetool.engine.validation import validate_replica
+
+        results = []
+        for sync in self.replicas:
+            result = await validate_replica(self, sync)
+            results.append(result)
+            self.board.publish(
+                "validation" if result.ok else "error",
+                str(self.db_path),
+                f"validation of {sync.name}: {result.message}",
+                replica=sync.name,
+            )
+            self.log(
+                "info" if result.ok else "error",
+                "validation",
+                replica=sync.name,
+                ok=result.ok,
+                txid=result.txid,
+                message=result.message,
+            )
+        return results
+
+    async def _validation_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.config.validation_interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.validate()
+            except (LitetoolError, OSError) as exc:
+                self.log("error", "validation failed", error=str(exc))
 
     def _open(self) -> None:
         spool_dir = self.spool.directory
