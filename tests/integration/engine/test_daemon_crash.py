@@ -58,6 +58,21 @@ def start_daemon(db: Path, url: str, log: Path) -> subprocess.Popen:
     )
 
 
+def wait_for_syncs(log: Path, after: int, count: int = 3, timeout: float = 60.0) -> None:
+    """Wait until the daemon has logged ``count`` more syncs (a loaded machine
+    can take seconds just to start Python)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log.exists() and log.read_text().count('"synced"') >= after + count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the daemon logged no progress in {timeout}s: {log.read_text()}")
+
+
+def synced_count(log: Path) -> int:
+    return log.read_text().count('"synced"') if log.exists() else 0
+
+
 def synced_positions(log: Path) -> list[tuple[str, int]]:
     out = []
     for line in log.read_text().splitlines():
@@ -103,8 +118,10 @@ def test_sigkill_restarts_and_application_truncate(tmp_path):
     )
     try:
         for cycle in range(4):
+            before = synced_count(log)
             daemon = start_daemon(db, url, log)
-            time.sleep(1.0 + 0.3 * cycle)
+            wait_for_syncs(log, before)
+            time.sleep(0.1 * cycle)  # kill at different points of the stream
             daemon.send_signal(signal.SIGKILL)
             daemon.wait()
             if cycle == 2:
@@ -114,8 +131,9 @@ def test_sigkill_restarts_and_application_truncate(tmp_path):
                 while Path(f"{stop}.truncate").exists() and time.time() < deadline:
                     time.sleep(0.01)
             time.sleep(0.3)
+        before = synced_count(log)
         daemon = start_daemon(db, url, log)
-        time.sleep(1.0)
+        wait_for_syncs(log, before)
         stop.touch()
         total = int(writer.communicate(timeout=30)[0])
         time.sleep(0.5)
