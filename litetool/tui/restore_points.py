@@ -135,14 +135,14 @@ class RestorePoints:
 
     def step_bucket(self, txid: int, direction: int, buckets: int) -> int:
         """The first txid of the next (``direction=1``) or previous (``-1``) bucket that
-        has commits; *txid* itself when there is none."""
+        has commits; from the last (first) bucket, the last (first) txid."""
         ids = self._bucket_ids(max(1, buckets))
         position = self.clamp(txid) - self.first_txid
         current = ids[position]
         if direction > 0:
             later = np.flatnonzero(ids[position + 1 :] > current)
             if not len(later):
-                return txid
+                return self.last_txid
             return self.first_txid + position + 1 + int(later[0])
         earlier = np.flatnonzero(ids[:position] < current)
         if not len(earlier):

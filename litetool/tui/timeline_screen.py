@@ -237,7 +237,9 @@ class TimelineScreen(Screen):
             return
         self._status(f"listing generations of {target.name}…")
         try:
-            generations = await self._replica(target).list_generations()
+            replica = self._replica(target)
+            await replica.ensure_format(create=False)
+            generations = await replica.list_generations()
         except Exception as exc:
             self.post_message(LoadFailed(f"replica {target.name}", render_error(exc)))
             return
@@ -375,6 +377,8 @@ class TimelineScreen(Screen):
         points, window = self.points, self.window
         if points is None or window is None or event.row_key.value is None:
             return
+        if self._cursor_key(event.data_table) != event.row_key.value:
+            return  # stale: the window was refilled after this event was sent
         txid = int(event.row_key.value)
         at_edge = (txid == window[0] and txid > points.first_txid) or (
             txid == window[1] and txid < points.last_txid
