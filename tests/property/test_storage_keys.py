@@ -15,8 +15,8 @@ from litetool.storage import (
 from litetool.storage.keys import try_parse_key
 
 hex_digits = "0123456789abcdef"
-digests = st.text(hex_digits, min_size=64, max_size=64)
-generations = st.text(hex_digits, min_size=16, max_size=16)
+digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
+generations = st.binary(min_size=8, max_size=8).map(bytes.hex)
 seqs = st.integers(0, 2**64 - 1)
 
 

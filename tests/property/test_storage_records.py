@@ -18,9 +18,8 @@ from litetool.storage import (
     encode_record,
 )
 
-hex_digits = "0123456789abcdef"
-digests = st.text(hex_digits, min_size=64, max_size=64)
-generations = st.text(hex_digits, min_size=16, max_size=16)
+digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
+generations = st.binary(min_size=8, max_size=8).map(bytes.hex)
 page_sizes = st.sampled_from([512, 1024, 4096, 65536])
 i64 = st.integers(-(2**63), 2**63 - 1)
 u32_positive = st.integers(1, 2**32 - 1)
