@@ -8,6 +8,7 @@ other error, 130 when interrupted (SIGINT or SIGTERM); errors are one line.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import time
@@ -16,9 +17,13 @@ from litetool.errors import UsageError
 
 MAX_PARALLELISM = 256
 _SEGMENTS_SHOWN = 10
+# argparse takes "-15m" for an unknown option unless it looks like a negative number;
+# this parser has no options like that, so relative times may follow --at unquoted.
+_NEGATIVE_VALUE = re.compile(r"^-\d*\.?\d+(?:[a-zµ]+(?:\d*\.?\d+[a-zµ]+)*)?$")
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # --at -15m, --at -1h30m
     parser.add_argument(
         "source",
         metavar="DB_PATH|REPLICA_URL",

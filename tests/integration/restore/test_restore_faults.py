@@ -1,0 +1,187 @@
+"""Faults on a replica written by the engine: every corrupt, truncated, swapped or missing
+object is caught with its key, nothing is left at OUT, and the hint's restore point works.
+Interrupted restores (SIGTERM, SIGINT) leave nothing either."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from restore_history import REPO, check_restored, wait_for
+
+from litetool.cli import main
+from litetool.restore import RestoreTarget, load_candidates, plan_restore
+from litetool.storage import Replica, object_key
+
+
+def fault_flip(path, other):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def fault_truncate(path, other):
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def fault_swap(path, other):
+    mine, theirs = path.read_bytes(), other.read_bytes()
+    path.write_bytes(theirs)
+    other.write_bytes(mine)
+
+
+def fault_delete(path, other):
+    path.unlink()
+
+
+FAULTS = {
+    "flip": (fault_flip, "content does not match its name"),
+    "truncate": (fault_truncate, "content does not match its name"),
+    "swap": (fault_swap, "content does not match its name"),
+    "delete": (fault_delete, "object not found"),
+}
+
+
+@pytest.fixture
+def broken_copy(history, tmp_path):
+    """A copy of the replica, the plan of a restore with segments, and its objects."""
+    copy = tmp_path / "replica"
+    shutil.copytree(history.replica_dir, copy)
+    candidates = asyncio.run(load_candidates([Replica.open(copy.as_uri(), name="local")]))
+    index = history.new
+    txid = index.last_txid
+    while True:
+        plan = plan_restore(candidates, RestoreTarget(txid=txid, generation=index.generation))
+        if plan.segments:
+            break
+        txid -= 1
+    return copy, plan
+
+
+def object_path(replica_dir, digest):
+    return replica_dir / object_key(digest)
+
+
+def restore_argv(copy, out, plan):
+    return [
+        "restore",
+        copy.as_uri(),
+        "-o",
+        str(out),
+        "--txid",
+        str(plan.txid),
+        "--generation",
+        plan.generation,
+    ]
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("which", ["last segment", "snapshot chunk", "snapshot manifest"])
+def test_a_broken_object_fails_the_restore_with_its_key(
+    history, broken_copy, tmp_path, capsys, fault, which
+):
+    copy, plan = broken_copy
+    manifest = asyncio.run(
+        Replica.open(copy.as_uri()).fetch_manifest(plan.snapshot.manifest_digest)
+    )
+    digest = {
+        "last segment": plan.segments[-1].digest,
+        "snapshot chunk": manifest.chunks[-1],
+        "snapshot manifest": plan.snapshot.manifest_digest,
+    }[which]
+    other = plan.segments[0].digest if which != "last segment" else manifest.chunks[0]
+    if other == digest:
+        other = plan.snapshot.manifest_digest
+    transform, problem = FAULTS[fault]
+    transform(object_path(copy, digest), object_path(copy, other))
+
+    out = tmp_path / "out" / "restored.db"
+    code = main(restore_argv(copy, out, plan))
+    _, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    # With a swap, whichever of the two objects is fetched first is reported.
+    keys = {object_key(digest), object_key(other)} if fault == "swap" else {object_key(digest)}
+    assert any(f"{k}: {problem}" in lines[0] or f"{problem}: {k}" in lines[0] for k in keys)
+    assert "(hint: " in lines[0]
+    if which != "last segment" and fault != "swap":
+        # The whole snapshot is unusable: the hinted point comes before it.
+        hinted = re.search(r"use --txid (\d+) ", lines[0])
+        assert hinted is None or int(hinted.group(1)) < plan.snapshot.txid
+    assert not out.exists() and not out.with_name("restored.db.tmp").exists()
+    assert list(out.parent.iterdir()) == []
+
+    if which == "last segment" and fault != "swap":
+        # The hint names a point that does not need the broken object, and it works.
+        hinted = re.search(r"use --txid (\d+) --generation ([0-9a-f]{16})", lines[0])
+        assert hinted, lines[0]
+        txid, generation = int(hinted.group(1)), hinted.group(2)
+        assert generation == plan.generation
+        assert txid == max(plan.segments[-1].first_txid, plan.snapshot.txid + 1) - 1
+        code = main(
+            [
+                "restore",
+                copy.as_uri(),
+                "-o",
+                str(out),
+                "--txid",
+                str(txid),
+                "--generation",
+                generation,
+            ]
+        )
+        assert code == 0, capsys.readouterr().err
+        index = history.new
+        check_restored(out, history.entries[history.k_of(index, txid)]["checksum"])
+
+
+SLOW_RESTORE = """
+import asyncio, sys
+from litetool.storage.replica import Replica
+original = Replica.fetch_object
+async def slow(self, digest, kind):
+    await asyncio.sleep(0.2)
+    return await original(self, digest, kind)
+Replica.fetch_object = slow
+from litetool.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_restore_leaves_nothing(history, tmp_path, signum):
+    out = tmp_path / "restored.db"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SLOW_RESTORE,
+            "restore",
+            history.replica_url,
+            "-o",
+            str(out),
+            "--parallelism",
+            "1",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: out.with_name("restored.db.tmp").exists(), "the temp file")
+        time.sleep(0.5)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    assert list(tmp_path.iterdir()) == []
