@@ -31,6 +31,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# A directory modified this recently is read again even if its mtime did not
+# change: mtimes are coarse (jiffies), so a second change in the same tick
+# would otherwise go unseen.
+RECENT_NS = 100_000_000
+
 
 def _is_temporary(name: str) -> bool:
     return name.endswith(".tmp") or "#" in name
@@ -81,24 +86,45 @@ class ReplicaWatcher(threading.Thread):
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._scan_lock = threading.Lock()
+        self._dirs: dict[str, tuple[int, dict[str, int], list[tuple[str, str]]]] = {}
 
     # -- scanning -----------------------------------------------------------
 
     def _list(self) -> dict[str, int]:
+        """name -> inode of every non-temporary file in the tree.
+
+        Only directories whose mtime changed (or is younger than
+        ``RECENT_NS``, as mtimes are coarse) are read again; the others come
+        from the cache, so a scan costs one ``stat`` per directory plus the
+        changed ones (the object tree has hundreds of directories).
+        """
         found: dict[str, int] = {}
         stack = [("", str(self.replica_dir))]
+        now_ns = time.time_ns()
         while stack:
             prefix, path = stack.pop()
             try:
-                entries = list(os.scandir(path))
+                mtime_ns = os.stat(path).st_mtime_ns
             except FileNotFoundError:
                 continue
-            for entry in entries:
-                rel = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", entry.path))
-                elif not _is_temporary(entry.name):
-                    found[rel] = entry.inode()
+            cached = self._dirs.get(path)
+            if cached is None or cached[0] != mtime_ns or now_ns - mtime_ns < RECENT_NS:
+                files: dict[str, int] = {}
+                subdirs: list[tuple[str, str]] = []
+                try:
+                    entries = list(os.scandir(path))
+                except FileNotFoundError:
+                    continue
+                for entry in entries:
+                    rel = prefix + entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append((rel + "/", entry.path))
+                    elif not _is_temporary(entry.name):
+                        files[rel] = entry.inode()
+                cached = (mtime_ns, files, subdirs)
+                self._dirs[path] = cached
+            found.update(cached[1])
+            stack.extend(cached[2])
         return found
 
     def _pool_inode(self, rel: str, inode: int) -> int | None:
@@ -226,3 +252,35 @@ class ReplicaWatcher(threading.Thread):
         with self._lock:
             inodes = set(self.current.values())
         return sum(self.stats.sizes.get(inode, 0) for inode in inodes)
+
+
+class SnapshotTree:
+    """One directory that steps forward through a watcher's snapshots.
+
+    Rebuilding a snapshot costs a hard link per file; stepping from snapshot
+    k to k+1 costs only its diff, so probing every snapshot in order is cheap.
+    """
+
+    def __init__(self, watcher: ReplicaWatcher, dest: Path) -> None:
+        self.watcher = watcher
+        self.dest = dest
+        self.files: dict[str, int] = {}
+        self.index = -1
+        dest.mkdir(parents=True)
+
+    def move_to(self, index: int) -> None:
+        if index < self.index:
+            raise ValueError("SnapshotTree only moves forward")
+        for snap in self.watcher.snapshots[self.index + 1 : index + 1]:
+            for rel in snap.removed:
+                (self.dest / rel).unlink(missing_ok=True)
+                self.files.pop(rel, None)
+            for rel, inode in snap.added.items():
+                target = self.dest / rel
+                if rel in self.files:
+                    target.unlink(missing_ok=True)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(self.watcher.pool / str(inode), target)
+                self.files[rel] = inode
+        self.index = index

@@ -37,7 +37,10 @@ The last line of stdout is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import json
+import queue
 import shutil
 import subprocess
 import sys
@@ -48,8 +51,9 @@ from pathlib import Path
 import numpy as np
 from baselines import copy_file, make_random_file
 from catchup import wait_caught_up
+from cli_batch import CliBatch
 from procstat import MachineLoad
-from replica_watch import ReplicaWatcher
+from replica_watch import ReplicaWatcher, SnapshotTree
 from replicator import Replicator, restore
 from report import emit_json, machine, median, percentiles, spread, table
 from tools import BENCH_DIR, Tool, select_tools
@@ -92,9 +96,19 @@ def evaluate_snapshots(
 ) -> tuple[list[int | None], dict]:
     """max(id) restorable from each snapshot (None: its restore failed).
 
-    Unless ``exhaustive``, snapshots are restored by bisection: between two
-    restored snapshots with the same max(id), the ones in between are taken
-    to hold the same (visibility is monotonic; checked on every restored one).
+    ``exhaustive``: every snapshot is restored with ``tool restore``.
+
+    Otherwise, for Litestream, snapshots are restored by bisection: between
+    two restored snapshots with the same max(id), the ones in between are
+    taken to hold the same (visibility is monotonic; checked on every
+    restored one). For litetool, whose sync-interval 0s run yields hundreds
+    of snapshots that each add a transaction, every snapshot is asked
+    ``litetool generations --json`` (its newest generation's ``last_txid``;
+    the harness makes txid = row id: the schema is in the initial snapshot,
+    txid 0, and each writer transaction is one txid), and every 16th
+    snapshot, the last, and each one where the generation changes are fully
+    restored; a restore whose max(id) differs from that txid is counted in
+    ``probe_mismatches`` and the restore wins.
     """
     snaps = watcher.snapshots
     count = len(snaps)
@@ -102,43 +116,100 @@ def evaluate_snapshots(
     errors: list[str] = []
     eval_dir = fresh_dir(work / "eval")
 
+    # litetool runs in long-lived workers (bench/cli_batch.py): the
+    # interpreter start and imports would otherwise dominate each call.
+    runners: queue.Queue[CliBatch | None] = queue.Queue()
+    batches = [CliBatch() for _ in range(workers)] if tool.kind == "litetool" else []
+    for item in batches or [None] * workers:
+        runners.put(item)
+
     def restore_snapshot(index: int):
         dest = eval_dir / f"s{index}"
         watcher.materialize(index, dest / "replica")
+        runner = runners.get()
         try:
-            return restore(tool, dest / "replica", dest / "out.db")
+            return restore(tool, dest / "replica", dest / "out.db",
+                           runner=runner.run if runner else None)
         finally:
+            runners.put(runner)
             shutil.rmtree(dest, ignore_errors=True)
 
-    batch = list(range(count)) if exhaustive else sorted(set(range(0, count, 16)) | {count - 1})
-    with ThreadPoolExecutor(workers) as pool:
+    probe_seconds: list[float] = []
+
+    def probe_range(indices: range) -> list[tuple[str, int] | None]:
+        tree = SnapshotTree(watcher, eval_dir / f"p{indices.start}")
+        url = tree.dest.resolve().as_uri()
+        runner = runners.get()
+        found = []
+        try:
+            for index in indices:
+                tree.move_to(index)
+                reply = runner.call(["generations", "--json", url])
+                probe_seconds.append(reply["seconds"])
+                generations = json.loads(reply["stdout"]) if reply["rc"] == 0 else []
+                if not generations:
+                    found.append(None)
+                    continue
+                newest = max(generations, key=lambda g: (g["created"], g["generation"]))
+                found.append((newest["generation"], int(newest["last_txid"])))
+        finally:
+            runners.put(runner)
+            shutil.rmtree(tree.dest, ignore_errors=True)
+        return found
+
+    eval_started = time.perf_counter()
+    probes: dict[int, tuple[str, int] | None] = {}
+    coarse = set(range(0, count, 16)) | {count - 1}
+    with ThreadPoolExecutor(workers) as pool, contextlib.ExitStack() as stack:
+        for worker in batches:
+            stack.callback(worker.close)
+        if tool.kind == "litetool" and not exhaustive:
+            step = -(-count // workers)
+            ranges = [range(lo, min(lo + step, count)) for lo in range(0, count, step)]
+            probed = [p for chunk in pool.map(probe_range, ranges) for p in chunk]
+            probes = dict(enumerate(probed))
+            changed = {k for k in range(1, count)
+                       if (probes[k] or ("",))[0] != (probes[k - 1] or ("",))[0]}
+            batch = sorted(coarse | changed)
+        else:
+            batch = list(range(count)) if exhaustive else sorted(coarse)
         while batch:
             for index, result in zip(batch, pool.map(restore_snapshot, batch), strict=True):
                 results[index] = result
                 if not result.ok:
                     errors.append(f"snapshot {index}: {result.error}")
-            done = sorted(results)
             batch = []
-            for a, b in itertools.pairwise(done):
+            if probes:
+                break
+            for a, b in itertools.pairwise(sorted(results)):
                 same = results[a].ok and results[b].ok and results[a].max_id == results[b].max_id
                 if b - a > 1 and not same:
                     batch.append((a + b) // 2)
     values: list[int | None] = []
     last: int | None = None
+    mismatches = 0
     for index in range(count):
         if index in results:
             last = results[index].max_id if results[index].ok else None
-            values.append(last)
-        else:
-            values.append(last)
+            probe = probes.get(index)
+            if probes and (probe[1] if probe else None) != last:
+                mismatches += 1
+        elif probes:
+            probe = probes[index]
+            last = probe[1] if probe else None
+        values.append(last)
     shutil.rmtree(eval_dir, ignore_errors=True)
     info = {
         "snapshots": count,
         "restored": len(results),
+        "probed": len(probes),
+        "probe_mismatches": mismatches,
+        "probe_seconds_median": median(probe_seconds),
         "failed_restores": len(errors),
         "partial_snapshots": sum(1 for s in snaps if s.partial),
         "restore_seconds_median": median([r.seconds for r in results.values()]),
         "first_errors": errors[:3],
+        "evaluation_s": time.perf_counter() - eval_started,
     }
     return values, info
 
@@ -392,7 +463,7 @@ def lag_table(by_tool: dict[str, list[dict]]) -> str:
             col("peak_rss_mb", pattern="{:.0f}"),
             ",".join(str(r["exit_code"]) for r in ok),
             sum(r["failed_restores"] + r["visibility_backwards"] + r["in_place_changes"]
-                for r in ok),
+                + r.get("probe_mismatches", 0) for r in ok),
             spread([r["load"]["others_cores"] for r in ok], "{:.2f}"),
         ])
     return table(

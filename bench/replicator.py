@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,19 +65,25 @@ def remove_database(path: Path) -> None:
 
 def restore(
     tool: Tool, replica_dir: Path, out_path: Path, *, verify: bool = False, keep: bool = False,
-    timeout: float = 600.0,
+    timeout: float = 600.0, runner: Callable[[list[str]], tuple[int, str]] | None = None,
 ) -> RestoreResult:
-    """Restore ``replica_dir`` with ``tool`` into ``out_path`` (removed afterwards unless keep)."""
+    """Restore ``replica_dir`` with ``tool`` into ``out_path`` (removed afterwards unless keep).
+
+    ``runner`` runs the CLI arguments (without the program) some other way
+    than a new process, e.g. ``CliBatch.run``; it returns (exit code, stderr).
+    """
     remove_database(out_path)
+    argv = tool.restore_argv(replica_dir, out_path)
     started = time.perf_counter()
-    proc = subprocess.run(
-        tool.restore_argv(replica_dir, out_path),
-        capture_output=True, text=True, timeout=timeout,
-    )
+    if runner is None:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        returncode, stderr = proc.returncode, proc.stderr or proc.stdout
+    else:
+        returncode, stderr = runner(argv[len(tool.program):])
     seconds = time.perf_counter() - started
     try:
-        if proc.returncode != 0 or not out_path.exists():
-            error = (proc.stderr or proc.stdout).strip().splitlines()
+        if returncode != 0 or not out_path.exists():
+            error = stderr.strip().splitlines()
             return RestoreResult(False, seconds, error=error[-1] if error else "no output")
         size = out_path.stat().st_size
         max_id, count, check = read_restored(out_path, verify)
