@@ -347,6 +347,9 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
 
 
 def _pwritev_all(fd: int, buffers: list[memoryview], offset: int) -> None:
+    if len(buffers) == 1:
+        _pwrite_all(fd, buffers[0], offset)
+        return
     for start in range(0, len(buffers), _IOV_MAX):
         batch = buffers[start : start + _IOV_MAX]
         total = sum(len(buffer) for buffer in batch)
