@@ -24,6 +24,11 @@ _NEGATIVE_VALUE = re.compile(r"^-\d*\.?\d+(?:[a-zµ]+(?:\d*\.?\d+[a-zµ]+)*)?$")
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = _NEGATIVE_VALUE  # --at -15m, --at -1h30m
+    parser.epilog = (
+        "The restored file is an ordinary database in rollback-journal mode (one file, "
+        "no -wal/-shm); an application that uses WAL switches it back with "
+        "PRAGMA journal_mode=WAL. Without --at or --txid: the latest restore point."
+    )
     parser.add_argument(
         "source",
         metavar="DB_PATH|REPLICA_URL",
@@ -281,6 +286,8 @@ class TerminalProgress:
         self._draw(force=True)
 
     def finish(self, ok: bool) -> None:
+        if ok:  # a chunk repeated in a snapshot is fetched once: less than planned
+            self.total_bytes, self.total_objects = self.fetched_bytes, self.objects
         self._draw(force=True)
         self.stream.write("\n" if ok else "\r\x1b[K")
         self.stream.flush()

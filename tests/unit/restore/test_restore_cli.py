@@ -178,3 +178,28 @@ def test_restore_from_the_config_defaults_to_the_database_path(capsys, states, t
     assert sorted(os.listdir(db.parent)) == ["app.db"]
     code, _, err = run_cli(capsys, str(db), "--config", str(config))
     assert code == 1 and "already exists" in err
+
+
+def test_the_terminal_progress_bar_draws_bytes_objects_and_phases():
+    import io
+
+    from litetool.cli.restore import TerminalProgress
+
+    stream = io.StringIO()
+    progress = TerminalProgress(stream)
+    progress.start(4 << 20, 4)
+    progress.retotal(4 << 20, 5)
+    for _ in range(5):
+        progress.advance(1 << 20, 1)
+    progress.phase("checking integrity")
+    progress.finish(True)
+    text = stream.getvalue()
+    last = text.rstrip("\n").split("\r")[-1]
+    assert last.startswith("[" + "#" * 10)
+    assert "100% 5.0 MiB/5.0 MiB 5/5 objects" in last and "checking integrity" in last
+    assert text.endswith("\n")
+    failed = io.StringIO()
+    progress = TerminalProgress(failed)
+    progress.start(100, 1)
+    progress.finish(False)
+    assert failed.getvalue().endswith("\r\x1b[K")  # the line is cleared for the error
