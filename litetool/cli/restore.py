@@ -299,12 +299,17 @@ class TerminalProgress:
         self._drawn = now
         fraction = min(1.0, self.fetched_bytes / self.total_bytes) if self.total_bytes else 1.0
         elapsed = max(now - self._started, 1e-6)
-        status = (
-            f" {fraction:4.0%} {_size(self.fetched_bytes)}/{_size(self.total_bytes)} "
-            f"{self.objects}/{self.total_objects} objects "
-            f"{_size(self.fetched_bytes / elapsed)}/s {self.text}"
-        )
+        parts = [
+            f"{fraction:4.0%}",
+            f"{_size(self.fetched_bytes)}/{_size(self.total_bytes)}",
+            f"{self.objects}/{self.total_objects} objects",
+            f"{_size(self.fetched_bytes / elapsed)}/s",
+            self.text,
+        ]
         width = shutil.get_terminal_size((80, 20)).columns
+        if len(" ".join(parts)) > width - 14:
+            del parts[3]  # the rate goes first on a narrow terminal
+        status = " " + " ".join(parts)
         bar_width = max(10, min(40, width - len(status) - 3))
         filled = int(bar_width * fraction)
         line = f"[{'#' * filled}{'.' * (bar_width - filled)}]{status}"
