@@ -5,11 +5,28 @@ Screens: live replication (``live_screen``), generations and restore points
 (``restore_screen``, which runs ``litetool restore`` as a child process via
 ``restore_command``) and help. The app (``app``) gets a ``TuiOptions``
 ("attributes down"); workers report back with the typed messages of
-``messages`` ("messages up"). ``restore_points``, ``display`` and
-``daemon_client`` hold no widgets and are tested on their own.
+``messages`` ("messages up").
+
+``options``, ``restore_points``, ``restore_command``, ``daemon_client`` and
+``display`` hold no widgets and do not import textual, so importing this
+package stays cheap until ``LitetoolApp`` or ``run_tui`` is used.
 """
 
-from litetool.tui.app import LitetoolApp, run_tui
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from litetool.tui.options import ReplicaTarget, TuiOptions
 
+if TYPE_CHECKING:
+    from litetool.tui.app import LitetoolApp, run_tui
+
 __all__ = ["LitetoolApp", "ReplicaTarget", "TuiOptions", "run_tui"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LitetoolApp", "run_tui"):
+        from litetool.tui import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'litetool.tui' has no attribute {name!r}")

@@ -116,7 +116,9 @@ class LitetoolApp(App[int]):
         ):
             return False
         if action == "show_live":
-            return self.options.has_live
+            return self.options.has_live and self.screen.id != "live"
+        if action == "show_timeline":
+            return self.screen.id != "timeline"
         return True
 
     def action_show_live(self) -> None:
@@ -136,14 +138,17 @@ class LitetoolApp(App[int]):
         if self.engine_running:
             if self.stopping:
                 self.notify("forced quit: the engine did not finish its final sync", timeout=2)
-                self.exit(1)
+                self._leave(1)
                 return
             self.stopping = True
             self._engine_stop.set()
             self.sub_title = "stopping: final capture and sync… (q again to force)"
             self.notify("stopping the engine after a final sync…")
             return
-        self.exit(1 if self.engine_error else 0)
+        self._leave(1 if self.engine_error else 0)
+
+    def _leave(self, code: int) -> None:
+        self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
         self._poll_stop.set()
@@ -181,14 +186,14 @@ class LitetoolApp(App[int]):
         self.read_board()
         if message.error is None:
             # A clean stop is either our `q` or a signal to the process: leave.
-            self.exit(0)
+            self._leave(0)
             return
         self.sub_title = "engine stopped"
         live = self.live_screen
         if live is not None:
             live.show_problem(f"engine stopped: {message.error}")
         if self.stopping:
-            self.exit(1)
+            self._leave(1)
 
     def read_board(self) -> None:
         board = self.options.board

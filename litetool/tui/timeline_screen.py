@@ -40,13 +40,13 @@ from litetool.tui.restore_screen import RestoreScreen
 
 GENERATION_COLUMNS = (
     ("generation", "Generation"),
-    ("created", "Created (UTC)"),
     ("commits", "Commits (UTC)"),
     ("txids", "Txids"),
     ("points", "Points"),
     ("size", "Stored"),
     ("reason", "Reason"),
 )
+REASON_WIDTH = 32
 POINT_COLUMNS = (
     ("txid", "Txid"),
     ("time", "Commit time (UTC)"),
@@ -66,13 +66,16 @@ def render_error(exc: BaseException) -> str:
 def generation_row(info: GenerationInfo) -> list[object]:
     return [
         info.generation,
-        format_time_us(info.created_ms * 1000, milliseconds=False),
         format_time_range(info.first_commit_time_us, info.last_commit_time_us),
         Text(f"{info.first_txid}..{info.last_txid}", justify="right"),
         Text(str(info.last_txid - info.first_txid + 1), justify="right"),
         Text(format_bytes(info.stored_bytes), justify="right"),
-        info.reason or "",
+        _shorten(info.reason or "", REASON_WIDTH),
     ]
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def point_row(point: RestorePoint, previous_time_us: int | None, snapshot: bool) -> list[object]:
@@ -109,6 +112,12 @@ class RestorePointTable(DataTable):
         Binding("right,]", "screen.step_bucket(1)", "Later ▶", show=True),
         Binding("escape", "screen.focus_generations", "Generations", show=True),
     ]
+
+    def on_resize(self) -> None:
+        # Keep the picked point in view when the table's height changes (the
+        # generations above it load, the terminal is resized).
+        if self.row_count:
+            self.call_after_refresh(self.move_cursor, row=self.cursor_row, scroll=True)
 
 
 class TimelineScreen(Screen):
@@ -198,9 +207,11 @@ class TimelineScreen(Screen):
         first = not self.targets
         self.targets = list(targets)
         self.replica_index = min(self.replica_index, max(0, len(self.targets) - 1))
+        if not self.is_mounted:
+            return  # on_mount shows them
         self._show_replica_line()
         self.refresh_bindings()
-        if first and self.targets and self.is_mounted:
+        if first and self.targets:
             self.load_generations()
 
     def _status(self, text: str, *, error: bool = False) -> None:

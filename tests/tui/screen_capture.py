@@ -37,6 +37,7 @@ async def wait_for(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
+            await pilot.pause()  # let the screen repaint what made it true
             return
         await pilot.pause(0.05)
     raise AssertionError(f"timed out waiting for {what or predicate}\n{screen_text(pilot.app)}")

@@ -1,0 +1,133 @@
+"""The restore dialog end to end: pick a point, plan (dry run), restore, check the rows."""
+
+from __future__ import annotations
+
+from replica_builders import restored_rows
+from screen_capture import screen_text, wait_for
+from textual.widgets import Button, Input
+
+from litetool.storage import Replica
+from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
+from litetool.tui.restore_screen import RestoreScreen
+
+SIZE = (120, 40)
+
+
+def browse(target: ReplicaTarget) -> LitetoolApp:
+    return LitetoolApp(TuiOptions(replicas=(target,)))
+
+
+async def open_dialog(pilot, txid: int) -> RestoreScreen:
+    app = pilot.app
+    timeline = app.timeline_screen
+    await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+    await pilot.press("enter")  # to the restore points
+    while timeline.picked_txid > txid:
+        await pilot.press("up")
+    assert timeline.picked_txid == txid
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen), what="the dialog")
+    return app.screen
+
+
+def result_line(dialog: RestoreScreen) -> str:
+    return str(dialog.query_one("#result").content)
+
+
+def log_text(dialog: RestoreScreen) -> str:
+    """The dialog's output log (unwrapped lines joined; long lines wrap on screen)."""
+    log = dialog.query_one("#log")
+    return "".join(strip.text for strip in log.lines)
+
+
+async def set_output(pilot, dialog: RestoreScreen, path) -> None:
+    field = dialog.query_one("#output", Input)
+    field.value = str(path)
+    await pilot.pause()
+
+
+async def test_pick_a_point_plan_and_restore_it(engine_replica, tmp_path):
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    txid = info.last_txid - 4  # rows 0 .. rows-5 exist after it
+    target = ReplicaTarget(
+        "replica", engine_replica.url, (engine_replica.url,), database=str(engine_replica.db_path)
+    )
+    app = browse(target)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, txid)
+        text = screen_text(app)
+        assert f"txid {txid}" in text and info.generation in text
+        # the suggested output is new: <db name>-txid<N>.db in the current directory
+        assert dialog.query_one("#output", Input).value.endswith(f"app-txid{txid}.db")
+        assert dialog.query_one("#run", Button).disabled  # no restore before a plan
+
+        output = tmp_path / "restored.db"
+        await set_output(pilot, dialog, output)
+        await pilot.press("enter")  # in the output field: the dry run
+        await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
+        assert "--dry-run" in log_text(dialog) and "plan above" in result_line(dialog)
+        assert not output.exists()
+        assert app.focused.id == "run" and not dialog.query_one("#run", Button).disabled
+
+        await pilot.press("enter")  # Restore
+        await wait_for(pilot, lambda: dialog.restored_path is not None, what="the restore")
+        assert result_line(dialog) == f"restored txid {txid} of {info.generation} to {output}"
+        await pilot.press("escape")
+        assert app.screen.id == "timeline"
+
+    # txid first_txid is the snapshot with no rows; every later txid added one row
+    expected = txid - info.first_txid
+    assert restored_rows(output) == list(range(expected))
+    assert expected == engine_replica.rows - 4
+
+
+async def test_an_existing_output_is_refused_before_running(engine_replica, tmp_path):
+    target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    taken = tmp_path / "taken.db"
+    taken.write_bytes(b"precious")
+    app = browse(target)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, info.last_txid)
+        await set_output(pilot, dialog, taken)
+        await pilot.press("enter")
+        assert result_line(dialog) == (
+            f"error: {taken} already exists; restore never overwrites a file"
+        )
+        assert dialog.running is None and dialog.planned_output is None
+    assert taken.read_bytes() == b"precious"
+
+
+async def test_a_failing_restore_is_one_line_without_traceback(engine_replica, tmp_path):
+    # The timeline reads the real replica, but the restore command is pointed at a
+    # location with no replica: the child fails, the dialog shows its one error line.
+    missing = (tmp_path / "no-replica-here").as_uri()
+    target = ReplicaTarget("replica", engine_replica.url, (missing,))
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    app = browse(target)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, info.last_txid)
+        await set_output(pilot, dialog, tmp_path / "out.db")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.running is None, what="the child to exit")
+        result = result_line(dialog)
+        assert result.startswith("error: ") and "\n" not in result
+        assert "Traceback" not in screen_text(app)
+        assert dialog.planned_output is None and dialog.query_one("#run", Button).disabled
+    assert not (tmp_path / "out.db").exists()
+
+
+async def test_changing_the_output_after_the_plan_needs_a_new_plan(engine_replica, tmp_path):
+    target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    app = browse(target)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, info.last_txid)
+        await set_output(pilot, dialog, tmp_path / "a.db")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
+        await set_output(pilot, dialog, tmp_path / "b.db")
+        assert dialog.planned_output is None and dialog.query_one("#run", Button).disabled
+        await pilot.press("escape")
+        assert app.screen.id == "timeline"
+    assert not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()
