@@ -79,14 +79,14 @@ class LitetoolApp(App[int]):
     def timeline_screen(self) -> TimelineScreen:
         return self.get_screen("timeline")  # type: ignore[return-value]
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         options = self.options
         self.install_screen(TimelineScreen(options.replicas), "timeline")
         if options.has_live:
             self.install_screen(LiveScreen(has_engine_log=options.runs_engine), "live")
-            self.push_screen("live")
+            await self.push_screen("live")
         else:
-            self.push_screen("timeline")
+            await self.push_screen("timeline")
         self.sub_title = self._describe_source()
         if options.runs_engine:
             self.engine_running = True
@@ -273,7 +273,7 @@ class LitetoolApp(App[int]):
 
 
 def _engine_log_line(time_s: float, level: str, event: str, fields: dict) -> Text:
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     line.append(format_clock_us(int(time_s * 1e6)), style="dim")
     line.append(f" {level:<7} ", style=_LOG_LEVEL_STYLES.get(level, ""))
     line.append(event, style="bold")

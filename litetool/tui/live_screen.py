@@ -30,7 +30,7 @@ from litetool.tui.display import (
 )
 
 EVENT_LOG_LINES = 2000
-ERROR_WIDTH = 60
+ERROR_WIDTH = 44
 
 _STATE_STYLES = {
     "ok": "green",
@@ -154,7 +154,7 @@ def replica_row(database: DatabaseStatus, replica: ReplicaStatus, now_us: int) -
 
 def event_line(event: Event) -> Text:
     """``04:38:38.306 synced     app.db  replica  txids 6..6 to replica``."""
-    line = Text(no_wrap=True, overflow="ellipsis")
+    line = Text()
     line.append(format_clock_us(event.time_us), style="dim")
     line.append(" ")
     line.append(f"{event.kind:<10}", style=_EVENT_STYLES.get(event.kind, ""))
@@ -225,6 +225,7 @@ class LiveScreen(Screen):
         yield replicas
         yield Label("Events", classes="section", id="log-title")
         with Vertical(id="logs"):
+            # One line per event, never wrapped: long ones scroll sideways.
             yield RichLog(id="events", max_lines=EVENT_LOG_LINES, wrap=False)
             yield RichLog(id="engine-log", max_lines=EVENT_LOG_LINES, wrap=False)
         yield Footer()
@@ -270,12 +271,12 @@ class LiveScreen(Screen):
                 skipped = event.seq - self.last_event_seq - 1
                 log.write(Text(f"… {skipped} events not shown (the view fell behind)", "dim"))
             self.last_event_seq = event.seq
-            log.write(event_line(event))
+            log.write(event_line(event), shrink=False)
 
     def add_engine_log(self, lines: Iterable[Text]) -> None:
         log = self.query_one("#engine-log", RichLog)
         for line in lines:
-            log.write(line)
+            log.write(line, shrink=False)
 
     def show_problem(self, text: str | None) -> None:
         problem = self.query_one("#problem", Static)
