@@ -1,7 +1,7 @@
 """litetool.tui: the Textual app behind ``litetool tui`` (the only importer of textual).
 
 Screens: live replication (``live_screen``), generations and restore points
-(``timeline_screen`` with ``commit_histogram``), the restore dialog
+(``timeline_screen`` with ``timeline_tables`` and ``commit_histogram``), the restore dialog
 (``restore_screen``, which runs ``litetool restore`` as a child process via
 ``restore_command``) and help. The app (``app``) gets a ``TuiOptions``
 ("attributes down"); workers report back with the typed messages of

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
 
 from replica_builders import make_database
@@ -110,9 +112,6 @@ async def test_engine_failure_is_shown_as_one_line(tmp_path):
     make_database(db_path).close()
     url = (tmp_path / "replica").as_uri()
     # Hold the spool lock, as a running daemon does: the in-process engine must refuse.
-    import fcntl
-    import os
-
     spool = tmp_path / ".app.db-litetool"
     spool.mkdir()
     fd = os.open(spool / "lock", os.O_RDWR | os.O_CREAT, 0o600)
