@@ -164,20 +164,21 @@ def fallback_point(
     name: str, index: GenerationIndex, txid: int, broken: Collection[str]
 ) -> RestorePlan | None:
     """The latest restore point at or before *txid* in this candidate whose ordinary
-    plan (what ``--txid P --generation G`` would do) uses none of *broken*."""
-    broken = frozenset(broken)
-    while txid >= index.first_txid:
-        plan = plan_for_txid(name, index, txid)
-        earliest_bad = [
-            max(s.entry.first_txid, plan.snapshot.txid + 1)
-            for s in plan.segments
-            if s.digest in broken
-        ]
-        if plan.snapshot.manifest_digest in broken:
-            earliest_bad.append(plan.snapshot.txid)
-        if not earliest_bad:
-            return plan
-        txid = min(earliest_bad) - 1
+    plan (what ``--txid P --generation G`` would do) uses none of *broken*.
+
+    Checked point by point, newest first: where snapshots sit inside segments,
+    the cheapest path is not monotonic in the txid, so no point can be skipped.
+    """
+    paths = _Paths(index, frozenset())
+    broken_paths = _Paths(index, frozenset(broken))
+    for point in range(txid, index.first_txid - 1, -1):
+        choice = paths.cheapest(point)
+        assert choice is not None  # nothing avoided: every point is reachable
+        snapshot, start, stop, _ = choice
+        if snapshot.manifest_digest not in broken_paths.avoid and not broken_paths.uses_avoided(
+            start, stop
+        ):
+            return paths.plan(name, point, choice)
     return None
 
 
@@ -301,45 +302,70 @@ def _max_time_us(index: GenerationIndex) -> int:
 def _plan_in(
     name: str, index: GenerationIndex, txid: int, avoid: frozenset[str]
 ) -> RestorePlan | None:
-    segments = index.segments
-    starts = [segment.first_txid for segment in segments]
-    sizes = [0, *accumulate(segment.stored_bytes for segment in segments)]
-    broken = [0, *accumulate(1 if segment.digest in avoid else 0 for segment in segments)]
-    # Segments [start, stop) hold transactions snapshot.txid + 1 .. txid.
-    stop = bisect_right(starts, txid)
-    best: tuple[tuple[int, int, int], SnapshotEntry, int] | None = None
-    for snapshot in index.snapshots:
-        if snapshot.txid > txid:
-            break
-        if snapshot.manifest_digest in avoid:
-            continue
-        start = stop if snapshot.txid == txid else bisect_right(starts, snapshot.txid + 1) - 1
-        if broken[stop] - broken[start]:
-            continue
-        cost = snapshot.stored_bytes + sizes[stop] - sizes[start]
-        key = (cost, stop - start, -snapshot.txid)
-        if best is None or key < best[0]:
-            best = (key, snapshot, start)
-    if best is None:
-        return None
-    (cost, segment_count, _), snapshot, start = best
-    planned = tuple(
-        PlannedSegment(entry, max(entry.first_txid, snapshot.txid + 1), min(entry.last_txid, txid))
-        for entry in segments[start:stop]
-    )
-    chunk_count = -(-snapshot.page_count * snapshot.page_size // DEFAULT_CHUNK_SIZE)
-    return RestorePlan(
-        replica=name,
-        generation=index.generation,
-        snapshot=snapshot,
-        segments=planned,
-        txid=txid,
-        commit_time_us=index.commit_time_us(txid),
-        db_size_pages=index.db_size_pages(txid),
-        page_size=index.page_size,
-        fetch_bytes=cost,
-        object_count=1 + chunk_count + segment_count,
-    )
+    paths = _Paths(index, avoid)
+    choice = paths.cheapest(txid)
+    return None if choice is None else paths.plan(name, txid, choice)
+
+
+class _Paths:
+    """Prefix sums over one generation's segments, to price every path in O(snapshots)."""
+
+    def __init__(self, index: GenerationIndex, avoid: frozenset[str]) -> None:
+        self.index = index
+        self.avoid = avoid
+        segments = index.segments
+        self.starts = [segment.first_txid for segment in segments]
+        self.sizes = [0, *accumulate(segment.stored_bytes for segment in segments)]
+        self.avoided = [0, *accumulate(1 if s.digest in avoid else 0 for s in segments)]
+
+    def uses_avoided(self, start: int, stop: int) -> bool:
+        return self.avoided[stop] - self.avoided[start] > 0
+
+    def cheapest(self, txid: int) -> tuple[SnapshotEntry, int, int, int] | None:
+        """``(snapshot, start, stop, cost)``: segments ``[start, stop)`` hold transactions
+        ``snapshot.txid + 1 .. txid``; None if every path uses an avoided object."""
+        stop = bisect_right(self.starts, txid)
+        best: tuple[tuple[int, int, int], tuple[SnapshotEntry, int, int, int]] | None = None
+        for snapshot in self.index.snapshots:
+            if snapshot.txid > txid:
+                break
+            if snapshot.manifest_digest in self.avoid:
+                continue
+            start = (
+                stop if snapshot.txid == txid else bisect_right(self.starts, snapshot.txid + 1) - 1
+            )
+            if self.uses_avoided(start, stop):
+                continue
+            cost = snapshot.stored_bytes + self.sizes[stop] - self.sizes[start]
+            key = (cost, stop - start, -snapshot.txid)
+            if best is None or key < best[0]:
+                best = (key, (snapshot, start, stop, cost))
+        return None if best is None else best[1]
+
+    def plan(
+        self, name: str, txid: int, choice: tuple[SnapshotEntry, int, int, int]
+    ) -> RestorePlan:
+        snapshot, start, stop, cost = choice
+        index = self.index
+        planned = tuple(
+            PlannedSegment(
+                entry, max(entry.first_txid, snapshot.txid + 1), min(entry.last_txid, txid)
+            )
+            for entry in index.segments[start:stop]
+        )
+        chunk_count = -(-snapshot.page_count * snapshot.page_size // DEFAULT_CHUNK_SIZE)
+        return RestorePlan(
+            replica=name,
+            generation=index.generation,
+            snapshot=snapshot,
+            segments=planned,
+            txid=txid,
+            commit_time_us=index.commit_time_us(txid),
+            db_size_pages=index.db_size_pages(txid),
+            page_size=index.page_size,
+            fetch_bytes=cost,
+            object_count=1 + chunk_count + len(planned),
+        )
 
 
 def _earlier_point_hint(
