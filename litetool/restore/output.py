@@ -167,8 +167,7 @@ class RestoreOutput:
         stored = int.from_bytes(header[16:18], "big")
         if (65536 if stored == 1 else stored) != page_size:
             raise RestoreError(
-                f"restored image has page size {stored} in its header, the replica says "
-                f"{page_size}"
+                f"restored image has page size {stored} in its header, the replica says {page_size}"
             )
         versions = header[_WRITE_VERSION_OFFSET : _WRITE_VERSION_OFFSET + 2]
         if versions == bytes((_WAL, _WAL)):

@@ -99,9 +99,7 @@ async def restore_plan(
         raise
 
 
-def broken_object_hint(
-    plan: RestorePlan, candidates: Sequence[Candidate], key: str
-) -> str | None:
+def broken_object_hint(plan: RestorePlan, candidates: Sequence[Candidate], key: str) -> str | None:
     """What to do when the object at *key* (named by *plan*, or a chunk of its
     snapshot) cannot be used: the latest restore point that avoids it."""
     parsed = try_parse_key(key)
