@@ -38,7 +38,7 @@ from litetool.wal.header import (
 )
 
 # Largest WAL read per batch: large batches keep the per-call overhead low.
-READ_BATCH_BYTES = 16 << 20
+READ_BATCH_BYTES = 4 << 20
 
 
 class ContinuityLost(Exception):

@@ -2,7 +2,7 @@
 
 Each replica of a database runs one ``ReplicaSync.run`` task. A sync uploads
 every spooled transaction after the replica's published txid as one segment
-(more only when the backlog exceeds ``MAX_SEGMENT_BYTES``), then publishes the
+(several when the backlog exceeds ``SEGMENT_TARGET_BYTES``), then publishes the
 index record that names it: the commit point. A busy database therefore costs
 about one segment PUT and one record PUT per sync interval, and an idle one
 costs nothing: the loop sleeps until the capture side signals new
@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from litetool.engine.spool import Spool, SpoolRecord
+from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
 from litetool.errors import (
     LitetoolError,
@@ -40,7 +40,10 @@ from litetool.storage import (
     new_generation_id,
 )
 
-MAX_SEGMENT_BYTES = 64 << 20
+# A segment holds about this much WAL; a sync of a larger backlog uploads several
+# and names them all in one record.
+SEGMENT_TARGET_BYTES = 8 << 20
+MAX_SEGMENTS_PER_RECORD = 64
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 COMPACT_EVERY_RECORDS = 256
@@ -177,74 +180,98 @@ class ReplicaSync:
         """Publish what the spool has after our position; True if anything was."""
         assert self.position is not None
         started = time.perf_counter()
-        records = await asyncio.to_thread(
-            self.engine.spool.records_after, self.position.txid, max_bytes=MAX_SEGMENT_BYTES
-        )
-        published = False
-        if records:
-            await self._publish_segments(records)
-            published = True
+        published = await self._publish_pending()
         if upkeep:
             await self._upkeep()
         self._last_sync = self.clock()
         if published:
+            status = self._replica_status()
             self._status(
                 state="ok",
-                syncs=self._replica_status().syncs + 1,
-                sync_seconds_total=self._replica_status().sync_seconds_total
-                + (time.perf_counter() - started),
+                syncs=status.syncs + 1,
+                sync_seconds_total=status.sync_seconds_total + (time.perf_counter() - started),
                 last_error=None,
             )
         return published
 
-    async def _publish_segments(self, records: list[SpoolRecord]) -> None:
+    async def _publish_pending(self, through_txid: int | None = None) -> bool:
+        """Upload spooled transactions as segments of about ``SEGMENT_TARGET_BYTES``
+        (one while the backlog is small), then publish ONE record naming them.
+
+        Memory stays at about one segment whatever the backlog.
+        """
         position = self.position
         assert position is not None
-        if records[0].first_txid != position.txid + 1:
-            raise StorageError(
-                f"spool does not continue replica {self.name} at txid {position.txid + 1} "
-                f"(it starts at {records[0].first_txid})"
+        entries: list[SegmentEntry] = []
+        txid = position.txid
+        last_time_us = 0
+        while len(entries) < MAX_SEGMENTS_PER_RECORD:
+            records = await asyncio.to_thread(
+                self.engine.spool.records_after, txid, max_bytes=SEGMENT_TARGET_BYTES
             )
-        payload = await asyncio.to_thread(concat_segments, [r.payload for r in records])
-        segment = decode_segment(payload)
-        ref = await self.replica.put_object(ObjectKind.SEGMENT, payload)
-        entry = SegmentEntry.create(
-            ref.digest,
-            segment.first_txid,
-            ref.stored_bytes,
-            segment.page_size,
-            segment.frame_count,
-            segment.commit_times_us,
-            segment.db_sizes_pages,
-        )
+            if through_txid is not None:
+                records = [r for r in records if r.last_txid <= through_txid]
+            if not records:
+                break
+            if records[0].first_txid != txid + 1:
+                raise StorageError(
+                    f"spool does not continue replica {self.name} at txid {txid + 1} "
+                    f"(it starts at {records[0].first_txid})"
+                )
+            payload = await asyncio.to_thread(concat_segments, [r.payload for r in records])
+            segment = decode_segment(payload)
+            ref = await self.replica.put_object(ObjectKind.SEGMENT, payload)
+            entries.append(
+                SegmentEntry.create(
+                    ref.digest,
+                    segment.first_txid,
+                    ref.stored_bytes,
+                    segment.page_size,
+                    segment.frame_count,
+                    segment.commit_times_us,
+                    segment.db_sizes_pages,
+                )
+            )
+            txid = segment.last_txid
+            last_time_us = records[-1].last_time_us
+            backlog = len(payload) >= SEGMENT_TARGET_BYTES
+            del payload, segment, records
+            if not backlog:
+                break  # what arrived meanwhile goes with the next sync
+        if not entries:
+            return False
         await self._publish(
             IndexRecord(
                 generation=position.generation,
                 seq=position.next_seq,
                 created_us=int(self.clock() * 1e6),
                 writer=self.engine.writer_id,
-                segments=(entry,),
+                segments=tuple(entries),
             )
         )
-        position.txid = segment.last_txid
-        self._after_publish(records[-1].last_time_us)
+        first = entries[0].first_txid
+        stored = sum(e.stored_bytes for e in entries)
+        position.txid = txid
+        self._after_publish(last_time_us)
         self.board.publish(
             "synced",
             self.db_path,
-            f"txids {segment.first_txid}..{segment.last_txid} to {self.name}",
+            f"txids {first}..{txid} to {self.name}",
             replica=self.name,
-            first_txid=segment.first_txid,
-            last_txid=segment.last_txid,
-            bytes=ref.stored_bytes,
+            first_txid=first,
+            last_txid=txid,
+            bytes=stored,
         )
         self.log(
             "info",
             "synced",
             replica=self.name,
             generation=position.generation,
-            txids=f"{segment.first_txid}..{segment.last_txid}",
-            bytes=ref.stored_bytes,
+            txids=f"{first}..{txid}",
+            segments=len(entries),
+            bytes=stored,
         )
+        return True
 
     async def _publish(self, record: IndexRecord) -> None:
         if self._lease is not None:
@@ -335,19 +362,11 @@ class ReplicaSync:
         started = time.perf_counter()
         source = await self.engine.take_snapshot()
         try:
-            if position.txid >= 0 and source.txid > position.txid:
-                # Keep the generation contiguous: publish the segments up to the
-                # snapshot first.
-                while position.txid < source.txid:
-                    records = await asyncio.to_thread(
-                        self.engine.spool.records_after,
-                        position.txid,
-                        max_bytes=MAX_SEGMENT_BYTES,
-                    )
-                    records = [r for r in records if r.last_txid <= source.txid]
-                    if not records:
-                        break
-                    await self._publish_segments(records)
+            # Keep the generation contiguous: publish the segments up to the
+            # snapshot first.
+            while 0 <= position.txid < source.txid:
+                if not await self._publish_pending(through_txid=source.txid):
+                    break
             entry = await self.replica.put_snapshot(
                 _chunks(source, DEFAULT_CHUNK_SIZE),
                 txid=source.txid,

@@ -183,8 +183,9 @@ def frame_terms(
 
     The salts and stored checksums of the frames do not affect the result.
     """
-    return terms_of_frame_words(frame_words(buf, offset, frame_count, page_size, byte_order),
-                                page_size)
+    return terms_of_frame_words(
+        frame_words(buf, offset, frame_count, page_size, byte_order), page_size
+    )
 
 
 def terms_of_frame_words(words: np.ndarray, page_size: int) -> np.ndarray:

@@ -97,17 +97,21 @@ def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_p
         time.sleep(2.0)  # idle: four sync intervals
         assert requests_made(running.replica_status("m")) == before
         # Busy for ~1.2 s at ~200 tx/s: a few syncs, not one per transaction.
-        deadline = time.time() + 1.2
+        busy_started = time.time()
+        deadline = busy_started + 1.2
         written = 20
         while time.time() < deadline:
             app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
             written += 1
             time.sleep(0.005)
         status = running.wait_published("m", written)
+        busy_seconds = time.time() - busy_started
         puts = status.requests["put"]
     index = asyncio.run(Replica.open(url).load_generation(status.generation))
     segments = [s for s in index.segments if s.last_txid > 20]
-    assert len(segments) <= 5, [(s.first_txid, s.last_txid) for s in segments]
+    # One segment per 500 ms sync interval (plus the first and the last), however
+    # slowly a loaded machine ran the writer.
+    assert len(segments) <= busy_seconds / 0.5 + 2, [(s.first_txid, s.last_txid) for s in segments]
     assert index.last_txid == written
     assert puts < written // 2
     app.close()
