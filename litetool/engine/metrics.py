@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 from litetool.engine.status import StatusBoard
@@ -110,7 +111,7 @@ def render_metrics(board: StatusBoard, now_us: int | None = None) -> str:
 
 def parse_addr(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"metrics.addr: expected host:port, got {addr!r}")
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
@@ -153,7 +154,12 @@ class MetricsServer:
                 body = render_metrics(self.board).encode()
                 await self._respond(writer, 200, "text/plain; version=0.0.4", body)
             elif path == "/status":
-                body = json.dumps(self.board.as_dict()).encode()
+                status = self.board.as_dict()
+                query = target.decode("ascii", "replace").partition("?")[2]
+                for key, _, value in (p.partition("=") for p in query.split("&")):
+                    if key == "events_since" and value.isdigit():
+                        status["events"] = [asdict(e) for e in self.board.events_since(int(value))]
+                body = json.dumps(status).encode()
                 await self._respond(writer, 200, "application/json", body)
             elif path == "/healthz":
                 await self._respond(writer, 200, "text/plain", b"ok\n")

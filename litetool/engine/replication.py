@@ -337,6 +337,15 @@ class DatabaseReplication:
             str(self.db_path),
             checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
         )
+        self.board.publish(
+            "checkpoint",
+            str(self.db_path),
+            f"{result.mode} checkpoint of {result.wal_frames} frames"
+            + (" (busy)" if result.busy else ""),
+            mode=result.mode,
+            frames=result.wal_frames,
+            seconds=round(result.seconds, 4),
+        )
         self.log(
             "debug",
             "checkpoint",
