@@ -141,6 +141,7 @@ async def test_attached_daemon_status_and_its_replicas(tmp_path):
         "/srv/app.db", "s3", url=url, state="backoff", generation="01a2", published_txid=40
     )
     board.update_replica("/srv/app.db", "s3", last_error="error: store unreachable", sync_errors=3)
+    board.publish("synced", "/srv/app.db", "txids 1..40 to s3", replica="s3")
     port = free_port()
     server = MetricsServer(board, f"127.0.0.1:{port}")
     await server.start()
@@ -155,7 +156,8 @@ async def test_attached_daemon_status_and_its_replicas(tmp_path):
             assert cell(replicas, "/srv/app.db\0s3", "errors") == "3"
             text = screen_text(app)
             assert "attached to 127.0.0.1:" in text and "error: store unreachable" in text
-            assert "does not report events" in text
+            # the daemon's /status?events_since=N feeds the event log
+            assert "txids 1..40 to s3" in text
             board.update_database("/srv/app.db", txid=45)
             await wait_for(pilot, lambda: cell(replicas, "/srv/app.db\0s3", "lag") == "5")
             # without a config, the timeline browses the replicas the daemon reports
