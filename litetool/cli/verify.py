@@ -10,7 +10,6 @@ difference or failure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from litetool.cli.output import print_json, print_table
 
@@ -24,6 +23,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from litetool.cli.targets import resolve_source
 
     source = resolve_source(args.target, config_path=args.config, replica_name=args.replica)
@@ -75,6 +76,8 @@ def _ask_daemon(args: argparse.Namespace, source) -> list[dict] | None:
 
 
 async def _verify_offline(args: argparse.Namespace, source) -> list[dict]:
+    import asyncio
+
     from litetool.engine.validation import restored_digest
     from litetool.errors import LitetoolError
     from litetool.restore import RestoreTarget, load_candidates, plan_restore
