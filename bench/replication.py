@@ -365,6 +365,7 @@ def overhead_run(tool: Tool | None, args: argparse.Namespace, base: Path, rep: i
         )
         cpu = caught.pop("cpu_at_caught_up") - cpu0
         out.update(caught)
+        out["replica_mb_caught_up"] = watcher.replica_bytes() / MB
         out["cpu_s"] = cpu
         out["cpu_ms_per_mb_wal"] = 1000 * cpu / out["wal_mb"] if out["wal_mb"] else None
         out["rss_hwm_mb"] = repl.rss_bytes()[1] / MB
@@ -513,7 +514,8 @@ def overhead_table(by_config: dict[str, list[dict]], cp: dict) -> str:
             name, spread(tx, "{:.0f}"), ratio, commit,
             spread([r["wal_mb"] for r in ok], "{:.0f}"),
             spread([r["wal_restarts"] for r in ok], "{:.0f}"),
-            ", ".join(f"{r['replica_mb_at_writer_end']:.0f}" for r in ok),
+            ", ".join(f"{r['replica_mb_at_writer_end']:.0f} of {r['replica_mb_caught_up']:.0f}"
+                      for r in ok),
             ", ".join(f"{r['caught_up_s']:.1f}" + ("" if r["caught_up"] else "(NOT)")
                       + (f" (busy {r['busy_while_quiet_s']:.0f} s after)"
                          if r["busy_while_quiet_s"] >= 2 else "")
@@ -527,7 +529,8 @@ def overhead_table(by_config: dict[str, list[dict]], cp: dict) -> str:
         ])
     return table(
         ["config", "tx/s", "ratio", "commit ms p50 / p99 / max", "WAL MB", "WAL restarts",
-         "replica MB at writer end", "caught up s", "pre-SIGTERM copy rows", "after SIGTERM",
+         "replica MB at writer end of final", "caught up s", "pre-SIGTERM copy rows",
+         "after SIGTERM",
          "cores", "CPU ms/MB WAL", "peak RSS MB", "noise cores"],
         rows,
     )
