@@ -127,6 +127,8 @@ class Capture:
         self.page_size = 0
         self.last_time_us = 0
         self.wal_bytes_total = 0
+        # (WAL header, offset) up to which litetool's last complete checkpoint went.
+        self._checkpointed: tuple[bytes, int] | None = None
 
     # -- state -----------------------------------------------------------------
 
@@ -245,7 +247,12 @@ class Capture:
                     self._accept_new_header(*header)
                 self._consume(header[0], spool=True)
 
-        return self.fence.checkpoint(capture_tail, truncate=truncate)
+        result = self.fence.checkpoint(capture_tail, truncate=truncate)
+        if result.complete and self.position is not None:
+            # Everything captured is in the database file now; the WAL restarts
+            # on the next write. Until then nothing is left to checkpoint.
+            self._checkpointed = (self.position.header, self.position.offset)
+        return result
 
     def open_snapshot(self) -> SnapshotSource:
         """A consistent image at the current txid (see ``litetool.engine.snapshot``)."""
@@ -297,10 +304,13 @@ class Capture:
         return len(result.transactions)
 
     def wal_frames(self) -> int:
-        """Frames of the current WAL that capture has consumed."""
+        """Captured frames of the current WAL not yet checkpointed by litetool."""
         if self.position is None or not self.page_size:
             return 0
-        return (self.position.offset - WAL_HEADER_SIZE) // (FRAME_HEADER_SIZE + self.page_size)
+        start = WAL_HEADER_SIZE
+        if self._checkpointed is not None and self._checkpointed[0] == self.position.header:
+            start = self._checkpointed[1]
+        return max(0, self.position.offset - start) // (FRAME_HEADER_SIZE + self.page_size)
 
     def close(self) -> None:
         """Nothing to release: descriptors belong to the fence."""

@@ -226,7 +226,13 @@ class ReadFence:
         started = time.perf_counter()
         # Backfill what the held mark allows first, without blocking writers.
         self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
-        with self.write_locked():
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            # The application held the write lock past the busy timeout (a long
+            # transaction): not an error, the next checkpoint tries again.
+            return CheckpointResult("PASSIVE", True, -1, -1, time.perf_counter() - started)
+        try:
             capture()
             # The writer connection's read mark is at the end of the WAL now;
             # both readers can let go, then one re-arms after the checkpoint.
@@ -234,7 +240,14 @@ class ReadFence:
                 if reader.in_transaction:
                     reader.execute("COMMIT")
             result = self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
-            self._begin_read(self._readers[self._active])
+        finally:
+            # A reader again before the write lock goes: never a moment unfenced.
+            try:
+                if not any(reader.in_transaction for reader in self._readers):
+                    self._begin_read(self._readers[self._active])
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    self._writer.execute("ROLLBACK")
         if truncate and result.complete:
             # TRUNCATE also shrinks the file. It needs the write lock and fails
             # at once (busy_timeout 0) if the application wrote meanwhile: those
