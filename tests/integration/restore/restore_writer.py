@@ -81,11 +81,18 @@ def main(db: str, log_path: str, first_k: int, count: int, seed: int) -> None:
     connection.execute("PRAGMA busy_timeout=10000")
     with open(log_path, "a") as log:
         for k in range(first_k, first_k + count):
+            start_us = time.time_ns() // 1000
             _transaction(connection, rng, k)
             time_us = time.time_ns() // 1000
             checksum = content_checksum(connection)
             pause = rng.uniform(0.3, 0.5) if rng.random() < 0.2 else 0.0
-            entry = {"k": k, "time_us": time_us, "checksum": checksum, "pause": pause}
+            entry = {
+                "k": k,
+                "start_us": start_us,
+                "time_us": time_us,
+                "checksum": checksum,
+                "pause": pause,
+            }
             log.write(json.dumps(entry) + "\n")
             log.flush()
             time.sleep(pause or rng.uniform(0, 0.004))
