@@ -365,7 +365,10 @@ class Capture:
         while True:
             assert self.position is not None
             offset = self.position.offset
-            buf = os.pread(fd, batch_bytes, offset)
+            # Never ask for more than the file holds: os.pread allocates the
+            # whole length up front, which costs more than the read when idle-ish.
+            available = os.fstat(fd).st_size - offset
+            buf = os.pread(fd, min(batch_bytes, max(available, 0)), offset)
             if len(buf) < frame_size:
                 return
             result = read_transactions(
@@ -376,7 +379,7 @@ class Capture:
                 checksum_state=tuple(self.position.checksum),
                 byte_order=wal_header.byte_order,
             )
-            more = len(buf) == batch_bytes and result.stop_reason in _BUFFER_END
+            more = available > len(buf) and result.stop_reason in _BUFFER_END
             if not result.transactions:
                 if more:
                     # One transaction larger than the batch: read a larger batch.
