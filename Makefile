@@ -32,6 +32,7 @@ test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(PY) bench/startup.py
 	$(PY) bench/wal_codec.py
 	$(PY) bench/storage.py
 	$(PY) bench/replication.py
