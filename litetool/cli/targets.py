@@ -28,6 +28,13 @@ def is_url(text: str) -> bool:
     return "://" in text
 
 
+def is_replica_location(target: str) -> bool:
+    """A URL, or a local directory holding a litetool replica (its format marker)."""
+    return is_url(target) or (
+        os.path.isdir(target) and os.path.exists(os.path.join(target, "litetool-replica.json"))
+    )
+
+
 def resolve_source(
     target: str,
     *,
@@ -36,9 +43,7 @@ def resolve_source(
 ) -> Source:
     from litetool.storage import Replica
 
-    if is_url(target) or (
-        os.path.isdir(target) and os.path.exists(os.path.join(target, "litetool-replica.json"))
-    ):
+    if is_replica_location(target):
         if replica_name:
             raise UsageError("--replica applies only to a database path from the config")
         return Source((Replica.open(target, None, name="replica"),), None, False)

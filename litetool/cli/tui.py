@@ -38,11 +38,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def _is_replica(target: str) -> bool:
-    from litetool.cli.targets import is_url
+    from litetool.cli.targets import is_replica_location
 
-    return is_url(target) or (
-        os.path.isdir(target) and os.path.exists(os.path.join(target, "litetool-replica.json"))
-    )
+    return is_replica_location(target)
 
 
 def run(args: argparse.Namespace) -> int:
