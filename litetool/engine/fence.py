@@ -201,21 +201,43 @@ class ReadFence:
     def page_size(self) -> int:
         return int(self._readers[self._active].execute("PRAGMA page_size").fetchone()[0])
 
+    def _take_write_lock(self, timeout: float) -> bool:
+        """``BEGIN IMMEDIATE`` on the writer connection, polled without SQLite's
+        busy handler: its sleeps grow to 100 ms, and an application committing
+        back to back retakes the lock in the gaps, starving it for seconds.
+        Polling every ~0.1 ms catches the gap between two of its transactions."""
+        assert self._writer is not None
+        deadline = time.monotonic() + timeout
+        self._writer.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    self._writer.execute("BEGIN IMMEDIATE")
+                    return True
+                except sqlite3.OperationalError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.0001)
+        finally:
+            self._writer.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+
     @contextlib.contextmanager
     def write_locked(self) -> Iterator[None]:
         """Hold SQLite's write lock (nothing can commit) without writing."""
-        assert self._writer is not None
-        try:
-            self._writer.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise DatabaseError(f"{self.path}: cannot take the write lock: {exc}") from None
+        if not self._take_write_lock(self._busy_timeout_ms / 1000):
+            raise DatabaseError(
+                f"{self.path}: cannot take the write lock: the application held it "
+                f"for {self._busy_timeout_ms / 1000:.0f}s"
+            )
         try:
             yield
         finally:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
 
-    def checkpoint(self, capture: Callable[[], None], *, truncate: bool) -> CheckpointResult:
+    def checkpoint(
+        self, capture: Callable[[], None], *, truncate: bool, lock_timeout: float = 0.2
+    ) -> CheckpointResult:
         """Checkpoint every captured frame and let SQLite restart the WAL.
 
         ``capture`` is called under the write lock and must capture every
@@ -226,10 +248,8 @@ class ReadFence:
         started = time.perf_counter()
         # Backfill what the held mark allows first, without blocking writers.
         self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
-        try:
-            self._writer.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            # The application held the write lock past the busy timeout (a long
+        if not self._take_write_lock(lock_timeout):
+            # The application held the write lock throughout (a long
             # transaction): not an error, the next checkpoint tries again.
             return CheckpointResult("PASSIVE", True, -1, -1, time.perf_counter() - started)
         try:
