@@ -33,7 +33,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; with a command name, only that command's module is imported
+    and its arguments built (``"*"``: every command, ``None``: none)."""
     parser = argparse.ArgumentParser(
         prog="litetool",
         description="Continuous backup and point-in-time restore for SQLite.",
@@ -41,15 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"litetool {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
-        module = importlib.import_module(f"litetool.cli.{module_name}")
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(name, command)
-        command.set_defaults(_module=module)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if command in ("*", name):
+            module = importlib.import_module(f"litetool.cli.{module_name}")
+            module.add_arguments(name, command_parser)
+            command_parser.set_defaults(_module=module)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    # Top-level options are only -h/-V, so the first other word is the command.
+    names = {name for name, _, _ in COMMANDS}
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in names else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
