@@ -20,7 +20,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
 from litetool.errors import (
@@ -64,8 +66,8 @@ class ReplicaPosition:
     records_since_compaction: int = 0
 
 
-class EngineView:
-    """What a replica task needs from the capture side (implemented there)."""
+class EngineView(Protocol):
+    """What a replica task needs from the capture side (``DatabaseReplication``)."""
 
     generation: str
     generation_reason: str
@@ -74,11 +76,7 @@ class EngineView:
     spool: Spool
     writer_id: str
 
-    async def take_snapshot(self):  # -> SnapshotSource
-        raise NotImplementedError
-
-    def commit_time_us(self) -> int:
-        raise NotImplementedError
+    async def take_snapshot(self) -> SnapshotSource: ...
 
 
 class ReplicaSync:
