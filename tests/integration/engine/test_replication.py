@@ -117,6 +117,22 @@ def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_p
     app.close()
 
 
+def moto_replica(url, name, port):
+    """An S3 replica on a moto server at ``port`` that fails fast when it is down."""
+    return {
+        "url": url,
+        "name": name,
+        "sync-interval": "0s",
+        "endpoint": f"http://127.0.0.1:{port}",
+        "region": "us-east-1",
+        "access-key-id": "testing",
+        "secret-access-key": "testing",
+        "allow-http": True,
+        "max-retries": 0,
+        "timeout": "2s",
+    }
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -130,18 +146,7 @@ def test_outage_backs_off_then_catches_up(tmp_path):
     port = free_port()
     db = tmp_path / "app.db"
     app = make_db(db)
-    replica = {
-        "url": "s3://outage-bucket/app",
-        "name": "s3",
-        "sync-interval": "0s",
-        "endpoint": f"http://127.0.0.1:{port}",
-        "region": "us-east-1",
-        "access-key-id": "testing",
-        "secret-access-key": "testing",
-        "allow-http": True,
-        "max-retries": 0,
-        "timeout": "2s",
-    }
+    replica = moto_replica("s3://outage-bucket/app", "s3", port)
     config = database_config(db, [replica])
     with Running(config) as running:
         while running.replica_status("s3") is None:
@@ -188,18 +193,7 @@ def test_spool_cap_detaches_the_lagging_replica_loudly(tmp_path):
     db = tmp_path / "app.db"
     app = make_db(db)
     good = f"memory://good-{time.time_ns()}"
-    flaky = {
-        "url": "s3://capped/app",
-        "name": "flaky",
-        "sync-interval": "0s",
-        "endpoint": f"http://127.0.0.1:{port}",
-        "region": "us-east-1",
-        "access-key-id": "testing",
-        "secret-access-key": "testing",
-        "allow-http": True,
-        "max-retries": 0,
-        "timeout": "2s",
-    }
+    flaky = moto_replica("s3://capped/app", "flaky", port)
     config = database_config(
         db,
         [{"url": good, "name": "good", "sync-interval": "0s"}, flaky],
