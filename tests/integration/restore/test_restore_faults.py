@@ -5,12 +5,12 @@ Interrupted restores (SIGTERM, SIGINT) leave nothing either."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from restore_history import REPO, check_restored, wait_for
@@ -141,14 +141,20 @@ def test_a_broken_object_fails_the_restore_with_its_key(
         check_restored(out, history.entries[history.k_of(index, txid)]["checksum"])
 
 
-SLOW_RESTORE = """
-import asyncio, sys
+# Once the restore's temp file exists, every download stalls (after leaving a
+# marker), so the signal is sure to arrive mid-restore however fast it runs.
+STALLED_RESTORE = """
+import asyncio, os, sys
+from pathlib import Path
 from litetool.storage.replica import Replica
 original = Replica.fetch_object
-async def slow(self, digest, kind):
-    await asyncio.sleep(0.2)
+tmp, marker = Path(os.environ["STALL_TMP"]), Path(os.environ["STALL_MARKER"])
+async def stalled(self, digest, kind):
+    if tmp.exists():
+        marker.touch()
+        await asyncio.sleep(60)
     return await original(self, digest, kind)
-Replica.fetch_object = slow
+Replica.fetch_object = stalled
 from litetool.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -157,11 +163,12 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_restore_leaves_nothing(history, tmp_path, signum):
     out = tmp_path / "restored.db"
+    marker = tmp_path.with_name(tmp_path.name + "-stalled")
     process = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            SLOW_RESTORE,
+            STALLED_RESTORE,
             "restore",
             history.replica_url,
             "-o",
@@ -173,10 +180,14 @@ def test_an_interrupted_restore_leaves_nothing(history, tmp_path, signum):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={
+            **os.environ,
+            "STALL_TMP": str(out.with_name("restored.db.tmp")),
+            "STALL_MARKER": str(marker),
+        },
     )
     try:
-        wait_for(lambda: out.with_name("restored.db.tmp").exists(), "the temp file")
-        time.sleep(0.5)
+        wait_for(marker.exists, "a download after the temp file was created")
         process.send_signal(signum)
         _, err = process.communicate(timeout=30)
     finally:
