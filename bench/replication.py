@@ -13,6 +13,13 @@ workload in the same run, with ``file://`` replicas on this machine's disk
     restores it minus its commit time. Reported: p50/p90/p99/max, staleness
     (age of the oldest committed but not yet restorable commit, on a 10 ms
     grid), snapshots and objects seen.
+    For litetool also the **commit-time accuracy**: the commit time litetool
+    recorded for each txid (its index records, read with litetool's storage
+    API after the run; txid = row id as above) minus the writer's wall time
+    right after that commit returned, in ms: p50/p99/max/min and the fraction
+    below zero (the writer's stamp comes after ``commit()`` returns, so
+    litetool may stamp first). The segment objects' own per-transaction
+    times are checked against the index (``segment_mismatches``).
 (b) **overhead**: the writer commits as fast as it can for
     ``--speed-seconds``, without replication (the baseline, in the same run,
     interleaved) and with each tool. Reported: tx/s and its ratio to the
@@ -37,6 +44,7 @@ The last line of stdout is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import itertools
 import json
@@ -260,6 +268,73 @@ def staleness(restorable_at: np.ndarray, commit_times: np.ndarray, step: float =
             "max": float(ages.max())}
 
 
+# -- (a) commit-time accuracy (litetool) -------------------------------------------------
+
+
+async def read_commit_times(replica_dir: Path) -> dict:
+    """Commit times (µs) litetool recorded per txid, from the oldest generation's index.
+
+    Only the oldest generation has txid = row id (a new one restarts at txid 0).
+    """
+    from litetool.storage import Replica
+
+    replica = Replica.open(replica_dir.resolve().as_uri())
+    await replica.ensure_format(create=False)
+    infos = await replica.list_generations()
+    index = await replica.load_generation(infos[0].generation)
+    times_us = np.concatenate(
+        [np.asarray(seg.times_us, dtype=np.int64) for seg in index.segments]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    mismatches = 0
+    for entry in index.segments:
+        segment = await replica.fetch_segment(entry.digest)
+        if segment.first_txid != entry.first_txid:
+            mismatches += entry.transaction_count
+            continue
+        mismatches += sum(
+            a != b for a, b in itertools.zip_longest(segment.commit_times_us, entry.times_us)
+        )
+    return {
+        "generations": len(infos),
+        "first_txid": index.snapshots[0].txid + 1,
+        "times_us": times_us,
+        "segment_mismatches": mismatches,
+    }
+
+
+def commit_time_accuracy(recorded: dict, summary: dict, times) -> dict:
+    """Recorded commit time minus the writer's commit-returned time, in ms."""
+    assert summary["rows_per_tx"] == 1, "txid = row id needs one row per transaction"
+    writer_s = np.asarray(times, dtype=np.float64)
+    times_us = recorded["times_us"]
+    # Writer transaction i inserted row first_id + i, which is litetool's txid.
+    pos = summary["first_id"] + np.arange(len(writer_s)) - recorded["first_txid"]
+    covered = (pos >= 0) & (pos < len(times_us))
+    diff_ms = (times_us[pos[covered]] / 1e6 - writer_s[covered]) * 1e3
+    out: dict = percentiles(diff_ms, points=(50, 99))
+    if len(diff_ms):
+        out["min"] = float(diff_ms.min())
+        out["negative_fraction"] = float((diff_ms < 0).mean())
+    out.update(
+        transactions=int(covered.sum()),
+        missing=int(len(writer_s) - covered.sum()),
+        last_txid=recorded["first_txid"] + len(times_us) - 1,
+        generations=recorded["generations"],
+        segment_mismatches=recorded["segment_mismatches"],
+    )
+    return out
+
+
+def litetool_commit_times(replica_dir: Path, summary: dict, times) -> dict:
+    """commit_time_accuracy of a finished run; {"error": ...} if the replica is unreadable."""
+    try:
+        recorded = asyncio.run(read_commit_times(replica_dir))
+    except Exception as exc:  # keep the lag figures of this run
+        return {"error": repr(exc)}
+    return commit_time_accuracy(recorded, summary, times)
+
+
 def lag_run(tool: Tool, args: argparse.Namespace, base: Path, rep: int) -> dict:
     run_dir = fresh_dir(base / f"lag-{tool.name}-{rep}")
     db = run_dir / "db" / "bench.db"
@@ -291,6 +366,8 @@ def lag_run(tool: Tool, args: argparse.Namespace, base: Path, rep: int) -> dict:
     out["load"] = load.result()
     if out["exit_code"] != 0:
         out["log_tail"] = repl.log_tail()
+    if tool.kind == "litetool":
+        out["commit_time_ms"] = litetool_commit_times(replica, summary, times)
     values, info = evaluate_snapshots(
         watcher, tool, run_dir, exhaustive=args.exhaustive, workers=args.workers
     )
@@ -447,6 +524,11 @@ def summarize_lag(runs: list[dict]) -> dict:
         "objects_seen": med(["objects_seen"]),
         "cpu_ms_per_mb_wal": med(["cpu_ms_per_mb_wal"]),
         "peak_rss_mb": med(["peak_rss_mb"]),
+        "commit_time_p50_ms": med(["commit_time_ms", "p50"]),
+        "commit_time_p99_ms": med(["commit_time_ms", "p99"]),
+        "commit_time_max_ms": med(["commit_time_ms", "max"]),
+        "commit_time_min_ms": med(["commit_time_ms", "min"]),
+        "commit_time_negative_fraction": med(["commit_time_ms", "negative_fraction"]),
     }
 
 
@@ -480,6 +562,53 @@ def lag_table(by_tool: dict[str, list[dict]]) -> str:
         ["tool", "lag p50 s", "p90", "p99", "max", "staleness mean / p99 s", "never restorable",
          "snapshots (restored)", "objects", "CPU ms/MB WAL", "peak RSS MB", "exit",
          "anomalies", "noise cores"],
+        rows,
+    )
+
+
+def commit_time_table(by_tool: dict[str, list[dict]]) -> str:
+    """litetool's recorded commit time minus the writer's, per tool (ms).
+
+    anomalies: segment objects disagreeing with the index, plus generations
+    beyond the first (their txids are not row ids, so they are not measured).
+    """
+    rows = []
+    for name, runs in by_tool.items():
+        ok = [r for r in runs if "commit_time_ms" in r]
+        if not ok:
+            continue
+        failed = [r["commit_time_ms"]["error"] for r in ok if "error" in r["commit_time_ms"]]
+        if failed:
+            rows.append([name, "error: " + failed[0]] + ["-"] * 6)
+            continue
+        acc = [r["commit_time_ms"] for r in ok]
+
+        def col(key, pattern="{:.1f}", acc=acc):
+            return spread([a.get(key) for a in acc], pattern)
+
+        rows.append(
+            [
+                name,
+                col("p50"),
+                col("p99"),
+                col("max"),
+                col("min"),
+                col("negative_fraction", "{:.2%}"),
+                ", ".join(f"{a['transactions']} (missing {a['missing']})" for a in acc),
+                sum(a["segment_mismatches"] + a["generations"] - 1 for a in acc),
+            ]
+        )
+    return table(
+        [
+            "tool",
+            "commit time error p50 ms",
+            "p99",
+            "max",
+            "min",
+            "negative",
+            "transactions",
+            "anomalies",
+        ],
         rows,
     )
 
@@ -602,6 +731,13 @@ def main() -> None:
         print(f"\n## (a) Lag at {args.rate:.0f} tx/s for {args.lag_seconds:.0f} s "
               f"(median (min-max) of {args.repeats} runs)\n")
         print(lag_table(lag_runs))
+        accuracy = commit_time_table(lag_runs)
+        if accuracy.count("\n") > 1:
+            print(
+                "\nlitetool's recorded commit time minus the writer's time right after "
+                "commit() returned (ms):\n"
+            )
+            print(accuracy)
 
     if "overhead" in parts:
         speed_tools = [t for t in tools if t.sync_interval == "1s"]
