@@ -21,11 +21,13 @@ and the caller starts a new generation.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.fence import CheckpointResult, ReadFence
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool, SpoolRecord, WalPosition
@@ -39,6 +41,15 @@ from litetool.wal.header import (
 
 # Largest WAL read per batch: large batches keep the per-call overhead low.
 READ_BATCH_BYTES = 4 << 20
+# Controlled checkpoints backfill without the write lock first, in up to this
+# many rounds, until at most LOCKED_TAIL_FRAMES are left for under the lock.
+UNLOCKED_CHECKPOINT_ROUNDS = 3
+LOCKED_TAIL_FRAMES = 256
+# A read asks for at least this much beyond what the wal-index announces.
+MIN_READ_BYTES = 64 << 10
+# The wal-index header in -shm: two identical 48-byte copies, native byte
+# order; isInit at 12, mxFrame at 16, salts at 32 (SQLite's WalIndexHdr).
+_SHM_HEADER_SIZE = 48
 
 
 class ContinuityLost(Exception):
@@ -57,51 +68,6 @@ class CaptureBatch:
     last_txid: int
     time_us: int
     wal_bytes: int
-
-
-def encode_segment_from_frames(
-    frames: bytes | bytearray | memoryview,
-    *,
-    page_size: int,
-    first_txid: int,
-    commit_time_us: int,
-) -> tuple[bytes, int, int]:
-    """A segment payload (FORMAT.md section 3) straight from WAL frames.
-
-    ``frames`` holds whole frames (24-byte header + page) ending with a commit
-    frame; every transaction gets ``commit_time_us``. One numpy pass, no
-    per-frame Python: this is the capture hot path. Returns the payload, the
-    number of transactions and the database size after the last one.
-    """
-    import numpy as np
-
-    frame_size = FRAME_HEADER_SIZE + page_size
-    count = len(frames) // frame_size
-    grid = np.frombuffer(frames, dtype=np.uint8, count=count * frame_size).reshape(
-        count, frame_size
-    )
-    header_words = grid[:, :8].copy().view(">u4")  # page number, db size after commit
-    commits = np.flatnonzero(header_words[:, 1])
-    if commits.size == 0 or commits[-1] != count - 1:
-        raise ValueError("frames must end with a commit frame")
-    frame_counts = np.diff(commits, prepend=-1)
-    table = np.empty(commits.size, dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")])
-    table["time"] = commit_time_us
-    table["db_pages"] = header_words[commits, 1]
-    table["frames"] = frame_counts
-    header = np.array(
-        [(page_size, commits.size, first_txid, count)],
-        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
-    )
-    payload = b"".join(
-        (
-            header.tobytes(),
-            table.tobytes(),
-            grid[:, :4].tobytes(),  # page numbers, already big-endian u32
-            grid[:, FRAME_HEADER_SIZE:].tobytes(),
-        )
-    )
-    return payload, int(commits.size), int(header_words[commits[-1], 1])
 
 
 class Capture:
@@ -129,6 +95,7 @@ class Capture:
         self.wal_bytes_total = 0
         # (WAL header, offset) up to which litetool's last complete checkpoint went.
         self._checkpointed: tuple[bytes, int] | None = None
+        self._read_buffer = ReusableBuffer(READ_BATCH_BYTES)
 
     # -- state -----------------------------------------------------------------
 
@@ -229,8 +196,9 @@ class Capture:
                 self._accept_new_header(*header)
                 start = WAL_HEADER_SIZE
             self._consume(header[0], spool=True)
-        # Every frame below the current end is durable now: move the fence.
-        self.fence.advance()
+        # The fence stays where it is: it only moves in checkpoints, so the
+        # application's own checkpoints have nothing new to backfill (and to
+        # fsync) on every commit in between.
         if self.txid < first_txid:
             return None
         wal_bytes = self.position.offset - start
@@ -238,7 +206,13 @@ class Capture:
         return CaptureBatch(first_txid, self.txid, self.last_time_us, wal_bytes)
 
     def checkpoint(self, *, truncate: bool) -> CheckpointResult:
-        """A controlled checkpoint (see ``ReadFence.checkpoint``)."""
+        """A controlled checkpoint (see ``ReadFence.checkpoint``).
+
+        Most of the work happens without the write lock: capture to the end,
+        make the spool durable, move the fence there and let SQLite backfill
+        up to it, once more if the application wrote a lot meanwhile. Under
+        the lock only the last few frames are captured, synced and backfilled.
+        """
 
         def capture_tail() -> None:
             header = self._read_header()
@@ -247,7 +221,21 @@ class Capture:
                     self._accept_new_header(*header)
                 self._consume(header[0], spool=True)
 
-        result = self.fence.checkpoint(capture_tail, truncate=truncate)
+        def capture_durably() -> None:
+            capture_tail()
+            # The WAL may restart after this checkpoint: the only moment SQLite
+            # could overwrite frames, so the spool must hold them durably first.
+            self.spool.sync()
+
+        for _ in range(UNLOCKED_CHECKPOINT_ROUNDS):
+            capture_durably()
+            self.fence.advance()
+            unlocked = self.fence.backfill()
+            if unlocked.busy or unlocked.wal_frames - unlocked.checkpointed_frames <= (
+                LOCKED_TAIL_FRAMES
+            ):
+                break
+        result = self.fence.checkpoint(capture_durably, truncate=truncate)
         if result.complete and self.position is not None:
             # Everything captured is in the database file now; the WAL restarts
             # on the next write. Until then nothing is left to checkpoint.
@@ -335,6 +323,25 @@ class Capture:
             return None  # SQLite treats this WAL as empty (being rewritten)
         return header, raw
 
+    def _indexed_end(self, raw_header: bytes) -> int:
+        """The end of the WAL's last commit per the -shm wal-index, or 0.
+
+        Only a hint for the read size (read unlocked, it may be a moment
+        behind): the frames themselves are what counts. Both header copies
+        must agree and carry the salts of ``raw_header`` (the WAL's header).
+        """
+        shm = self.fence.raw_fd("shm")
+        if shm < 0:
+            return 0
+        head = os.pread(shm, 2 * _SHM_HEADER_SIZE, 0)
+        if len(head) < 2 * _SHM_HEADER_SIZE or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE:]:
+            return 0
+        # The salts are kept as the WAL header's raw bytes (16..24).
+        if not head[12] or head[32:40] != raw_header[16:24]:
+            return 0
+        mx_frame = int.from_bytes(head[16:20], sys.byteorder)
+        return WAL_HEADER_SIZE + mx_frame * (FRAME_HEADER_SIZE + self.page_size)
+
     def _accept_new_header(self, header: WalHeader, raw: bytes) -> None:
         """Follow a restarted WAL from its first frame.
 
@@ -353,8 +360,9 @@ class Capture:
     def _consume(self, wal_header: WalHeader, *, spool: bool) -> None:
         """Read committed transactions from the position to the end of the WAL.
 
-        With ``spool``, each batch is appended to the spool as new txids;
-        without, the position just moves (a new generation's base image).
+        With ``spool``, each batch is appended to the spool as new txids (raw
+        frames, straight from the read buffer); without, the position just
+        moves (a new generation's base image).
         """
         from litetool.wal.reader import StopReason, read_transactions
 
@@ -362,50 +370,72 @@ class Capture:
         fd = self._fd()
         frame_size = FRAME_HEADER_SIZE + self.page_size
         batch_bytes = max(1, READ_BATCH_BYTES // frame_size) * frame_size
-        while True:
-            assert self.position is not None
-            offset = self.position.offset
-            # Never ask for more than the file holds: os.pread allocates the
-            # whole length up front, which costs more than the read when idle-ish.
-            available = os.fstat(fd).st_size - offset
-            buf = os.pread(fd, min(batch_bytes, max(available, 0)), offset)
-            if len(buf) < frame_size:
-                return
-            result = read_transactions(
-                buf,
-                start_offset=0,
-                page_size=self.page_size,
-                salts=wal_header.salts,
-                checksum_state=tuple(self.position.checksum),
-                byte_order=wal_header.byte_order,
-            )
-            more = available > len(buf) and result.stop_reason in _BUFFER_END
-            if not result.transactions:
-                if more:
-                    # One transaction larger than the batch: read a larger batch.
-                    batch_bytes *= 2
-                    continue
-                return
-            position = WalPosition(
-                self.position.header, offset + result.end_offset, tuple(result.checksum_state)
-            )
-            db_pages = result.transactions[-1].db_size_after_commit
-            if spool:
-                time_us = max(int(self.clock() * 1e6), self.last_time_us)
-                payload, count, _ = encode_segment_from_frames(
-                    memoryview(buf)[: result.end_offset],
+        # After a WAL restart the file still holds the old WAL's frames beyond
+        # the new ones: read what the wal-index says is there (plus a little,
+        # for a commit whose index update is still in flight), and more only
+        # while everything read turns out valid.
+        assert self.position is not None
+        hinted = self._indexed_end(self.position.header) - self.position.offset
+        read_bytes = min(batch_bytes, max(hinted, 0) + MIN_READ_BYTES)
+        try:
+            while True:
+                assert self.position is not None
+                offset = self.position.offset
+                # Never ask for more than the file holds: reads are bounded by
+                # the size now, and what is appended meanwhile waits for the next.
+                available = os.fstat(fd).st_size - offset
+                want = min(read_bytes, max(available, 0)) // frame_size * frame_size
+                if want < frame_size:
+                    return
+                buf = self._read_buffer.view(want)
+                got = os.preadv(fd, [buf], offset)
+                buf = buf[:got]
+                if got < frame_size:
+                    return
+                result = read_transactions(
+                    buf,
+                    start_offset=0,
                     page_size=self.page_size,
-                    first_txid=self.txid + 1,
-                    commit_time_us=time_us,
+                    salts=wal_header.salts,
+                    checksum_state=tuple(self.position.checksum),
+                    byte_order=wal_header.byte_order,
                 )
-                self.spool.append(
-                    SpoolRecord(
-                        self.txid + 1, self.txid + count, time_us, position, db_pages, payload
+                more = available > got and result.stop_reason in _BUFFER_END
+                if more:
+                    # All valid so far: read larger batches, beyond the batch
+                    # size only for one transaction larger than that.
+                    read_bytes = max(read_bytes * 2, frame_size)
+                    if result.transactions:
+                        read_bytes = min(read_bytes, batch_bytes)
+                if not result.transactions:
+                    if more:
+                        continue
+                    return
+                position = WalPosition(
+                    self.position.header, offset + result.end_offset, tuple(result.checksum_state)
+                )
+                db_pages = result.transactions[-1].db_size_after_commit
+                if spool:
+                    count = len(result.transactions)
+                    time_us = max(int(self.clock() * 1e6), self.last_time_us)
+                    self.spool.append(
+                        SpoolRecord(
+                            self.txid + 1,
+                            self.txid + count,
+                            time_us,
+                            self.position,
+                            position,
+                            db_pages,
+                            result.end_offset // frame_size,
+                            buf[: result.end_offset],
+                        )
                     )
-                )
-                self.txid += count
-                self.last_time_us = time_us
-            self.position = position
-            self.db_size_pages = db_pages
-            if not more:
-                return
+                    self.txid += count
+                    self.last_time_us = time_us
+                self.position = position
+                self.db_size_pages = db_pages
+                if not more:
+                    return
+        finally:
+            # After one huge transaction, do not keep its buffer.
+            self._read_buffer.shrink(4 * READ_BATCH_BYTES)

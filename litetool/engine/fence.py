@@ -235,19 +235,22 @@ class ReadFence:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
 
+    def backfill(self) -> CheckpointResult:
+        """A PASSIVE checkpoint up to the held mark; blocks no writer."""
+        return self._checkpoint_on(self._checkpointer(), "PASSIVE", time.perf_counter())
+
     def checkpoint(
         self, capture: Callable[[], None], *, truncate: bool, lock_timeout: float = 0.2
     ) -> CheckpointResult:
         """Checkpoint every captured frame and let SQLite restart the WAL.
 
         ``capture`` is called under the write lock and must capture every
-        committed frame up to the end of the WAL durably. Stalls writers only
-        for that tail capture plus the backfill of frames not yet checkpointed.
+        committed frame up to the end of the WAL durably. Writers wait for
+        that tail capture plus the backfill of frames not yet checkpointed, so
+        callers first ``advance`` and ``backfill`` without the lock.
         """
         assert self._writer is not None
         started = time.perf_counter()
-        # Backfill what the held mark allows first, without blocking writers.
-        self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
         if not self._take_write_lock(lock_timeout):
             # The application held the write lock throughout (a long
             # transaction): not an error, the next checkpoint tries again.

@@ -42,6 +42,9 @@ def live_point(database_config) -> LivePoint:
             )
         spool = Spool(spool_dir, max_bytes=database_config.spool_max_bytes)
         state = spool.open()
+        if state is None:
+            spool.close()
+            return LivePoint(None, None, None, "the spool holds no generation yet")
         fence = ReadFence(database_config.path)
         fence.open()
         try:

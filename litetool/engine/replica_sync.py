@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from litetool.engine.buffers import ReusableBuffer
+from litetool.engine.segment_build import BuiltSegment, build_segment
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
@@ -37,8 +39,6 @@ from litetool.storage import (
     ObjectKind,
     Replica,
     SegmentEntry,
-    concat_segments,
-    decode_segment,
     new_generation_id,
 )
 
@@ -64,6 +64,13 @@ class ReplicaPosition:
     snapshot_time_us: int
     snapshot_txid: int = -1
     records_since_compaction: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    segment: BuiltSegment
+    last_time_us: int
+    backlog: bool  # the spool had a whole segment's worth: more may follow
 
 
 class EngineView(Protocol):
@@ -117,6 +124,8 @@ class ReplicaSync:
         self._last_sync = 0.0
         self._last_gc = clock()
         self._failures = 0
+        self._read_buffer = ReusableBuffer()
+        self._segment_buffer = ReusableBuffer()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -204,21 +213,11 @@ class ReplicaSync:
         txid = position.txid
         last_time_us = 0
         while len(entries) < MAX_SEGMENTS_PER_RECORD:
-            records = await asyncio.to_thread(
-                self.engine.spool.records_after, txid, max_bytes=SEGMENT_TARGET_BYTES
-            )
-            if through_txid is not None:
-                records = [r for r in records if r.last_txid <= through_txid]
-            if not records:
+            built = await asyncio.to_thread(self._build_after, txid, through_txid)
+            if built is None:
                 break
-            if records[0].first_txid != txid + 1:
-                raise StorageError(
-                    f"spool does not continue replica {self.name} at txid {txid + 1} "
-                    f"(it starts at {records[0].first_txid})"
-                )
-            payload = await asyncio.to_thread(concat_segments, [r.payload for r in records])
-            segment = decode_segment(payload)
-            ref = await self.replica.put_object(ObjectKind.SEGMENT, payload)
+            ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+            segment = built.segment
             entries.append(
                 SegmentEntry.create(
                     ref.digest,
@@ -226,15 +225,14 @@ class ReplicaSync:
                     ref.stored_bytes,
                     segment.page_size,
                     segment.frame_count,
-                    segment.commit_times_us,
-                    segment.db_sizes_pages,
+                    segment.times_us,
+                    segment.db_pages,
                 )
             )
             txid = segment.last_txid
-            last_time_us = records[-1].last_time_us
-            backlog = len(payload) >= SEGMENT_TARGET_BYTES
-            del payload, segment, records
-            if not backlog:
+            last_time_us = built.last_time_us
+            del segment
+            if not built.backlog:
                 break  # what arrived meanwhile goes with the next sync
         if not entries:
             return False
@@ -270,6 +268,28 @@ class ReplicaSync:
             bytes=stored,
         )
         return True
+
+    def _build_after(self, txid: int, through_txid: int | None) -> _Built | None:
+        """The next segment after ``txid`` from the spool (in a worker thread).
+
+        Reads into and builds in this replica's own buffers: a sync costs no
+        fresh multi-MiB allocations (see ``litetool.engine.buffers``).
+        """
+        records = self.engine.spool.records_after(
+            txid, max_bytes=SEGMENT_TARGET_BYTES, buffer=self._read_buffer
+        )
+        if through_txid is not None:
+            records = [r for r in records if r.last_txid <= through_txid]
+        if not records:
+            return None
+        if records[0].first_txid != txid + 1:
+            raise StorageError(
+                f"spool does not continue replica {self.name} at txid {txid + 1} "
+                f"(it starts at {records[0].first_txid})"
+            )
+        segment = build_segment(records, self._segment_buffer)
+        frames_bytes = sum(len(r.frames) for r in records)
+        return _Built(segment, records[-1].last_time_us, frames_bytes >= SEGMENT_TARGET_BYTES)
 
     async def _publish(self, record: IndexRecord) -> None:
         if self._lease is not None:

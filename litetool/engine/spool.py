@@ -1,4 +1,4 @@
-"""The local spool: committed transactions kept durably until every replica has them.
+"""The local spool: committed transactions kept until every replica has them.
 
 Layout of the spool directory (default ``.<db name>-litetool`` beside the
 database)::
@@ -6,27 +6,41 @@ database)::
     state.json                 current generation (written atomically)
     log/<first txid>.spool     append-only files of spool records
 
-A spool record holds one captured batch of whole transactions: a segment
-payload (``litetool.storage`` segment codec) plus the WAL position after it,
-so that the capture position is recovered from the log itself after a crash
-and one fsync per batch makes a batch durable::
+A spool record holds one captured batch of whole transactions *as raw WAL
+frames*, exactly the bytes SQLite wrote, so capture costs one read and one
+write per byte and the frames carry their own integrity: SQLite's cumulative
+checksum chain, which the record's header pins at both ends::
 
-    offset size  field
-    0      4     magic b"LTSR"
-    4      4     body length (u32, big-endian)
-    8      4     CRC-32 of the body
-    12     8     first txid                       -- body starts here
-    20     8     last txid
-    28     8     commit time of the last txid (us)
-    36     32    header of the WAL the frames came from
-    68     8     WAL offset after the last frame of the batch
-    76     4     checksum s0 at that offset
-    80     4     checksum s1 at that offset
-    84     4     database size in pages after the last txid
-    88     ...   segment payload
+    offset size  field (integers big-endian)
+    0      4     magic b"LTS2"
+    4      4     CRC-32 of header bytes 8..100
+    8      8     first txid
+    16     8     last txid
+    24     8     commit time of the batch (us)
+    32     32    header of the WAL the frames came from (salts, byte order, page size)
+    64     8     WAL offset of the first frame
+    72     4     checksum s0 before the first frame
+    76     4     checksum s1 before the first frame
+    80     8     WAL offset after the last frame
+    88     4     checksum s0 after the last frame
+    92     4     checksum s1 after the last frame
+    96     4     database size in pages after the last txid
+    100    4     frame count
+    104    ...   frame count x (24 + page size) bytes of WAL frames
 
-A torn record at the end of the last file (a crash mid-append) fails its
-length or CRC check and is cut off on open; everything before it stands.
+On open every record is checked: header CRC, then the frames with the WAL
+codec (salts, checksum chain from the start checksum, whole transactions, a
+commit frame last, ending exactly at the end checksum, ``last - first + 1``
+commits). The first record that fails, and everything after it, is cut off:
+that is a torn append (kill -9 mid-write, or a power cut before the data was
+flushed); everything before it stands.
+
+Durability. ``append`` writes into the page cache (that survives kill -9);
+``sync`` makes it durable (fdatasync). The engine syncs at least every
+``SPOOL_SYNC_SECONDS``, at close, and always before a controlled checkpoint
+lets SQLite restart the WAL, the only moment frames could be overwritten, so
+a power cut never loses frames that were neither in the WAL nor the spool.
+
 Files are rotated at ``ROTATE_BYTES`` and deleted once every replica has
 published past their last txid.
 """
@@ -38,22 +52,28 @@ import os
 import struct
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from litetool.errors import DatabaseError
+from litetool.engine.buffers import ReusableBuffer
+from litetool.errors import DatabaseError, WalFormatError
+from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 
-MAGIC = b"LTSR"
-_PREFIX = struct.Struct(">4sII")
-_BODY_HEADER = struct.Struct(">QQQ32sQIII")
-BODY_HEADER_SIZE = _BODY_HEADER.size
+MAGIC = b"LTS2"
+# magic, header CRC, then the CRC-covered fields
+_HEADER = struct.Struct(">4sIQQQ32sQIIQIIII")
+HEADER_SIZE = _HEADER.size
+_CRC_FROM = 8
 ROTATE_BYTES = 64 * 1024 * 1024
-_MAX_RECORD = 1 << 31
+SPOOL_FORMAT = 2
+_MAX_FRAMES = 1 << 31
+
+Buffer = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True, slots=True)
 class WalPosition:
-    """Where capture stands in the live WAL: after a commit frame."""
+    """A point in the live WAL just after a commit frame (or the header)."""
 
     header: bytes  # the 32-byte WAL header
     offset: int  # byte offset after the last captured frame
@@ -62,12 +82,28 @@ class WalPosition:
 
 @dataclass(frozen=True, slots=True)
 class SpoolRecord:
+    """One captured batch: whole transactions ``first_txid..last_txid``.
+
+    ``frames`` are the raw WAL frames between ``start`` and ``position``
+    (empty in ``Spool.last``, which keeps only where capture stands).
+    """
+
     first_txid: int
     last_txid: int
     last_time_us: int
+    start: WalPosition
     position: WalPosition
     db_size_pages: int
-    payload: bytes
+    frame_count: int
+    frames: Buffer = b""
+
+    @property
+    def page_size(self) -> int:
+        return parse_wal_header(self.position.header).page_size
+
+    @property
+    def frames_bytes(self) -> int:
+        return self.frame_count * (FRAME_HEADER_SIZE + self.page_size)
 
 
 @dataclass(slots=True)
@@ -80,62 +116,123 @@ class _SpoolFile:
     extents: list[tuple[int, int, int]]
 
 
-def encode_record(record: SpoolRecord) -> bytes:
-    body = (
-        _BODY_HEADER.pack(
-            record.first_txid,
-            record.last_txid,
-            record.last_time_us,
-            record.position.header,
-            record.position.offset,
-            record.position.checksum[0],
-            record.position.checksum[1],
-            record.db_size_pages,
-        )
-        + record.payload
+def encode_header(record: SpoolRecord) -> bytes:
+    """The 104-byte record header; the frames follow it."""
+    if record.start.header != record.position.header:
+        raise ValueError("a spool record's frames come from one WAL")
+    fields = _HEADER.pack(
+        MAGIC,
+        0,
+        record.first_txid,
+        record.last_txid,
+        record.last_time_us,
+        record.position.header,
+        record.start.offset,
+        record.start.checksum[0],
+        record.start.checksum[1],
+        record.position.offset,
+        record.position.checksum[0],
+        record.position.checksum[1],
+        record.db_size_pages,
+        record.frame_count,
     )
-    return _PREFIX.pack(MAGIC, len(body), zlib.crc32(body)) + body
+    crc = zlib.crc32(memoryview(fields)[_CRC_FROM:])
+    return fields[:4] + crc.to_bytes(4, "big") + fields[_CRC_FROM:]
 
 
-def decode_records(data: bytes) -> tuple[list[SpoolRecord], int]:
-    """Every whole, valid record from the start of ``data``, and where they end."""
-    records, _, end = _decode_with_extents(data)
+def encode_record(record: SpoolRecord) -> bytes:
+    """Header + frames (tests and tools; the spool writes both without joining)."""
+    return encode_header(record) + bytes(record.frames)
+
+
+def _decode_header(data: Buffer, pos: int) -> SpoolRecord | None:
+    """The record header at ``pos`` (frames not attached), or None if it is not one."""
+    if pos + HEADER_SIZE > len(data):
+        return None
+    view = memoryview(data)[pos : pos + HEADER_SIZE]
+    (magic, crc, first, last, time_us, header, start_offset, s0, s1, end_offset, e0, e1,
+     pages, frame_count) = _HEADER.unpack(view)  # fmt: skip
+    if magic != MAGIC or zlib.crc32(view[_CRC_FROM:]) != crc:
+        return None
+    if frame_count == 0 or frame_count > _MAX_FRAMES or last < first:
+        return None
+    try:
+        parsed = parse_wal_header(header)
+    except WalFormatError:
+        return None
+    frame_size = FRAME_HEADER_SIZE + parsed.page_size
+    if end_offset != start_offset + frame_count * frame_size or start_offset < WAL_HEADER_SIZE:
+        return None
+    return SpoolRecord(
+        first,
+        last,
+        time_us,
+        WalPosition(header, start_offset, (s0, s1)),
+        WalPosition(header, end_offset, (e0, e1)),
+        pages,
+        frame_count,
+    )
+
+
+def frames_are_whole(record: SpoolRecord, frames: Buffer) -> bool:
+    """Do ``frames`` verify as exactly the transactions the header describes?"""
+    from litetool.wal.reader import StopReason, read_transactions
+
+    header = parse_wal_header(record.position.header)
+    if len(frames) != record.frames_bytes:
+        return False
+    try:
+        result = read_transactions(
+            frames,
+            start_offset=0,
+            page_size=header.page_size,
+            salts=header.salts,
+            checksum_state=record.start.checksum,
+            byte_order=header.byte_order,
+        )
+    except ValueError:
+        return False
+    return (
+        result.stop_reason is StopReason.END_OF_DATA
+        and result.end_offset == len(frames)
+        and tuple(result.checksum_state) == tuple(record.position.checksum)
+        and len(result.transactions) == record.last_txid - record.first_txid + 1
+        and result.transactions[-1].db_size_after_commit == record.db_size_pages
+    )
+
+
+def decode_records(data: Buffer) -> tuple[list[SpoolRecord], int]:
+    """Every whole, verified record from the start of ``data``, and where they end."""
+    records, _, end = _decode_with_extents(data, verify=True)
     return records, end
 
 
 def _decode_with_extents(
-    data: bytes,
+    data: Buffer, *, verify: bool
 ) -> tuple[list[SpoolRecord], list[tuple[int, int, int]], int]:
     records: list[SpoolRecord] = []
     extents: list[tuple[int, int, int]] = []
-    pos = 0
     view = memoryview(data)
-    while pos + _PREFIX.size <= len(data):
-        magic, length, crc = _PREFIX.unpack_from(data, pos)
-        start = pos + _PREFIX.size
-        if magic != MAGIC or length < BODY_HEADER_SIZE or start + length > len(data):
+    pos = 0
+    while True:
+        record = _decode_header(view, pos)
+        if record is None:
             break
-        body = view[start : start + length]
-        if zlib.crc32(body) != crc:
+        start = pos + HEADER_SIZE
+        end = start + record.frames_bytes
+        if end > len(view):
             break
-        first, last, time_us, header, offset, s0, s1, pages = _BODY_HEADER.unpack_from(body)
-        records.append(
-            SpoolRecord(
-                first,
-                last,
-                time_us,
-                WalPosition(header, offset, (s0, s1)),
-                pages,
-                bytes(body[BODY_HEADER_SIZE:]),
-            )
-        )
-        extents.append((last, pos, start + length - pos))
-        pos = start + length
+        frames = view[start:end]
+        if verify and not frames_are_whole(record, frames):
+            break
+        records.append(replace(record, frames=frames))
+        extents.append((record.last_txid, pos, end - pos))
+        pos = end
     return records, extents, pos
 
 
 class Spool:
-    """Durable, bounded storage of captured transactions of one generation."""
+    """Bounded storage of the captured transactions of one generation."""
 
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         self.directory = directory
@@ -145,6 +242,8 @@ class Spool:
         self._log_dir = directory / "log"
         self._files: list[_SpoolFile] = []
         self._fd = -1
+        self._unsynced = False  # appended since the last fdatasync
+        self._dir_unsynced = False  # a file was created since the last directory fsync
         self.last: SpoolRecord | None = None
         # The capture thread appends and trims; replica tasks read from threads.
         self._lock = threading.RLock()
@@ -152,27 +251,41 @@ class Spool:
     # -- opening and recovery ---------------------------------------------------
 
     def open(self) -> dict | None:
-        """Create the directories, recover the log; return the saved state."""
+        """Create the directories, recover the log; return the saved state.
+
+        A spool of another format (an older litetool) is discarded: capture
+        then starts a new generation, which the replicas follow.
+        """
         try:
             self._log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create spool {self.directory}: {exc.strerror}") from None
         state = self._read_json(self.directory / "state.json")
-        for path in sorted(self._log_dir.glob("*.spool")):
+        paths = sorted(self._log_dir.glob("*.spool"))
+        if state is not None and state.get("spool_format") != SPOOL_FORMAT:
+            for path in paths:
+                path.unlink()
+            return None
+        for index, path in enumerate(paths):
             data = path.read_bytes()
-            records, extents, end = _decode_with_extents(data)
+            records, extents, end = _decode_with_extents(data, verify=True)
             if end != len(data):
-                # A torn append from a crash: keep the whole records only.
+                # A torn append: keep the whole records only, and nothing after
+                # them (later files cannot continue a broken chain).
                 with open(path, "r+b") as handle:
                     handle.truncate(end)
                     os.fsync(handle.fileno())
-            if not records:
+                for later in paths[index + 1 :]:
+                    later.unlink()
+            if records:
+                self._files.append(
+                    _SpoolFile(path, records[0].first_txid, records[-1].last_txid, end, extents)
+                )
+                self.last = replace(records[-1], frames=b"")
+            else:
                 path.unlink()
-                continue
-            self._files.append(
-                _SpoolFile(path, records[0].first_txid, records[-1].last_txid, end, extents)
-            )
-            self.last = records[-1]
+            if end != len(data):
+                break
         return state
 
     def start_generation(self, state: dict) -> None:
@@ -183,64 +296,101 @@ class Spool:
                 spool_file.path.unlink(missing_ok=True)
             self._files = []
             self.last = None
-            self._write_json(self.directory / "state.json", state)
+            self._write_json(self.directory / "state.json", {**state, "spool_format": SPOOL_FORMAT})
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Sync and close the file being appended to."""
+        with self._lock:
+            if self._fd >= 0:
+                self.sync()
+                os.close(self._fd)
+                self._fd = -1
 
     # -- appending --------------------------------------------------------------
 
     def append(self, record: SpoolRecord) -> None:
-        """Append one batch and fsync it: after this it survives kill -9."""
+        """Append one batch (header + frames, one writev, no copy).
+
+        It survives kill -9 once this returns, and a power cut after ``sync``.
+        """
         with self._lock:
-            data = encode_record(record)
+            header = encode_header(record)
+            frames = memoryview(record.frames).cast("B")
+            if len(frames) != record.frames_bytes:
+                raise ValueError("frames do not match the record's frame count")
             current = self._files[-1] if self._files else None
             if current is None or current.size >= self.rotate_bytes or self._fd < 0:
                 if current is None or current.size >= self.rotate_bytes:
                     path = self._log_dir / f"{record.first_txid:016x}.spool"
                     current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
                     self._files.append(current)
+                    self._dir_unsynced = True
                 self.close()
                 self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                _fsync_dir(self._log_dir)  # the new file's name is durable too
-            written = os.write(self._fd, data)
-            if written != len(data):
-                raise DatabaseError(f"short write to spool {current.path}")
-            os.fdatasync(self._fd)
-            current.extents.append((record.last_txid, current.size, len(data)))
-            current.size += len(data)
+            _writev_all(self._fd, [header, frames], current.path)
+            self._unsynced = True
+            length = HEADER_SIZE + len(frames)
+            current.extents.append((record.last_txid, current.size, length))
+            current.size += length
             current.last_txid = record.last_txid
-            self.last = record
+            self.last = replace(record, frames=b"")
+
+    def sync(self) -> None:
+        """Make every appended record durable (no-op when nothing is pending)."""
+        with self._lock:
+            if self._unsynced and self._fd >= 0:
+                os.fdatasync(self._fd)
+                self._unsynced = False
+            if self._dir_unsynced:
+                _fsync_dir(self._log_dir)  # new files' names are durable too
+                self._dir_unsynced = False
 
     # -- reading for replicas --------------------------------------------------
 
-    def records_after(self, txid: int, *, max_bytes: int) -> list[SpoolRecord]:
+    def records_after(
+        self, txid: int, *, max_bytes: int, buffer: ReusableBuffer | None = None
+    ) -> list[SpoolRecord]:
         """Spooled records holding transactions after ``txid``, up to a byte budget.
 
-        The first record returned may start at or before ``txid + 1``; callers
-        trim it (records are whole batches).
+        Records are whole batches: the first one returned may start at or
+        before ``txid + 1``. Their ``frames`` are views into ``buffer`` (valid
+        until its next use; pass the same one each time to avoid allocating),
+        or into a new bytearray. Frames were verified when spooled (and on
+        recovery); here each record's ends are checked against its header.
         """
         with self._lock:
-            out: list[SpoolRecord] = []
-            budget = 0
+            wanted: list[tuple[Path, int, int]] = []
+            total = 0
             for spool_file in self._files:
                 if spool_file.last_txid <= txid:
                     continue
-                wanted = [(off, n) for last, off, n in spool_file.extents if last > txid]
-                if not wanted:
-                    continue
-                with open(spool_file.path, "rb") as handle:
-                    for offset, length in wanted:
-                        handle.seek(offset)
-                        records, _ = decode_records(handle.read(length))
-                        if len(records) != 1:
-                            raise DatabaseError(f"spool file {spool_file.path} is damaged")
-                        out.append(records[0])
-                        budget += len(records[0].payload)
-                        if budget >= max_bytes:
-                            return out
+                for last, offset, length in spool_file.extents:
+                    if last <= txid:
+                        continue
+                    wanted.append((spool_file.path, offset, length))
+                    total += length
+                    if total >= max_bytes:
+                        break
+                if total >= max_bytes:
+                    break
+            view = (buffer or ReusableBuffer()).view(total)
+            out: list[SpoolRecord] = []
+            pos = 0
+            handle = None
+            try:
+                for path, offset, length in wanted:
+                    if handle is None or handle.name != str(path):
+                        if handle is not None:
+                            handle.close()
+                        handle = open(path, "rb")  # noqa: SIM115 - closed below
+                    chunk = view[pos : pos + length]
+                    if os.preadv(handle.fileno(), [chunk], offset) != length:
+                        raise DatabaseError(f"spool file {path} is shorter than its index")
+                    out.append(_checked_record(chunk, path))
+                    pos += length
+            finally:
+                if handle is not None:
+                    handle.close()
             return out
 
     @property
@@ -287,6 +437,35 @@ class Spool:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+def _checked_record(chunk: memoryview, path: Path) -> SpoolRecord:
+    """The record in ``chunk`` (header + frames), with cheap end checks."""
+    record = _decode_header(chunk, 0)
+    if record is None or HEADER_SIZE + record.frames_bytes != len(chunk):
+        raise DatabaseError(f"spool file {path} is damaged (bad record header)")
+    frames = chunk[HEADER_SIZE:]
+    size = FRAME_HEADER_SIZE + record.page_size
+    last_frame = frames[len(frames) - size : len(frames) - size + FRAME_HEADER_SIZE]
+    commit_pages = int.from_bytes(last_frame[4:8], "big")
+    stored = (int.from_bytes(last_frame[16:20], "big"), int.from_bytes(last_frame[20:24], "big"))
+    if commit_pages != record.db_size_pages or stored != tuple(record.position.checksum):
+        raise DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
+    return replace(record, frames=frames)
+
+
+def _writev_all(fd: int, buffers: list, path: Path) -> None:
+    views = [memoryview(b).cast("B") for b in buffers]
+    while views:
+        try:
+            written = os.writev(fd, views)
+        except OSError as exc:
+            raise DatabaseError(f"cannot write spool {path}: {exc.strerror}") from None
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from litetool.engine.capture import Capture, ContinuityLost, encode_segment_from_frames
+from litetool.engine.buffers import ReusableBuffer
+from litetool.engine.capture import Capture, ContinuityLost
 from litetool.engine.fence import ReadFence
+from litetool.engine.segment_build import build_segment
 from litetool.engine.spool import Spool
-from litetool.storage.segment import SegmentTransaction, decode_segment, encode_segment
+from litetool.storage.segment import decode_segment
 
 WRITER = textwrap.dedent(
     """
@@ -51,8 +53,9 @@ def rebuild(capture: Capture, spool: Spool, base: bytes, out: Path) -> int:
     page_size = capture.page_size
     last = 0
     size = len(base) // page_size
+    buffer = ReusableBuffer()
     for record in spool.records_after(0, max_bytes=1 << 40):
-        segment = decode_segment(record.payload)
+        segment = decode_segment(bytes(build_segment([record], buffer).payload))
         assert segment.first_txid == last + 1
         for i, page_number in enumerate(segment.page_numbers):
             end = page_number * page_size
@@ -172,23 +175,3 @@ def test_application_cannot_truncate_while_fence_held(live):
     assert busy == 1  # blocked by litetool's read mark; frames stay in the WAL
     batch = capture.capture_once()
     assert batch is not None and batch.last_txid == 30
-
-
-def test_fast_segment_encoder_matches_the_codec():
-    import os as _os
-
-    page_size = 512
-    frames = b""
-    txns = []
-    pages_by_txn = [[3, 1], [2], [7, 7, 4]]
-    for n, pages in enumerate(pages_by_txn):
-        datas = [_os.urandom(page_size) for _ in pages]
-        for i, (p, d) in enumerate(zip(pages, datas, strict=True)):
-            commit = 10 + n if i == len(pages) - 1 else 0
-            frames += p.to_bytes(4, "big") + commit.to_bytes(4, "big") + bytes(16) + d
-        txns.append(SegmentTransaction(1234, 10 + n, pages, b"".join(datas)))
-    payload, count, db_pages = encode_segment_from_frames(
-        frames, page_size=page_size, first_txid=5, commit_time_us=1234
-    )
-    assert (count, db_pages) == (3, 12)
-    assert payload == encode_segment(page_size, 5, txns)

@@ -1,0 +1,98 @@
+"""Segment payloads straight from spooled WAL frames (the upload hot path).
+
+One pass of numpy copies per spool record into a reused buffer, no
+per-frame Python: the page numbers are the first 4 bytes of each frame
+header (already big-endian u32), the pages follow each 24-byte header, and
+a commit frame is one whose "database size after commit" field is non-zero.
+Every transaction of a record gets the record's commit time (FORMAT.md
+section 3 for the payload layout).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from litetool.engine.buffers import ReusableBuffer
+from litetool.engine.spool import SpoolRecord
+from litetool.storage.segment import (
+    PAGE_NUMBER_SIZE,
+    SEGMENT_HEADER_SIZE,
+    TRANSACTION_ENTRY_SIZE,
+)
+from litetool.wal.header import FRAME_HEADER_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltSegment:
+    """A payload view (valid until the buffer's next use) and what the index needs."""
+
+    payload: memoryview
+    page_size: int
+    first_txid: int
+    frame_count: int
+    times_us: array
+    db_pages: array
+
+    @property
+    def last_txid(self) -> int:
+        return self.first_txid + len(self.times_us) - 1
+
+
+def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltSegment:
+    """One segment holding every transaction of ``records`` (consecutive txids)."""
+    import numpy as np
+
+    if not records:
+        raise ValueError("no records to build a segment from")
+    page_size = records[0].page_size
+    frame_size = FRAME_HEADER_SIZE + page_size
+    first_txid = records[0].first_txid
+    transactions = records[-1].last_txid - first_txid + 1
+    frames = sum(r.frame_count for r in records)
+    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
+    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
+    total = pages_at + page_size * frames
+    payload = out.view(total)
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    header = np.frombuffer(
+        payload[:SEGMENT_HEADER_SIZE],
+        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
+    )
+    header[0] = (page_size, transactions, first_txid, frames)
+    table = np.frombuffer(
+        payload[SEGMENT_HEADER_SIZE:numbers_at],
+        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
+    )
+    numbers = raw[numbers_at:pages_at].reshape(frames, PAGE_NUMBER_SIZE)
+    pages = raw[pages_at:total].reshape(frames, page_size)
+    frame_at = 0
+    txid = first_txid
+    for record in records:
+        if record.first_txid != txid or record.page_size != page_size:
+            raise ValueError(f"spool records do not continue at txid {txid}")
+        count = record.frame_count
+        grid = np.frombuffer(record.frames, dtype=np.uint8, count=count * frame_size)
+        grid = grid.reshape(count, frame_size)
+        numbers[frame_at : frame_at + count] = grid[:, :PAGE_NUMBER_SIZE]
+        pages[frame_at : frame_at + count] = grid[:, FRAME_HEADER_SIZE:]
+        db_sizes = grid[:, 4:8].copy().view(">u4").ravel()
+        commits = np.flatnonzero(db_sizes)
+        n = record.last_txid - record.first_txid + 1
+        if commits.size != n or commits[-1] != count - 1:
+            raise ValueError(f"spool record at txid {txid} does not hold {n} whole transactions")
+        rows = table[txid - first_txid : txid - first_txid + n]
+        rows["time"] = record.last_time_us
+        rows["db_pages"] = db_sizes[commits]
+        rows["frames"] = np.diff(commits, prepend=-1)
+        frame_at += count
+        txid += n
+    return BuiltSegment(
+        payload=payload,
+        page_size=page_size,
+        first_txid=first_txid,
+        frame_count=frames,
+        times_us=array("q", table["time"].astype(np.int64).tobytes()),
+        db_pages=array("I", table["db_pages"].astype(np.uint32).tobytes()),
+    )
