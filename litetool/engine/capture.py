@@ -20,6 +20,7 @@ and the caller starts a new generation.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import sys
 import time
@@ -96,6 +97,10 @@ class Capture:
         # (WAL header, offset) up to which litetool's last complete checkpoint went.
         self._checkpointed: tuple[bytes, int] | None = None
         self._read_buffer = ReusableBuffer(READ_BATCH_BYTES)
+        # The unlocked part of a controlled checkpoint runs in its own thread.
+        self._backfill_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._backfill: concurrent.futures.Future[CheckpointResult] | None = None
+        self._rounds = 0
 
     # -- state -----------------------------------------------------------------
 
@@ -205,42 +210,87 @@ class Capture:
         self.wal_bytes_total += wal_bytes
         return CaptureBatch(first_txid, self.txid, self.last_time_us, wal_bytes)
 
-    def checkpoint(self, *, truncate: bool) -> CheckpointResult:
-        """A controlled checkpoint (see ``ReadFence.checkpoint``).
+    @property
+    def checkpoint_in_progress(self) -> bool:
+        return self._backfill is not None
 
-        Most of the work happens without the write lock: capture to the end,
-        make the spool durable, move the fence there and let SQLite backfill
-        up to it, once more if the application wrote a lot meanwhile. Under
-        the lock only the last few frames are captured, synced and backfilled.
+    def checkpoint_step(
+        self, *, truncate: bool, on_backfilled: Callable[[], None] | None = None
+    ) -> CheckpointResult | None:
+        """Advance a controlled checkpoint without waiting for its slow part.
+
+        The first call captures to the end of the WAL, moves the fence there
+        and starts SQLite's backfill up to it (then a spool sync) in a
+        background thread, so capture, and with it commit times, never waits
+        for the copying and fsyncs. Later calls return None until that is
+        done (``on_backfilled`` runs then, e.g. to wake the capture loop);
+        then either another round starts, if the application wrote many
+        frames meanwhile, or the checkpoint finishes under the write lock
+        with only the last frames left, and its result is returned.
         """
-
-        def capture_tail() -> None:
-            header = self._read_header()
-            if header is not None:
-                if self.position is None or header[1] != self.position.header:
-                    self._accept_new_header(*header)
-                self._consume(header[0], spool=True)
-
-        def capture_durably() -> None:
-            capture_tail()
-            # The WAL may restart after this checkpoint: the only moment SQLite
-            # could overwrite frames, so the spool must hold them durably first.
-            self.spool.sync()
-
-        for _ in range(UNLOCKED_CHECKPOINT_ROUNDS):
-            capture_durably()
-            self.fence.advance()
-            unlocked = self.fence.backfill()
-            if unlocked.busy or unlocked.wal_frames - unlocked.checkpointed_frames <= (
-                LOCKED_TAIL_FRAMES
-            ):
-                break
-        result = self.fence.checkpoint(capture_durably, truncate=truncate)
+        if self._backfill is None:
+            self._rounds = 0
+            self._start_backfill(on_backfilled)
+            return None
+        if not self._backfill.done():
+            return None
+        future, self._backfill = self._backfill, None
+        unlocked = future.result()
+        left = unlocked.wal_frames - unlocked.checkpointed_frames
+        more_rounds = self._rounds < UNLOCKED_CHECKPOINT_ROUNDS
+        if more_rounds and not unlocked.busy and left > LOCKED_TAIL_FRAMES:
+            self._start_backfill(on_backfilled)
+            return None
+        result = self.fence.checkpoint(self._capture_durably, truncate=truncate)
         if result.complete and self.position is not None:
             # Everything captured is in the database file now; the WAL restarts
             # on the next write. Until then nothing is left to checkpoint.
             self._checkpointed = (self.position.header, self.position.offset)
         return result
+
+    def checkpoint(self, *, truncate: bool) -> CheckpointResult:
+        """A whole controlled checkpoint, waiting for each step."""
+        while True:
+            result = self.checkpoint_step(truncate=truncate)
+            if result is not None:
+                return result
+            assert self._backfill is not None
+            concurrent.futures.wait([self._backfill])
+
+    def _start_backfill(self, on_backfilled: Callable[[], None] | None) -> None:
+        self._capture_tail()
+        self.fence.advance()
+        self._rounds += 1
+        if self._backfill_pool is None:
+            self._backfill_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"backfill:{self.db_path.name}"
+            )
+
+        def backfill() -> CheckpointResult:
+            try:
+                result = self.fence.backfill()
+                # Durable now, so the locked step only syncs the last frames.
+                self.spool.sync()
+                return result
+            finally:
+                if on_backfilled is not None:
+                    on_backfilled()
+
+        self._backfill = self._backfill_pool.submit(backfill)
+
+    def _capture_tail(self) -> None:
+        header = self._read_header()
+        if header is not None:
+            if self.position is None or header[1] != self.position.header:
+                self._accept_new_header(*header)
+            self._consume(header[0], spool=True)
+
+    def _capture_durably(self) -> None:
+        # Under the write lock: the WAL may restart after this checkpoint, the
+        # only moment SQLite could overwrite frames, so the spool must hold
+        # them durably first.
+        self._capture_tail()
+        self.spool.sync()
 
     def open_snapshot(self) -> SnapshotSource:
         """A consistent image at the current txid (see ``litetool.engine.snapshot``)."""
@@ -301,7 +351,11 @@ class Capture:
         return max(0, self.position.offset - start) // (FRAME_HEADER_SIZE + self.page_size)
 
     def close(self) -> None:
-        """Nothing to release: descriptors belong to the fence."""
+        """Wait for a backfill in flight (descriptors belong to the fence)."""
+        if self._backfill_pool is not None:
+            self._backfill_pool.shutdown(wait=True)
+            self._backfill_pool = None
+        self._backfill = None
 
     # -- internals -------------------------------------------------------------
 
@@ -322,6 +376,15 @@ class Capture:
         if not header.checksum_is_valid:
             return None  # SQLite treats this WAL as empty (being rewritten)
         return header, raw
+
+    @staticmethod
+    def _continues(fd: int, offset: int, wal_header: WalHeader) -> bool:
+        """Does a frame of this WAL (its salts) start at ``offset``?"""
+        head = os.pread(fd, FRAME_HEADER_SIZE, offset)
+        return len(head) == FRAME_HEADER_SIZE and (
+            int.from_bytes(head[8:12], "big"),
+            int.from_bytes(head[12:16], "big"),
+        ) == tuple(wal_header.salts)
 
     def _indexed_end(self, raw_header: bytes) -> int:
         """The end of the WAL's last commit per the -shm wal-index, or 0.
@@ -360,23 +423,30 @@ class Capture:
     def _consume(self, wal_header: WalHeader, *, spool: bool) -> None:
         """Read committed transactions from the position to the end of the WAL.
 
+        Two ways, in this order:
+
+        - up to the end the -shm wal-index announces (``_indexed_end``), frames
+          are committed by SQLite's word: only their headers are scanned
+          (``scan_commits``: salts, page numbers, commit frames), no checksums;
+        - beyond it (a commit whose index update is in flight, or a WAL whose
+          index cannot be read), ``read_transactions`` verifies the salts and
+          the checksum chain, starting with a small read and growing it only
+          while everything read is valid: after a WAL restart the file still
+          holds the old WAL's frames past the new ones.
+
         With ``spool``, each batch is appended to the spool as new txids (raw
         frames, straight from the read buffer); without, the position just
         moves (a new generation's base image).
         """
-        from litetool.wal.reader import StopReason, read_transactions
+        from litetool.wal.reader import StopReason, read_transactions, scan_commits
 
         _BUFFER_END = (StopReason.END_OF_DATA, StopReason.PARTIAL_FRAME)
         fd = self._fd()
         frame_size = FRAME_HEADER_SIZE + self.page_size
         batch_bytes = max(1, READ_BATCH_BYTES // frame_size) * frame_size
-        # After a WAL restart the file still holds the old WAL's frames beyond
-        # the new ones: read what the wal-index says is there (plus a little,
-        # for a commit whose index update is still in flight), and more only
-        # while everything read turns out valid.
         assert self.position is not None
-        hinted = self._indexed_end(self.position.header) - self.position.offset
-        read_bytes = min(batch_bytes, max(hinted, 0) + MIN_READ_BYTES)
+        indexed_end = self._indexed_end(self.position.header)
+        verified_bytes = MIN_READ_BYTES
         try:
             while True:
                 assert self.position is not None
@@ -384,39 +454,66 @@ class Capture:
                 # Never ask for more than the file holds: reads are bounded by
                 # the size now, and what is appended meanwhile waits for the next.
                 available = os.fstat(fd).st_size - offset
-                want = min(read_bytes, max(available, 0)) // frame_size * frame_size
+                indexed = offset < indexed_end
+                if indexed:
+                    want = min(indexed_end - offset, batch_bytes, available)
+                elif indexed_end and not self._continues(fd, offset, wal_header):
+                    return  # past the index lies only what an older WAL left
+                else:
+                    want = min(verified_bytes, available)
+                want = want // frame_size * frame_size
                 if want < frame_size:
                     return
                 buf = self._read_buffer.view(want)
-                got = os.preadv(fd, [buf], offset)
+                got = os.preadv(fd, [buf], offset) // frame_size * frame_size
                 buf = buf[:got]
-                if got < frame_size:
+                if got == 0:
                     return
-                result = read_transactions(
-                    buf,
-                    start_offset=0,
-                    page_size=self.page_size,
-                    salts=wal_header.salts,
-                    checksum_state=tuple(self.position.checksum),
-                    byte_order=wal_header.byte_order,
-                )
-                more = available > got and result.stop_reason in _BUFFER_END
-                if more:
-                    # All valid so far: read larger batches, beyond the batch
-                    # size only for one transaction larger than that.
-                    read_bytes = max(read_bytes * 2, frame_size)
-                    if result.transactions:
-                        read_bytes = min(read_bytes, batch_bytes)
-                if not result.transactions:
-                    if more:
+                scan = None
+                if indexed:
+                    scan = scan_commits(
+                        buf,
+                        page_size=self.page_size,
+                        salts=wal_header.salts,
+                        checksum_state=tuple(self.position.checksum),
+                    )
+                if scan is not None:
+                    end, checksum = scan.end_offset, scan.checksum_state
+                    count, db_pages = scan.transaction_count, scan.db_size_after_commit
+                    more = True  # the rest of the index, then what lies beyond it
+                    if count == 0:
+                        if want >= batch_bytes:
+                            batch_bytes *= 2  # one transaction larger than the batch
+                        else:
+                            indexed_end = 0  # the index does not match the frames
                         continue
-                    return
-                position = WalPosition(
-                    self.position.header, offset + result.end_offset, tuple(result.checksum_state)
-                )
-                db_pages = result.transactions[-1].db_size_after_commit
-                if spool:
+                else:
+                    if indexed:
+                        indexed_end = 0  # the index disagrees with the frames: verify all
+                    result = read_transactions(
+                        buf,
+                        start_offset=0,
+                        page_size=self.page_size,
+                        salts=wal_header.salts,
+                        checksum_state=tuple(self.position.checksum),
+                        byte_order=wal_header.byte_order,
+                    )
+                    more = available > got and result.stop_reason in _BUFFER_END
+                    if more:
+                        # All valid so far: read more next time, beyond the
+                        # batch size only for one transaction larger than that.
+                        verified_bytes *= 2
+                        if result.transactions:
+                            verified_bytes = min(verified_bytes, batch_bytes)
+                    if not result.transactions:
+                        if more:
+                            continue
+                        return
+                    end, checksum = result.end_offset, tuple(result.checksum_state)
                     count = len(result.transactions)
+                    db_pages = result.transactions[-1].db_size_after_commit
+                position = WalPosition(self.position.header, offset + end, checksum)
+                if spool:
                     time_us = max(int(self.clock() * 1e6), self.last_time_us)
                     self.spool.append(
                         SpoolRecord(
@@ -426,8 +523,8 @@ class Capture:
                             self.position,
                             position,
                             db_pages,
-                            result.end_offset // frame_size,
-                            buf[: result.end_offset],
+                            end // frame_size,
+                            buf[:end],
                         )
                     )
                     self.txid += count

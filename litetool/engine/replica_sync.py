@@ -120,6 +120,9 @@ class ReplicaSync:
         # Set while a new generation's record 0 (its snapshot) is not published.
         self.needs_snapshot = False
         self.wake = asyncio.Event()
+        # Set by ``notify`` (any thread) until the loop has seen the wake-up:
+        # a burst of captures costs one cross-thread call, not one each.
+        self._wake_requested = False
         self._lease = None
         self._last_sync = 0.0
         self._last_gc = clock()
@@ -159,6 +162,7 @@ class ReplicaSync:
         upkeep = self._seconds_to_upkeep()
         await _wait_any(stop, self.wake, upkeep)
         self.wake.clear()
+        self._wake_requested = False
         if stop.is_set():
             return
         remaining = self._last_sync + self.sync_interval - self.clock()
@@ -180,6 +184,12 @@ class ReplicaSync:
         except (LitetoolError, OSError) as exc:
             self.log("error", "final sync failed", replica=self.name, error=str(exc))
             self._status(state="stopped", last_error=str(exc))
+
+    def notify(self, loop: asyncio.AbstractEventLoop) -> None:
+        """New transactions were captured (called from the capture thread)."""
+        if not self._wake_requested:
+            self._wake_requested = True
+            loop.call_soon_threadsafe(self.wake.set)
 
     # -- one sync ----------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ class DatabaseReplication:
         self._lock_fd = -1
         self._last_checkpoint = clock()
         self._checkpoints: dict[str, int] = {}
+        self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
         self._last_status = 0.0
@@ -204,6 +205,11 @@ class DatabaseReplication:
         except OSError as exc:
             raise DatabaseError(f"cannot use spool {spool_dir}: {exc.strerror}") from None
         self.writer_id = self._writer_id(spool_dir)
+        # Import the capture path's modules now, not on the first commit,
+        # whose commit time would carry the import time.
+        import litetool.wal.checksum_fast
+        import litetool.wal.reader  # noqa: F401
+
         state = self.spool.open()
         self.fence.open()
         if self.fence.switched_to_wal:
@@ -260,9 +266,9 @@ class DatabaseReplication:
         return max(0, self.capture.txid - min(published))
 
     def _close(self) -> None:
+        self.capture.close()  # first: a backfill in flight still wakes the loop
         if self._wakeup is not None:
             self._wakeup.close()
-        self.capture.close()
         self.fence.close()
         self.spool.close()
         if self._lock_fd >= 0:
@@ -314,6 +320,8 @@ class DatabaseReplication:
         pending = self._unannounced
         first = pending[0] if pending else batch.first_txid
         self._unannounced = (first, batch.last_txid, batch.time_us)
+        if self.spool.over_cap:
+            self._check_spool_cap()  # at once: the cap is a promise
         self._notify_replicas()
 
     def _refresh_status(self, *, force: bool) -> None:
@@ -342,22 +350,31 @@ class DatabaseReplication:
         if self._loop is None:
             return
         for replica in self.replicas:
-            self._loop.call_soon_threadsafe(replica.wake.set)
+            replica.notify(self._loop)
 
     def _maybe_checkpoint(self) -> None:
         frames = self.capture.wal_frames()
-        if frames == 0:
-            return
-        now = self.clock()
         hard = frames >= self.config.checkpoint_hard_pages
-        soft = frames >= self.config.checkpoint_soft_pages
-        interval = now - self._last_checkpoint >= self.config.checkpoint_interval
-        if not (hard or soft or interval):
+        if self.capture.checkpoint_in_progress:
+            self._truncate = self._truncate or hard
+        else:
+            if frames == 0:
+                return
+            now = self.clock()
+            soft = frames >= self.config.checkpoint_soft_pages
+            interval = now - self._last_checkpoint >= self.config.checkpoint_interval
+            if not (hard or soft or interval):
+                return
+            if now - self._last_checkpoint < MIN_CHECKPOINT_SPACING_SECONDS and not hard:
+                return
+            self._last_checkpoint = now
+            self._truncate = hard
+        assert self._wakeup is not None
+        result = self.capture.checkpoint_step(
+            truncate=self._truncate, on_backfilled=self._wakeup.interrupt
+        )
+        if result is None:
             return
-        if now - self._last_checkpoint < MIN_CHECKPOINT_SPACING_SECONDS and not hard:
-            return
-        result = self.capture.checkpoint(truncate=hard)
-        self._last_checkpoint = now
         self._checkpoints[result.mode] = self._checkpoints.get(result.mode, 0) + 1
         status = self.board.update_database(
             str(self.db_path),

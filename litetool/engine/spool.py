@@ -242,8 +242,12 @@ class Spool:
         self._log_dir = directory / "log"
         self._files: list[_SpoolFile] = []
         self._fd = -1
-        self._unsynced = False  # appended since the last fdatasync
-        self._dir_unsynced = False  # a file was created since the last directory fsync
+        # Appends counted, and how many of them the last fdatasync covered.
+        self._appended = 0
+        self._synced = 0
+        # Files created, and how many of them the last directory fsync covered.
+        self._created = 0
+        self._created_synced = 0
         self.last: SpoolRecord | None = None
         # The capture thread appends and trims; replica tasks read from threads.
         self._lock = threading.RLock()
@@ -302,7 +306,9 @@ class Spool:
         """Sync and close the file being appended to."""
         with self._lock:
             if self._fd >= 0:
-                self.sync()
+                if self._synced < self._appended:
+                    os.fdatasync(self._fd)
+                    self._synced = self._appended
                 os.close(self._fd)
                 self._fd = -1
 
@@ -324,11 +330,11 @@ class Spool:
                     path = self._log_dir / f"{record.first_txid:016x}.spool"
                     current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
                     self._files.append(current)
-                    self._dir_unsynced = True
+                    self._created += 1
                 self.close()
                 self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             _writev_all(self._fd, [header, frames], current.path)
-            self._unsynced = True
+            self._appended += 1
             length = HEADER_SIZE + len(frames)
             current.extents.append((record.last_txid, current.size, length))
             current.size += length
@@ -336,14 +342,30 @@ class Spool:
             self.last = replace(record, frames=b"")
 
     def sync(self) -> None:
-        """Make every appended record durable (no-op when nothing is pending)."""
+        """Make every record appended before this call durable.
+
+        Safe from any thread: the fdatasync runs on a duplicate descriptor
+        outside the lock, so appends go on meanwhile.
+        """
         with self._lock:
-            if self._unsynced and self._fd >= 0:
-                os.fdatasync(self._fd)
-                self._unsynced = False
-            if self._dir_unsynced:
+            target, created = self._appended, self._created
+            if self._synced >= target and self._created_synced >= created:
+                return
+            fd = os.dup(self._fd) if self._fd >= 0 and self._synced < target else -1
+            sync_dir = self._created_synced < created
+        try:
+            if fd >= 0:
+                os.fdatasync(fd)
+            if sync_dir:
                 _fsync_dir(self._log_dir)  # new files' names are durable too
-                self._dir_unsynced = False
+        except OSError as exc:
+            raise DatabaseError(f"cannot sync spool {self.directory}: {exc.strerror}") from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        with self._lock:
+            self._synced = max(self._synced, target)
+            self._created_synced = max(self._created_synced, created)
 
     # -- reading for replicas --------------------------------------------------
 

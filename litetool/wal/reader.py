@@ -222,6 +222,55 @@ def read_transactions(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CommitScan:
+    """Where the committed transactions of ``scan_commits``'s buffer end.
+
+    ``end_offset`` is just past the last commit frame (0 when there is
+    none), ``checksum_state`` that frame's *stored* checksum, and
+    ``db_size_after_commit`` its database size.
+    """
+
+    end_offset: int
+    frame_count: int
+    transaction_count: int
+    checksum_state: ChecksumState
+    db_size_after_commit: int
+
+
+def scan_commits(
+    buf: Buffer, *, page_size: int, salts: tuple[int, int], checksum_state: ChecksumState
+) -> CommitScan | None:
+    """The transactions in whole frames that SQLite has already declared committed.
+
+    For frames below the ``mxFrame`` of a consistent wal-index header (the
+    ``-shm``): SQLite wrote them whole before it published that header, and
+    its own readers take them on the index's word, without checksums. This
+    reads only the 24-byte frame headers (no page bytes): it returns None
+    when a frame has other salts or page number 0, which no committed frame
+    of this WAL has (the caller then uses ``read_transactions``).
+    ``checksum_state`` is returned unchanged when there is no commit frame.
+    """
+    import numpy as np
+
+    size = FRAME_HEADER_SIZE + page_size
+    count = len(buf) // size
+    if count == 0:
+        return CommitScan(0, 0, 0, checksum_state, 0)
+    words = np.frombuffer(buf, dtype=">u4", count=count * size // 4).reshape(count, size // 4)
+    fields = words[:, :6]
+    if (fields[:, 2] != salts[0]).any() or (fields[:, 3] != salts[1]).any():
+        return None
+    if not fields[:, 0].all():
+        return None
+    commits = np.flatnonzero(fields[:, 1])
+    if commits.size == 0:
+        return CommitScan(0, 0, 0, checksum_state, 0)
+    last = int(commits[-1])
+    s0, s1, db_size = int(fields[last, 4]), int(fields[last, 5]), int(fields[last, 1])
+    return CommitScan((last + 1) * size, last + 1, int(commits.size), (s0, s1), db_size)
+
+
 def read_transactions_reference(
     buf: Buffer,
     *,
