@@ -8,6 +8,9 @@ into and build in buffers they keep, sized by the largest batch seen.
 
 from __future__ import annotations
 
+# Sizes are rounded up to this, so slightly larger batches reuse the buffer.
+_GRANULE = 256 << 10
+
 
 class ReusableBuffer:
     """One growable scratch buffer; ``view(n)`` is valid until the next call."""
@@ -20,7 +23,7 @@ class ReusableBuffer:
         if len(self._data) < size:
             # A new array rather than a resize: views of the old one may still
             # be alive (a resize would raise BufferError); they keep it alive.
-            self._data = bytearray(max(size, len(self._data) * 5 // 4))
+            self._data = bytearray(-(-size // _GRANULE) * _GRANULE)
         return memoryview(self._data)[:size]
 
     def shrink(self, limit: int) -> None:

@@ -10,16 +10,21 @@ child's status.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import shlex
 import signal
 
 from litetool import __version__
+from litetool.engine.memory import tune_allocator
 from litetool.engine.metrics import MetricsServer
 from litetool.engine.replication import DatabaseReplication
 from litetool.engine.status import StatusBoard
 from litetool.errors import ConfigError, LitetoolError
 from litetool.eventlog import LogFunction
+
+# Threads for blocking work (spool reads, compression, hashing) of all replicas.
+WORKER_THREADS = 2
 
 
 async def run_daemon(
@@ -36,6 +41,13 @@ async def run_daemon(
     board = board or StatusBoard(version=__version__)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    tune_allocator()
+    # Worker threads each keep a compressor and an allocator arena: few of them.
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(
+            max_workers=WORKER_THREADS, thread_name_prefix="litetool-worker"
+        )
+    )
     child: asyncio.subprocess.Process | None = None
 
     def on_signal(signum: int) -> None:

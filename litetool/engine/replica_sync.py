@@ -44,7 +44,7 @@ from litetool.storage import (
 
 # A segment holds about this much WAL; a sync of a larger backlog uploads several
 # and names them all in one record.
-SEGMENT_TARGET_BYTES = 8 << 20
+SEGMENT_TARGET_BYTES = 4 << 20
 MAX_SEGMENTS_PER_RECORD = 64
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
@@ -70,7 +70,7 @@ class ReplicaPosition:
 class _Built:
     segment: BuiltSegment
     last_time_us: int
-    backlog: bool  # the spool had a whole segment's worth: more may follow
+    backlog: bool  # the spool had more than a segment's worth
 
 
 class EngineView(Protocol):
@@ -285,7 +285,7 @@ class ReplicaSync:
         Reads into and builds in this replica's own buffers: a sync costs no
         fresh multi-MiB allocations (see ``litetool.engine.buffers``).
         """
-        records = self.engine.spool.records_after(
+        records, left_out = self.engine.spool.read_after(
             txid, max_bytes=SEGMENT_TARGET_BYTES, buffer=self._read_buffer
         )
         if through_txid is not None:
@@ -298,8 +298,10 @@ class ReplicaSync:
                 f"(it starts at {records[0].first_txid})"
             )
         segment = build_segment(records, self._segment_buffer)
-        frames_bytes = sum(len(r.frames) for r in records)
-        return _Built(segment, records[-1].last_time_us, frames_bytes >= SEGMENT_TARGET_BYTES)
+        # A full segment's worth was there: more is waiting, so it goes in
+        # the same record; what arrives meanwhile goes with the next sync.
+        backlog = left_out and (through_txid is None or segment.last_txid < through_txid)
+        return _Built(segment, records[-1].last_time_us, backlog)
 
     async def _publish(self, record: IndexRecord) -> None:
         if self._lease is not None:

@@ -372,28 +372,38 @@ class Spool:
     def records_after(
         self, txid: int, *, max_bytes: int, buffer: ReusableBuffer | None = None
     ) -> list[SpoolRecord]:
-        """Spooled records holding transactions after ``txid``, up to a byte budget.
+        """``read_after`` without the flag."""
+        return self.read_after(txid, max_bytes=max_bytes, buffer=buffer)[0]
+
+    def read_after(
+        self, txid: int, *, max_bytes: int, buffer: ReusableBuffer | None = None
+    ) -> tuple[list[SpoolRecord], bool]:
+        """Spooled records holding transactions after ``txid``, within a byte budget
+        (at least one record, however large).
 
         Records are whole batches: the first one returned may start at or
         before ``txid + 1``. Their ``frames`` are views into ``buffer`` (valid
         until its next use; pass the same one each time to avoid allocating),
         or into a new bytearray. Frames were verified when spooled (and on
         recovery); here each record's ends are checked against its header.
+        The flag says whether the budget left records out.
         """
         with self._lock:
             wanted: list[tuple[Path, int, int]] = []
             total = 0
+            left_out = False
             for spool_file in self._files:
                 if spool_file.last_txid <= txid:
                     continue
                 for last, offset, length in spool_file.extents:
                     if last <= txid:
                         continue
+                    if wanted and total + length > max_bytes:
+                        left_out = True
+                        break
                     wanted.append((spool_file.path, offset, length))
                     total += length
-                    if total >= max_bytes:
-                        break
-                if total >= max_bytes:
+                if left_out:
                     break
             view = (buffer or ReusableBuffer()).view(total)
             out: list[SpoolRecord] = []
@@ -413,7 +423,7 @@ class Spool:
             finally:
                 if handle is not None:
                     handle.close()
-            return out
+            return out, left_out
 
     @property
     def first_txid(self) -> int | None:
