@@ -3,9 +3,10 @@
 ``Capture`` is driven by one thread (the capture loop in
 ``litetool.engine.replication``): every call to ``capture_once`` reads the WAL
 from the captured position to its end in large batches, keeps the whole
-committed transactions (``litetool.wal`` verifies salts and the checksum
-chain), numbers them (txid), stamps them with the capture time, appends them
-to the spool (fdatasync), and only then advances the read fence. See
+committed transactions (see ``_consume`` for how they are recognised), numbers
+them (txid), stamps them with the capture time and appends them, as raw
+frames, to the spool. The read fence moves only in controlled checkpoints,
+which make the spool durable before the WAL may restart. See
 ``litetool.engine.fence`` for why no frame can be lost between calls.
 
 Continuity. The position after the last captured transaction (WAL header,
@@ -241,6 +242,7 @@ class Capture:
         if more_rounds and not unlocked.busy and left > LOCKED_TAIL_FRAMES:
             self._start_backfill(on_backfilled)
             return None
+        self._ensure_pool()
         result = self.fence.checkpoint(self._capture_durably, truncate=truncate)
         if result.complete and self.position is not None:
             # Everything captured is in the database file now; the WAL restarts
@@ -261,10 +263,7 @@ class Capture:
         self._capture_tail()
         self.fence.advance()
         self._rounds += 1
-        if self._backfill_pool is None:
-            self._backfill_pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"backfill:{self.db_path.name}"
-            )
+        self._ensure_pool()
 
         def backfill() -> CheckpointResult:
             try:
@@ -278,6 +277,12 @@ class Capture:
 
         self._backfill = self._backfill_pool.submit(backfill)
 
+    def _ensure_pool(self) -> None:
+        if self._backfill_pool is None:
+            self._backfill_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"backfill:{self.db_path.name}"
+            )
+
     def _capture_tail(self) -> None:
         header = self._read_header()
         if header is not None:
@@ -285,12 +290,17 @@ class Capture:
                 self._accept_new_header(*header)
             self._consume(header[0], spool=True)
 
-    def _capture_durably(self) -> None:
-        # Under the write lock: the WAL may restart after this checkpoint, the
-        # only moment SQLite could overwrite frames, so the spool must hold
-        # them durably first.
+    def _capture_durably(self) -> Callable[[], None]:
+        """Under the write lock: capture the last frames and start the spool
+        sync, which the fence awaits before it lets go of the lock.
+
+        The WAL may restart after this checkpoint, the only moment SQLite could
+        overwrite frames, so the spool must hold them durably first; the sync
+        runs alongside SQLite's own backfill and fsyncs to keep writers' wait short.
+        """
         self._capture_tail()
-        self.spool.sync()
+        assert self._backfill_pool is not None
+        return self._backfill_pool.submit(self.spool.sync).result
 
     def open_snapshot(self) -> SnapshotSource:
         """A consistent image at the current txid (see ``litetool.engine.snapshot``)."""

@@ -240,14 +240,20 @@ class ReadFence:
         return self._checkpoint_on(self._checkpointer(), "PASSIVE", time.perf_counter())
 
     def checkpoint(
-        self, capture: Callable[[], None], *, truncate: bool, lock_timeout: float = 0.2
+        self,
+        capture: Callable[[], Callable[[], None] | None],
+        *,
+        truncate: bool,
+        lock_timeout: float = 0.2,
     ) -> CheckpointResult:
         """Checkpoint every captured frame and let SQLite restart the WAL.
 
         ``capture`` is called under the write lock and must capture every
-        committed frame up to the end of the WAL durably. Writers wait for
-        that tail capture plus the backfill of frames not yet checkpointed, so
-        callers first ``advance`` and ``backfill`` without the lock.
+        committed frame up to the end of the WAL; it may return a ``settle``
+        callable (making them durable) that runs while SQLite backfills and
+        must return before the lock goes. Writers wait for that plus the
+        backfill of frames not yet checkpointed, so callers first ``advance``
+        and ``backfill`` without the lock.
         """
         assert self._writer is not None
         started = time.perf_counter()
@@ -255,8 +261,9 @@ class ReadFence:
             # The application held the write lock throughout (a long
             # transaction): not an error, the next checkpoint tries again.
             return CheckpointResult("PASSIVE", True, -1, -1, time.perf_counter() - started)
+        settle = None
         try:
-            capture()
+            settle = capture()
             # The writer connection's read mark is at the end of the WAL now;
             # both readers can let go, then one re-arms after the checkpoint.
             for reader in self._readers:
@@ -264,13 +271,18 @@ class ReadFence:
                     reader.execute("COMMIT")
             result = self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
         finally:
-            # A reader again before the write lock goes: never a moment unfenced.
+            # Durable, and a reader again, before the write lock goes: never a
+            # moment unfenced.
             try:
-                if not any(reader.in_transaction for reader in self._readers):
-                    self._begin_read(self._readers[self._active])
+                if settle is not None:
+                    settle()
             finally:
-                with contextlib.suppress(sqlite3.Error):
-                    self._writer.execute("ROLLBACK")
+                try:
+                    if not any(reader.in_transaction for reader in self._readers):
+                        self._begin_read(self._readers[self._active])
+                finally:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._writer.execute("ROLLBACK")
         if truncate and result.complete:
             # TRUNCATE also shrinks the file. It needs the write lock and fails
             # at once (busy_timeout 0) if the application wrote meanwhile: those

@@ -41,8 +41,11 @@ from litetool.storage import Replica, new_generation_id
 # The capture loop also wakes this often without a WAL change, for the
 # checkpoint interval, snapshot requests and shutdown.
 IDLE_WAKE_SECONDS = 0.5
-# Controlled checkpoints at most this often while the application writes.
-MIN_CHECKPOINT_SPACING_SECONDS = 0.05
+# Soft checkpoints at most this often while the application writes: each
+# holds writers for a few milliseconds (see ``Capture.checkpoint_step``), so
+# a full-speed writer meets at most four a second; the WAL grows to about a
+# quarter second of its writes (the hard threshold still applies at once).
+MIN_CHECKPOINT_SPACING_SECONDS = 0.25
 # At most one capture per this interval: a burst of commits is taken in one
 # batch (at 200 tx/s every commit still gets its own capture, and its commit
 # time is off by at most this much plus the capture itself).
@@ -289,10 +292,21 @@ class DatabaseReplication:
     # -- the capture thread ----------------------------------------------------------------
 
     def _capture_loop(self) -> None:
-        assert self._wakeup is not None
+        """Capture on every WAL change; while commits keep coming, poll instead.
+
+        Idle, the loop sleeps on inotify. Once a capture finds commits, the
+        watch is dropped (it costs the application an event per write) and the
+        loop polls every CAPTURE_SPACING_SECONDS until a capture finds
+        nothing; then it watches again, captures once more (a commit may have
+        landed in between) and only then sleeps.
+        """
+        wakeup = self._wakeup
+        assert wakeup is not None
         last_capture = 0.0
+        busy = False
         while True:
             stopping = self._stop_capture.is_set()
+            batch = None
             try:
                 self._serve_snapshot_requests()
                 spacing = last_capture + CAPTURE_SPACING_SECONDS - time.monotonic()
@@ -313,8 +327,17 @@ class DatabaseReplication:
             if stopping:
                 self._serve_snapshot_requests(cancel=True)
                 return
-            self._wakeup.wait(IDLE_WAKE_SECONDS)
-            self._wakeup.clear_interrupt()
+            if batch is not None or self.capture.checkpoint_in_progress:
+                if not busy:
+                    wakeup.pause()
+                    busy = True
+                continue  # poll: the next capture comes after the spacing
+            if busy:
+                wakeup.resume()
+                busy = False
+                continue  # one more capture now that the watch is back
+            wakeup.wait(IDLE_WAKE_SECONDS)
+            wakeup.clear_interrupt()
 
     def _captured(self, batch) -> None:
         pending = self._unannounced

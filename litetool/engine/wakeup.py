@@ -9,6 +9,7 @@ so periodic work (checkpoint interval, shutdown) runs on time.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -33,7 +34,10 @@ class WalWakeup:
         self.wal_path = wal_path
         self._poll_seconds = poll_seconds
         self._fd = -1
+        self._wd = -1
+        self._libc: ctypes.CDLL | None = None
         self._stop_r, self._stop_w = os.pipe()
+        os.set_blocking(self._stop_w, False)
         self._last_stat: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self.using_inotify = self._open_inotify()
@@ -47,14 +51,45 @@ class WalWakeup:
             fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
             if fd < 0:
                 return False
-            directory = str(self.wal_path.parent).encode()
-            if libc.inotify_add_watch(fd, directory, _MASK) < 0:
+            self._wd = libc.inotify_add_watch(fd, self._directory, _MASK)
+            if self._wd < 0:
                 os.close(fd)
                 return False
         except (OSError, AttributeError):
             return False
         self._fd = fd
+        self._libc = libc
         return True
+
+    @property
+    def _directory(self) -> bytes:
+        return str(self.wal_path.parent).encode()
+
+    @property
+    def watching(self) -> bool:
+        return self._wd >= 0
+
+    def pause(self) -> None:
+        """Stop watching while the caller polls on its own (a busy database).
+
+        Every write into a watched directory costs the *writer* an inotify
+        event (several percent of a write-heavy application's time), so the
+        capture loop drops the watch while each capture finds new commits.
+        """
+        if self._libc is not None and self._wd >= 0:
+            self._libc.inotify_rm_watch(self._fd, self._wd)
+            self._wd = -1
+            self._drain()
+
+    def resume(self) -> None:
+        """Watch again; the caller then checks once more before it waits."""
+        if self._libc is not None and self._wd < 0:
+            self._wd = self._libc.inotify_add_watch(self._fd, self._directory, _MASK)
+            if self._wd < 0:  # cannot watch again: fall back to polling
+                os.close(self._fd)
+                self._fd = -1
+                self._libc = None
+                self.using_inotify = False
 
     def wait(self, timeout: float) -> bool:
         """Wait for a change; True if something changed, False on timeout/stop."""
@@ -94,8 +129,12 @@ class WalWakeup:
         return False
 
     def interrupt(self) -> None:
-        """Wake a waiting thread at once (used for shutdown and forced syncs)."""
-        os.write(self._stop_w, b"x")
+        """Wake a waiting thread at once (used for shutdown and forced syncs).
+
+        Never blocks: a full pipe already holds a pending wake-up.
+        """
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._stop_w, b"x")
 
     def clear_interrupt(self) -> None:
         try:
