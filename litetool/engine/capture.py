@@ -46,6 +46,9 @@ READ_BATCH_BYTES = 2 << 20
 # Controlled checkpoints backfill without the write lock first, in up to this
 # many rounds, until at most LOCKED_TAIL_FRAMES are left for under the lock.
 UNLOCKED_CHECKPOINT_ROUNDS = 3
+# Between them, the fence moves and SQLite backfills every this many frames
+# (SQLite's own automatic checkpoint cadence).
+BACKFILL_STEP_FRAMES = 1000
 LOCKED_TAIL_FRAMES = 256
 # A read asks for at least this much beyond what the wal-index announces.
 MIN_READ_BYTES = 64 << 10
@@ -101,7 +104,11 @@ class Capture:
         # The unlocked part of a controlled checkpoint runs in its own thread.
         self._backfill_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._backfill: concurrent.futures.Future[CheckpointResult] | None = None
+        self._checkpointing = False  # a checkpoint_step sequence is under way
         self._rounds = 0
+        # Where the fence was last moved to (about: the WAL may have been longer).
+        self._fence_header = b""
+        self._fence_offset = 0
 
     # -- state -----------------------------------------------------------------
 
@@ -202,9 +209,8 @@ class Capture:
                 self._accept_new_header(*header)
                 start = WAL_HEADER_SIZE
             self._consume(header[0], spool=True)
-        # The fence stays where it is: it only moves in checkpoints, so the
-        # application's own checkpoints have nothing new to backfill (and to
-        # fsync) on every commit in between.
+        # The fence moves in backfill steps and checkpoints, not here (see
+        # ``backfill_step``).
         if self.txid < first_txid:
             return None
         wal_bytes = self.position.offset - start
@@ -213,35 +219,70 @@ class Capture:
 
     @property
     def checkpoint_in_progress(self) -> bool:
-        return self._backfill is not None
+        return self._checkpointing
+
+    def backfill_step(self, on_backfilled: Callable[[], None] | None = None) -> None:
+        """Keep SQLite's backfill going in the background, a step at a time.
+
+        Once ``BACKFILL_STEP_FRAMES`` frames lie beyond the fence, a background
+        thread moves the fence to the end of the WAL and at once runs a
+        PASSIVE checkpoint up to it. Small steps matter: the application's
+        automatic checkpoint (after each of its commits, once the WAL holds
+        1000 frames) may get to the backfill first, and then it pays for it
+        inside a commit, so a step never gives it more than SQLite's own
+        cadence would. Restarting the WAL is ``checkpoint_step``'s job.
+        """
+        if self._checkpointing:
+            return
+        if self._backfill is not None:
+            if not self._backfill.done():
+                return
+            future, self._backfill = self._backfill, None
+            future.result()  # raises what the step raised
+        if self.position is None or not self.page_size:
+            return
+        frame_size = FRAME_HEADER_SIZE + self.page_size
+        fence = self._fence_offset if self._fence_header == self.position.header else 0
+        beyond = (self.position.offset - max(fence, WAL_HEADER_SIZE)) // frame_size
+        if beyond >= BACKFILL_STEP_FRAMES:
+            self._submit_backfill(on_backfilled)
 
     def checkpoint_step(
         self, *, truncate: bool, on_backfilled: Callable[[], None] | None = None
     ) -> CheckpointResult | None:
-        """Advance a controlled checkpoint without waiting for its slow part.
+        """Advance a controlled checkpoint (a WAL restart) without waiting for its slow part.
 
-        The first call captures to the end of the WAL, moves the fence there
-        and starts SQLite's backfill up to it (then a spool sync) in a
-        background thread, so capture, and with it commit times, never waits
-        for the copying and fsyncs. Later calls return None until that is
-        done (``on_backfilled`` runs then, e.g. to wake the capture loop);
-        then either another round starts, if the application wrote many
-        frames meanwhile, or the checkpoint finishes under the write lock
-        with only the last frames left, and its result is returned.
+        The first call captures to the end of the WAL and starts a backfill
+        round (``_submit_backfill``) in the background thread, so capture,
+        and with it commit times, never waits for the copying and fsyncs.
+        Later calls return None until the round is done (``on_backfilled``
+        runs then, e.g. to wake the capture loop); then either another round
+        starts, if the application wrote many frames meanwhile, or the
+        checkpoint finishes under the write lock with only the last frames
+        left, and its result is returned.
         """
-        if self._backfill is None:
+        if not self._checkpointing:
+            self._checkpointing = True
             self._rounds = 0
-            self._start_backfill(on_backfilled)
+        unlocked = None
+        if self._backfill is not None:
+            if not self._backfill.done():
+                return None
+            future, self._backfill = self._backfill, None
+            unlocked = future.result()
+            if self._rounds == 0:
+                unlocked = None  # that was a background step: the rounds start now
+        if unlocked is None:
+            self._capture_tail()
+            self._submit_backfill(on_backfilled)
             return None
-        if not self._backfill.done():
-            return None
-        future, self._backfill = self._backfill, None
-        unlocked = future.result()
         left = unlocked.wal_frames - unlocked.checkpointed_frames
         more_rounds = self._rounds < UNLOCKED_CHECKPOINT_ROUNDS
         if more_rounds and not unlocked.busy and left > LOCKED_TAIL_FRAMES:
-            self._start_backfill(on_backfilled)
+            self._capture_tail()
+            self._submit_backfill(on_backfilled)
             return None
+        self._checkpointing = False
         self._ensure_pool()
         result = self.fence.checkpoint(self._capture_durably, truncate=truncate)
         if result.complete and self.position is not None:
@@ -259,17 +300,24 @@ class Capture:
             assert self._backfill is not None
             concurrent.futures.wait([self._backfill])
 
-    def _start_backfill(self, on_backfilled: Callable[[], None] | None) -> None:
-        self._capture_tail()
-        self.fence.advance()
-        self._rounds += 1
+    def _submit_backfill(self, on_backfilled: Callable[[], None] | None) -> None:
+        """One round in the background thread: move the fence to the end of the
+        WAL, PASSIVE checkpoint up to it straight away, sync the spool, flush
+        the WAL (the locked step's checkpoint fsyncs it first, writers waiting)."""
         self._ensure_pool()
+        assert self._backfill_pool is not None
+        assert self.position is not None
+        self._rounds += 1
+        self._fence_header, self._fence_offset = self.position.header, self.position.offset
+        wal_fd = self._fd()
 
         def backfill() -> CheckpointResult:
             try:
+                self.fence.advance()
                 result = self.fence.backfill()
-                # Durable now, so the locked step only syncs the last frames.
                 self.spool.sync()
+                if wal_fd >= 0:
+                    os.fdatasync(wal_fd)
                 return result
             finally:
                 if on_backfilled is not None:

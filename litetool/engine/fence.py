@@ -50,6 +50,10 @@ from pathlib import Path
 from litetool.errors import DatabaseError
 
 BUSY_TIMEOUT_MS = 5000
+# How long a PASSIVE checkpoint waits for another checkpointer: without the
+# write lock, and under it (writers are waiting then).
+BACKFILL_RETRY_SECONDS = 1.0
+LOCKED_RETRY_SECONDS = 0.02
 
 # (device, inode) -> read-only descriptor, kept for the life of the process.
 _PINNED_FDS: dict[tuple[int, int], int] = {}
@@ -199,7 +203,9 @@ class ReadFence:
         return conn
 
     def page_size(self) -> int:
-        return int(self._readers[self._active].execute("PRAGMA page_size").fetchone()[0])
+        # The writer connection: the readers belong to a backfill in flight.
+        assert self._writer is not None
+        return int(self._writer.execute("PRAGMA page_size").fetchone()[0])
 
     def _take_write_lock(self, timeout: float) -> bool:
         """``BEGIN IMMEDIATE`` on the writer connection, polled without SQLite's
@@ -235,9 +241,23 @@ class ReadFence:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("ROLLBACK")
 
-    def backfill(self) -> CheckpointResult:
-        """A PASSIVE checkpoint up to the held mark; blocks no writer."""
-        return self._checkpoint_on(self._checkpointer(), "PASSIVE", time.perf_counter())
+    def backfill(self, *, retry_seconds: float = BACKFILL_RETRY_SECONDS) -> CheckpointResult:
+        """A PASSIVE checkpoint up to the held mark; blocks no writer.
+
+        While another connection checkpoints (the application's automatic
+        checkpoint, typically doing this very backfill after the fence moved),
+        it retries, then reports ``busy``.
+        """
+        return self._passive_retrying(time.perf_counter(), retry_seconds)
+
+    def _passive_retrying(self, started: float, retry_seconds: float) -> CheckpointResult:
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            result = self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
+            lock_taken = result.busy and result.wal_frames < 0
+            if not lock_taken or time.monotonic() >= deadline:
+                return result
+            time.sleep(0.0002)  # the checkpoint lock is taken: wait for it
 
     def checkpoint(
         self,
@@ -269,7 +289,9 @@ class ReadFence:
             for reader in self._readers:
                 if reader.in_transaction:
                     reader.execute("COMMIT")
-            result = self._checkpoint_on(self._checkpointer(), "PASSIVE", started)
+            # The application's automatic checkpoint may hold the checkpoint
+            # lock for a moment after its last commit: wait briefly for it.
+            result = self._passive_retrying(started, LOCKED_RETRY_SECONDS)
         finally:
             # Durable, and a reader again, before the write lock goes: never a
             # moment unfenced.

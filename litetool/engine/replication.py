@@ -37,15 +37,16 @@ from litetool.engine.status import StatusBoard
 from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError, LitetoolError
 from litetool.storage import Replica, new_generation_id
+from litetool.wal.header import FRAME_HEADER_SIZE
 
 # The capture loop also wakes this often without a WAL change, for the
 # checkpoint interval, snapshot requests and shutdown.
 IDLE_WAKE_SECONDS = 0.5
-# Soft checkpoints at most this often while the application writes: each
-# holds writers for a few milliseconds (see ``Capture.checkpoint_step``), so
-# a full-speed writer meets at most four a second; the WAL grows to about a
-# quarter second of its writes (the hard threshold still applies at once).
-MIN_CHECKPOINT_SPACING_SECONDS = 0.25
+# Soft checkpoints (WAL restarts) at most this often while the application
+# writes: each holds writers for a few fsyncs (see ``Capture.checkpoint_step``;
+# the backfill itself goes on in the background), so a full-speed writer
+# meets about one a second; the hard threshold still applies at once.
+MIN_CHECKPOINT_SPACING_SECONDS = 1.0
 # At most one capture per this interval: a burst of commits is taken in one
 # batch (at 200 tx/s every commit still gets its own capture, and its commit
 # time is off by at most this much plus the capture itself).
@@ -316,6 +317,7 @@ class DatabaseReplication:
                 batch = self.capture.capture_once()
                 if batch is not None:
                     self._captured(batch)
+                self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
                 self._refresh_status(force=batch is None or stopping)
             except ContinuityLost as exc:
@@ -378,9 +380,7 @@ class DatabaseReplication:
     def _maybe_checkpoint(self) -> None:
         frames = self.capture.wal_frames()
         hard = frames >= self.config.checkpoint_hard_pages
-        if self.capture.checkpoint_in_progress:
-            self._truncate = self._truncate or hard
-        else:
+        if not self.capture.checkpoint_in_progress:
             if frames == 0:
                 return
             now = self.clock()
@@ -391,7 +391,15 @@ class DatabaseReplication:
             if now - self._last_checkpoint < MIN_CHECKPOINT_SPACING_SECONDS and not hard:
                 return
             self._last_checkpoint = now
-            self._truncate = hard
+            # TRUNCATE only a WAL file larger than the hard threshold that the
+            # application no longer fills (a burst or a long reader left it):
+            # truncating holds writers, and a busy application writes faster
+            # into a file whose blocks are already there.
+            hard_bytes = self.config.checkpoint_hard_pages * (
+                FRAME_HEADER_SIZE + self.capture.page_size
+            )
+            quiet = frames < self.config.checkpoint_soft_pages
+            self._truncate = quiet and self._wal_file_bytes() > hard_bytes
         assert self._wakeup is not None
         result = self.capture.checkpoint_step(
             truncate=self._truncate, on_backfilled=self._wakeup.interrupt
@@ -426,6 +434,12 @@ class DatabaseReplication:
             seconds=round(result.seconds, 4),
         )
         self._notify_replicas()
+
+    def _wal_file_bytes(self) -> int:
+        try:
+            return os.path.getsize(self.capture.wal_path)
+        except OSError:
+            return 0
 
     def _serve_snapshot_requests(self, *, cancel: bool = False) -> None:
         while True:
