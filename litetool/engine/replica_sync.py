@@ -128,6 +128,7 @@ class ReplicaSync:
         self._last_gc = clock()
         self._failures = 0
         self._read_buffer = ReusableBuffer()
+        self._compaction: asyncio.Task | None = None
         self._segment_buffer = ReusableBuffer()
 
     # -- the loop ----------------------------------------------------------------------
@@ -170,6 +171,11 @@ class ReplicaSync:
             await _wait_any(stop, None, remaining)
 
     async def _final_sync(self) -> None:
+        if self._compaction is not None:
+            # Not needed for a restore; the next run compacts again.
+            self._compaction.cancel()
+            await asyncio.gather(self._compaction, return_exceptions=True)
+            self._compaction = None
         try:
             if (
                 self.position is not None
@@ -463,9 +469,14 @@ class ReplicaSync:
             and self.engine.txid > position.snapshot_txid
         ):
             await self._publish_snapshot(reason=None)
-        if position.records_since_compaction >= COMPACT_EVERY_RECORDS:
-            await self.replica.compact(position.generation)
+        if self._compaction is not None and self._compaction.done():
+            self._compaction = None
+        if position.records_since_compaction >= COMPACT_EVERY_RECORDS and self._compaction is None:
+            # In the background: compaction reads every record since the last
+            # one, and syncs (at a sync interval of 0s, many a second) must
+            # not wait for that. It writes only a compacted record of its own.
             position.records_since_compaction = 0
+            self._compaction = asyncio.create_task(self._compact(position.generation))
         if now - self._last_gc >= GC_INTERVAL_SECONDS:
             self._last_gc = now
             report = await self.replica.collect_garbage(
@@ -474,6 +485,12 @@ class ReplicaSync:
                 now_us=int(now * 1e6),
             )
             self.log("info", "gc", replica=self.name, report=str(report))
+
+    async def _compact(self, generation: str) -> None:
+        try:
+            await self.replica.compact(generation)
+        except (LitetoolError, OSError) as exc:
+            self.log("warning", "compaction failed", replica=self.name, error=str(exc))
 
     # -- status helpers ----------------------------------------------------------------
 
