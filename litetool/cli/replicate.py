@@ -36,6 +36,11 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before the heavy imports, so every allocation follows it.
+    from litetool.engine.memory import tune_allocator
+
+    tune_allocator()
+
     import asyncio
 
     from litetool.config import load_settings
