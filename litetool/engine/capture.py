@@ -101,6 +101,7 @@ class Capture:
         # (WAL header, offset) up to which litetool's last complete checkpoint went.
         self._checkpointed: tuple[bytes, int] | None = None
         self._read_buffer = ReusableBuffer(READ_BATCH_BYTES)
+        self._last_header: tuple[WalHeader, bytes] | None = None
         # The unlocked part of a controlled checkpoint runs in its own thread.
         self._backfill_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._backfill: concurrent.futures.Future[CheckpointResult] | None = None
@@ -427,13 +428,16 @@ class Capture:
         raw = os.pread(fd, WAL_HEADER_SIZE, 0)
         if len(raw) < WAL_HEADER_SIZE:
             return None
+        if self._last_header is not None and self._last_header[1] == raw:
+            return self._last_header  # the same bytes: already parsed and checked
         try:
             header = parse_wal_header(raw)
         except WalFormatError as exc:
             raise DatabaseError(f"{self.wal_path}: {exc}") from None
         if not header.checksum_is_valid:
             return None  # SQLite treats this WAL as empty (being rewritten)
-        return header, raw
+        self._last_header = (header, raw)
+        return self._last_header
 
     @staticmethod
     def _continues(fd: int, offset: int, wal_header: WalHeader) -> bool:

@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import shlex
 import signal
+import sys
 
 from litetool import __version__
 from litetool.engine.memory import tune_allocator
@@ -23,6 +24,7 @@ from litetool.engine.status import StatusBoard
 from litetool.errors import ConfigError, LitetoolError
 from litetool.eventlog import LogFunction
 
+GIL_SWITCH_SECONDS = 0.001
 # Threads for blocking work (spool reads, compression, hashing) of all replicas.
 WORKER_THREADS = 2
 
@@ -42,6 +44,9 @@ async def run_daemon(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     tune_allocator()
+    # The capture thread stamps commit times; it must not wait long for the
+    # GIL while the event loop encodes and uploads (default: 5 ms).
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # Worker threads each keep a compressor and an allocator arena: few of them.
     loop.set_default_executor(
         concurrent.futures.ThreadPoolExecutor(

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
@@ -251,12 +252,14 @@ def scan_commits(
     of this WAL has (the caller then uses ``read_transactions``).
     ``checksum_state`` is returned unchanged when there is no commit frame.
     """
-    import numpy as np
-
     size = FRAME_HEADER_SIZE + page_size
     count = len(buf) // size
     if count == 0:
         return CommitScan(0, 0, 0, checksum_state, 0)
+    if count <= _SCAN_IN_PYTHON_FRAMES:
+        return _scan_commits_small(buf, count, size, salts, checksum_state)
+    import numpy as np
+
     words = np.frombuffer(buf, dtype=">u4", count=count * size // 4).reshape(count, size // 4)
     fields = words[:, :6]
     if (fields[:, 2] != salts[0]).any() or (fields[:, 3] != salts[1]).any():
@@ -269,6 +272,27 @@ def scan_commits(
     last = int(commits[-1])
     s0, s1, db_size = int(fields[last, 4]), int(fields[last, 5]), int(fields[last, 1])
     return CommitScan((last + 1) * size, last + 1, int(commits.size), (s0, s1), db_size)
+
+
+# Up to this many frames, a loop over the headers beats numpy's per-call cost
+# (an application committing one small transaction at a time).
+_SCAN_IN_PYTHON_FRAMES = 8
+_FRAME_FIELDS = struct.Struct(">6I")
+
+
+def _scan_commits_small(
+    buf: Buffer, count: int, size: int, salts: tuple[int, int], checksum_state: ChecksumState
+) -> CommitScan | None:
+    result = CommitScan(0, 0, 0, checksum_state, 0)
+    commits = 0
+    for index in range(count):
+        page, db_size, salt1, salt2, s0, s1 = _FRAME_FIELDS.unpack_from(buf, index * size)
+        if (salt1, salt2) != tuple(salts) or page == 0:
+            return None
+        if db_size:
+            commits += 1
+            result = CommitScan((index + 1) * size, index + 1, commits, (s0, s1), db_size)
+    return result
 
 
 def read_transactions_reference(

@@ -218,3 +218,54 @@ def test_reading_in_batches_equals_one_read(case: WalCase, batch_sizes: list[int
         state = result.checksum_state
     assert tuple(seen) == whole.transactions
     assert (file_offset, state) == (whole.end_offset, whole.checksum_state)
+
+
+# -- scan_commits: frames the wal-index declares committed -------------------------
+
+
+@given(wals(), st.integers(0, 12))
+def test_scan_commits_agrees_with_the_verifying_reader(case, whole):
+    """On any prefix of whole valid frames, scan_commits (the small loop up to 8
+    frames, numpy above) finds what read_transactions finds."""
+    from litetool.wal.reader import scan_commits
+
+    header = parse_wal_header(case.data)
+    size = 24 + case.page_size
+    buf = case.data[32 : 32 + min(whole, case.frame_count) * size]
+    scan = scan_commits(
+        buf, page_size=case.page_size, salts=header.salts, checksum_state=header.checksum
+    )
+    verified = read_transactions(
+        buf,
+        start_offset=0,
+        page_size=case.page_size,
+        salts=header.salts,
+        checksum_state=header.checksum,
+        byte_order=header.byte_order,
+    )
+    assert scan is not None
+    assert scan.end_offset == verified.end_offset == scan.frame_count * size
+    assert scan.transaction_count == len(verified.transactions)
+    assert tuple(scan.checksum_state) == tuple(verified.checksum_state)
+    if verified.transactions:
+        assert scan.db_size_after_commit == verified.transactions[-1].db_size_after_commit
+
+
+@given(st.integers(1, 30), st.integers(0, 29), st.sampled_from(["salt", "page0"]))
+def test_scan_commits_refuses_frames_of_another_wal_or_page_zero(count, bad, kind):
+    from litetool.wal.reader import scan_commits
+
+    page_size = 512
+    count = max(count, bad + 1)
+    transactions = [([(i + 1, bytes([i % 256]) * page_size)], i + 1) for i in range(count)]
+    data = bytearray(encode_wal(transactions, page_size=page_size, salts=(7, 9)))
+    offset = 32 + bad * (24 + page_size)
+    if kind == "salt":
+        data[offset + 8 : offset + 12] = struct.pack(">I", 8)
+    else:
+        data[offset : offset + 4] = bytes(4)
+    header = parse_wal_header(data)
+    scan = scan_commits(
+        bytes(data[32:]), page_size=page_size, salts=header.salts, checksum_state=header.checksum
+    )
+    assert scan is None
