@@ -31,6 +31,7 @@ from pathlib import Path
 
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.fence import CheckpointResult, ReadFence
+from litetool.engine.memory import lower_thread_priority
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool, SpoolRecord, WalPosition
 from litetool.errors import DatabaseError, WalFormatError
@@ -329,7 +330,9 @@ class Capture:
     def _ensure_pool(self) -> None:
         if self._backfill_pool is None:
             self._backfill_pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"backfill:{self.db_path.name}"
+                max_workers=1,
+                thread_name_prefix=f"backfill:{self.db_path.name}",
+                initializer=lower_thread_priority,
             )
 
     def _capture_tail(self) -> None:

@@ -17,7 +17,7 @@ import signal
 import sys
 
 from litetool import __version__
-from litetool.engine.memory import tune_allocator
+from litetool.engine.memory import lower_thread_priority, tune_allocator
 from litetool.engine.metrics import MetricsServer
 from litetool.engine.replication import DatabaseReplication
 from litetool.engine.status import StatusBoard
@@ -50,7 +50,9 @@ async def run_daemon(
     # Worker threads each keep a compressor and an allocator arena: few of them.
     loop.set_default_executor(
         concurrent.futures.ThreadPoolExecutor(
-            max_workers=WORKER_THREADS, thread_name_prefix="litetool-worker"
+            max_workers=WORKER_THREADS,
+            thread_name_prefix="litetool-worker",
+            initializer=lower_thread_priority,
         )
     )
     child: asyncio.subprocess.Process | None = None

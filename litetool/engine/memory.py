@@ -1,4 +1,4 @@
-"""Keeping the daemon's memory small and flat.
+"""Keeping the daemon's memory small and flat, and its bulk work out of the way.
 
 The hot paths reuse their buffers (``litetool.engine.buffers``), so what
 remains are transient allocations of a few MiB (compressed objects, upload
@@ -35,3 +35,20 @@ def tune_allocator() -> bool:
             mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and mallopt(_M_ARENA_MAX, ARENA_MAX)
         )
     return False
+
+
+# Bulk work (compression, hashing, uploads, backfill) runs this much "nicer"
+# than the application and the capture thread, which holds SQLite's write lock
+# during a checkpoint's last step: on a small machine the scheduler then
+# serves them first.
+BULK_NICENESS = 5
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread (not the process) nicer; best effort (Linux)."""
+    import os
+    import threading
+
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BULK_NICENESS)
