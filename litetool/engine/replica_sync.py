@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.segment_build import BuiltSegment, build_segment
+from litetool.engine.segment_build import BuiltSegment, build_segment_from_spool
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
@@ -127,7 +127,7 @@ class ReplicaSync:
         self._last_sync = 0.0
         self._last_gc = clock()
         self._failures = 0
-        self._read_buffer = ReusableBuffer()
+        self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
         self._segment_buffer = ReusableBuffer()
 
@@ -291,19 +291,24 @@ class ReplicaSync:
         Reads into and builds in this replica's own buffers: a sync costs no
         fresh multi-MiB allocations (see ``litetool.engine.buffers``).
         """
-        records, left_out = self.engine.spool.read_after(
-            txid, max_bytes=SEGMENT_TARGET_BYTES, buffer=self._read_buffer
-        )
-        if through_txid is not None:
-            records = [r for r in records if r.last_txid <= through_txid]
-        if not records:
-            return None
-        if records[0].first_txid != txid + 1:
-            raise StorageError(
-                f"spool does not continue replica {self.name} at txid {txid + 1} "
-                f"(it starts at {records[0].first_txid})"
-            )
-        segment = build_segment(records, self._segment_buffer)
+        located = self.engine.spool.locate_after(txid, max_bytes=SEGMENT_TARGET_BYTES)
+        try:
+            left_out = located.left_out
+            if through_txid is not None:
+                keep = [i for i, r in enumerate(located.records) if r.last_txid <= through_txid]
+                located.records = [located.records[i] for i in keep]
+                located.sources = [located.sources[i] for i in keep]
+            records = located.records
+            if not records:
+                return None
+            if records[0].first_txid != txid + 1:
+                raise StorageError(
+                    f"spool does not continue replica {self.name} at txid {txid + 1} "
+                    f"(it starts at {records[0].first_txid})"
+                )
+            segment = build_segment_from_spool(located, self._segment_buffer, self._headers)
+        finally:
+            located.close()
         # A full segment's worth was there: more is waiting, so it goes in
         # the same record; what arrives meanwhile goes with the next sync.
         backlog = left_out and (through_txid is None or segment.last_txid < through_txid)

@@ -1,5 +1,10 @@
 """Segment payloads straight from spooled WAL frames (the upload hot path).
 
+``build_segment_from_spool`` reads each frame's page straight into its place
+in the payload and its 24-byte header into a scratch buffer (one ``preadv``
+per 512 frames), so a sync needs no buffer for the raw frames and copies each
+page once. ``build_segment`` does the same from frames already in memory.
+
 One pass of numpy copies per spool record into a reused buffer, no
 per-frame Python: the page numbers are the first 4 bytes of each frame
 header (already big-endian u32), the pages follow each 24-byte header, and
@@ -10,12 +15,14 @@ section 3 for the payload layout).
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import SpoolRecord
+from litetool.engine.spool import SpooledRange, SpoolRecord
+from litetool.errors import DatabaseError
 from litetool.storage.segment import (
     PAGE_NUMBER_SIZE,
     SEGMENT_HEADER_SIZE,
@@ -88,6 +95,87 @@ def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltS
         rows["frames"] = np.diff(commits, prepend=-1)
         frame_at += count
         txid += n
+    return BuiltSegment(
+        payload=payload,
+        page_size=page_size,
+        first_txid=first_txid,
+        frame_count=frames,
+        times_us=array("q", table["time"].astype(np.int64).tobytes()),
+        db_pages=array("I", table["db_pages"].astype(np.uint32).tobytes()),
+    )
+
+
+# preadv takes at most IOV_MAX (1024 on Linux) buffers: a header and a page each.
+_FRAMES_PER_READ = 512
+
+
+def build_segment_from_spool(
+    located: SpooledRange, out: ReusableBuffer, scratch: ReusableBuffer
+) -> BuiltSegment:
+    """``build_segment`` of ``located``'s records, reading their frames from the spool."""
+    import numpy as np
+
+    records = located.records
+    if not records:
+        raise ValueError("no records to build a segment from")
+    page_size = records[0].page_size
+    first_txid = records[0].first_txid
+    transactions = records[-1].last_txid - first_txid + 1
+    frames = sum(r.frame_count for r in records)
+    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
+    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
+    total = pages_at + page_size * frames
+    payload = out.view(total)
+    pages = payload[pages_at:total]
+    headers = scratch.view(frames * FRAME_HEADER_SIZE)
+    frame_at = 0
+    txid = first_txid
+    for record, (fd, offset, path) in zip(records, located.sources, strict=True):
+        if record.first_txid != txid or record.page_size != page_size:
+            raise ValueError(f"spool records do not continue at txid {txid}")
+        for first in range(0, record.frame_count, _FRAMES_PER_READ):
+            count = min(_FRAMES_PER_READ, record.frame_count - first)
+            buffers = []
+            for index in range(frame_at + first, frame_at + first + count):
+                buffers.append(headers[index * FRAME_HEADER_SIZE : (index + 1) * FRAME_HEADER_SIZE])
+                buffers.append(pages[index * page_size : (index + 1) * page_size])
+            want = count * (FRAME_HEADER_SIZE + page_size)
+            at = offset + first * (FRAME_HEADER_SIZE + page_size)
+            if os.preadv(fd, buffers, at) != want:
+                raise DatabaseError(f"spool file {path} is shorter than its index")
+        frame_at += record.frame_count
+        txid = record.last_txid + 1
+    fields = np.frombuffer(headers, dtype=">u4").reshape(frames, FRAME_HEADER_SIZE // 4)
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    raw[numbers_at:pages_at].view(">u4")[:] = fields[:, 0]
+    table = np.frombuffer(
+        payload[SEGMENT_HEADER_SIZE:numbers_at],
+        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
+    )
+    frame_at = 0
+    for record, (_fd, _offset, path) in zip(records, located.sources, strict=True):
+        count = record.frame_count
+        mine = fields[frame_at : frame_at + count]
+        commits = np.flatnonzero(mine[:, 1])
+        n = record.last_txid - record.first_txid + 1
+        last = mine[count - 1]
+        if (
+            commits.size != n
+            or commits[-1] != count - 1
+            or int(last[1]) != record.db_size_pages
+            or (int(last[4]), int(last[5])) != tuple(record.position.checksum)
+        ):
+            raise DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
+        rows = table[record.first_txid - first_txid : record.first_txid - first_txid + n]
+        rows["time"] = record.last_time_us
+        rows["db_pages"] = mine[commits, 1]
+        rows["frames"] = np.diff(commits, prepend=-1)
+        frame_at += count
+    header = np.frombuffer(
+        payload[:SEGMENT_HEADER_SIZE],
+        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
+    )
+    header[0] = (page_size, transactions, first_txid, frames)
     return BuiltSegment(
         payload=payload,
         page_size=page_size,

@@ -107,6 +107,21 @@ class SpoolRecord:
 
 
 @dataclass(slots=True)
+class SpooledRange:
+    """Records located in the spool (``Spool.locate_after``); close it when done."""
+
+    records: list[SpoolRecord]  # frames not attached
+    sources: list[tuple[int, int, Path]]  # (open fd, file offset of the frames, path)
+    left_out: bool  # the budget left records out
+    fds: dict[Path, int]
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+@dataclass(slots=True)
 class _SpoolFile:
     path: Path
     first_txid: int
@@ -389,23 +404,8 @@ class Spool:
         The flag says whether the budget left records out.
         """
         with self._lock:
-            wanted: list[tuple[Path, int, int]] = []
-            total = 0
-            left_out = False
-            for spool_file in self._files:
-                if spool_file.last_txid <= txid:
-                    continue
-                for last, offset, length in spool_file.extents:
-                    if last <= txid:
-                        continue
-                    if wanted and total + length > max_bytes:
-                        left_out = True
-                        break
-                    wanted.append((spool_file.path, offset, length))
-                    total += length
-                if left_out:
-                    break
-            view = (buffer or ReusableBuffer()).view(total)
+            wanted, left_out = self._extents_after(txid, max_bytes)
+            view = (buffer or ReusableBuffer()).view(sum(n for _, _, n in wanted))
             out: list[SpoolRecord] = []
             pos = 0
             handle = None
@@ -424,6 +424,50 @@ class Spool:
                 if handle is not None:
                     handle.close()
             return out, left_out
+
+    def locate_after(self, txid: int, *, max_bytes: int) -> SpooledRange:
+        """Where ``read_after``'s records are, without reading their frames.
+
+        The range holds each record (frames empty, header checked) with an
+        open descriptor of its file and the file offset of its frames, so the
+        caller can read the frames straight to where it wants them
+        (``segment_build.build_segment_from_spool``) even if the spool is
+        trimmed meanwhile. Close the range when done.
+        """
+        with self._lock:
+            wanted, left_out = self._extents_after(txid, max_bytes)
+            located = SpooledRange([], [], left_out, {})
+            try:
+                for path, offset, length in wanted:
+                    fd = located.fds.get(path)
+                    if fd is None:
+                        fd = located.fds[path] = os.open(path, os.O_RDONLY)
+                    head = os.pread(fd, HEADER_SIZE, offset)
+                    record = _decode_header(head, 0)
+                    if record is None or HEADER_SIZE + record.frames_bytes != length:
+                        raise DatabaseError(f"spool file {path} is damaged (bad record header)")
+                    located.records.append(record)
+                    located.sources.append((fd, offset + HEADER_SIZE, path))
+            except BaseException:
+                located.close()
+                raise
+            return located
+
+    def _extents_after(self, txid: int, max_bytes: int) -> tuple[list[tuple[Path, int, int]], bool]:
+        """(path, offset, length) of the records after ``txid`` within the budget."""
+        wanted: list[tuple[Path, int, int]] = []
+        total = 0
+        for spool_file in self._files:
+            if spool_file.last_txid <= txid:
+                continue
+            for last, offset, length in spool_file.extents:
+                if last <= txid:
+                    continue
+                if wanted and total + length > max_bytes:
+                    return wanted, True
+                wanted.append((spool_file.path, offset, length))
+                total += length
+        return wanted, False
 
     @property
     def first_txid(self) -> int | None:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.segment_build import build_segment
+from litetool.engine.segment_build import build_segment, build_segment_from_spool
 from litetool.engine.spool import SpoolRecord, WalPosition
 from litetool.storage.segment import SegmentTransaction, decode_segment, encode_segment
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
@@ -60,3 +60,64 @@ def test_build_segment_matches_encode_segment(page_size, shape, first_txid, rnd)
     )
     # Building again into the same (now large enough) buffer gives the same bytes.
     assert bytes(build_segment(records, buffer).payload) == expected
+
+
+@given(shapes, page_sizes, st.integers(0, 6), st.randoms(use_true_random=False))
+def test_building_from_the_spool_equals_building_in_memory(shape, page_size, after, rnd):
+    """Real WAL frames, spooled, then built by scatter reads from the spool files."""
+    import tempfile
+    from pathlib import Path
+
+    from litetool.engine.spool import Spool
+    from litetool.wal.encoder import encode_frames
+
+    header = new_wal_header(page_size=page_size, salts=(3, 4))
+    raw = encode_wal_header(header)
+    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    records, txid = [], 1
+    for index, record_shape in enumerate(shape):
+        frames = []
+        for pages in record_shape:
+            db_size = max(pages) + rnd.randrange(5)
+            frames += [
+                (page, db_size if i == len(pages) - 1 else 0, rnd.randbytes(page_size))
+                for i, page in enumerate(pages)
+            ]
+        data, state = encode_frames(
+            frames,
+            page_size=page_size,
+            salts=header.salts,
+            checksum_state=position.checksum,
+            byte_order=header.byte_order,
+        )
+        end = WalPosition(raw, position.offset + len(data), state)
+        count = len(record_shape)
+        records.append(
+            SpoolRecord(
+                txid, txid + count - 1, 1000 * (index + 1), position, end,
+                frames[-1][1], len(frames), data,
+            )
+        )  # fmt: skip
+        position, txid = end, txid + count
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Spool(Path(tmp), max_bytes=1 << 30)
+        spool.open()
+        spool.rotate_bytes = 1  # a file per record: reads cross files
+        for record in records:
+            spool.append(record)
+        wanted = [r for r in records if r.last_txid > after]
+        located = spool.locate_after(after, max_bytes=1 << 30)
+        try:
+            if not wanted:
+                assert located.records == []
+                return
+            built = build_segment_from_spool(located, ReusableBuffer(), ReusableBuffer(5))
+            expected = build_segment(wanted, ReusableBuffer())
+            assert bytes(built.payload) == bytes(expected.payload)
+            assert list(built.times_us) == list(expected.times_us)
+            assert list(built.db_pages) == list(expected.db_pages)
+            assert built.first_txid == expected.first_txid
+            assert built.frame_count == expected.frame_count
+        finally:
+            located.close()
+            spool.close()

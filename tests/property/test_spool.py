@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -158,3 +159,34 @@ def test_a_spool_of_another_format_is_discarded(tmp_path):
     reopened = Spool(tmp_path, max_bytes=1 << 20)
     assert reopened.open() is None
     assert reopened.last is None and list((tmp_path / "log").iterdir()) == []
+
+
+def test_a_spool_record_whose_frames_changed_is_refused_by_the_segment_builder(tmp_path):
+    from litetool.engine.segment_build import build_segment_from_spool
+    from litetool.errors import DatabaseError
+
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.open()
+    built = build([[1], [2, 1]])
+    for record in built:
+        spool.append(record)
+    spool.close()
+    path = next((tmp_path / "log").iterdir())
+    data = bytearray(path.read_bytes())
+    # The stored checksum of the very last frame (bytes 16..24 of its header).
+    data[len(data) - FRAME_SIZE + 16] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reopened = Spool(tmp_path, max_bytes=1 << 20)
+    reopened.open()  # recovery verifies the chain: the last record is cut
+    assert reopened.last is not None and reopened.last.last_txid == built[0].last_txid
+    # Damage that recovery has not seen (after open) is caught when building.
+    data = bytearray(path.read_bytes())
+    data[HEADER_SIZE + 4 + 3] ^= 0x01  # the first record's commit frame: database size
+    path.write_bytes(bytes(data))
+    located = reopened.locate_after(0, max_bytes=1 << 30)
+    try:
+        with pytest.raises(DatabaseError, match="do not match their header"):
+            build_segment_from_spool(located, ReusableBuffer(), ReusableBuffer())
+    finally:
+        located.close()
+        reopened.close()
