@@ -43,7 +43,7 @@ from litetool.wal.header import (
 )
 
 # Largest WAL read per batch: large batches keep the per-call overhead low.
-READ_BATCH_BYTES = 2 << 20
+READ_BATCH_BYTES = 1 << 20
 # Controlled checkpoints backfill without the write lock first, in up to this
 # many rounds, until at most LOCKED_TAIL_FRAMES are left for under the lock.
 UNLOCKED_CHECKPOINT_ROUNDS = 3
