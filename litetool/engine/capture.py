@@ -308,9 +308,11 @@ class Capture:
         the WAL (the locked step's checkpoint fsyncs it first, writers waiting)."""
         self._ensure_pool()
         assert self._backfill_pool is not None
-        assert self.position is not None
         self._rounds += 1
-        self._fence_header, self._fence_offset = self.position.header, self.position.offset
+        if self.position is not None:
+            self._fence_header, self._fence_offset = self.position.header, self.position.offset
+        else:
+            self._fence_header, self._fence_offset = b"", 0
         wal_fd = self._fd()
 
         def backfill() -> CheckpointResult:

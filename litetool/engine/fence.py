@@ -333,6 +333,8 @@ class ReadFence:
             busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.OperationalError:
             busy, log, done = 1, -1, -1
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"checkpoint failed: {exc}") from None
         return CheckpointResult(
             mode, bool(busy), int(log), int(done), time.perf_counter() - started
         )

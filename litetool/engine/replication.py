@@ -326,6 +326,10 @@ class DatabaseReplication:
                 self._capture_failed(exc)
                 if self._stop_capture.wait(1.0):
                     stopping = True
+            except Exception as exc:  # never let the capture thread die silently
+                self._capture_failed(DatabaseError(f"unexpected {type(exc).__name__}: {exc}"))
+                if self._stop_capture.wait(1.0):
+                    stopping = True
             if stopping:
                 self._serve_snapshot_requests(cancel=True)
                 return

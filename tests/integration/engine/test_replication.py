@@ -215,3 +215,32 @@ def test_spool_cap_detaches_the_lagging_replica_loudly(tmp_path):
         spool_full = next(f for e, f in running.events if e == "spool full")
         assert spool_full["replica"] == "flaky"
     app.close()
+
+
+def test_an_unexpected_capture_error_is_reported_and_capture_goes_on(tmp_path, monkeypatch):
+    from litetool.engine.capture import Capture
+
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    url = f"memory://unexpected-{os.getpid()}-{time.time_ns()}"
+    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "0s"}])
+    original = Capture.capture_once
+    failures = []
+
+    def flaky(self):
+        if not failures and self.txid >= 3:
+            failures.append(True)
+            raise RuntimeError("injected")
+        return original(self)
+
+    monkeypatch.setattr(Capture, "capture_once", flaky)
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        for _ in range(6):
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+            time.sleep(0.05)
+        running.wait_published("m", 6)
+        assert running.replication.capture.txid == 6
+    failed = [f for e, f in running.events if e == "capture failed"]
+    assert failures and failed and "unexpected RuntimeError: injected" in failed[0]["error"]
+    app.close()
