@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litetool.engine.buffers import ReusableBuffer
@@ -47,62 +47,120 @@ class BuiltSegment:
         return self.first_txid + len(self.times_us) - 1
 
 
-def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltSegment:
-    """One segment holding every transaction of ``records`` (consecutive txids)."""
-    import numpy as np
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each part of the payload of ``records``' segment goes (FORMAT.md 3)."""
 
+    page_size: int
+    first_txid: int
+    transactions: int
+    frames: int
+    numbers_at: int
+    pages_at: int
+    total: int
+
+
+def _layout(records: Sequence[SpoolRecord]) -> _Layout:
     if not records:
         raise ValueError("no records to build a segment from")
     page_size = records[0].page_size
-    frame_size = FRAME_HEADER_SIZE + page_size
     first_txid = records[0].first_txid
-    transactions = records[-1].last_txid - first_txid + 1
-    frames = sum(r.frame_count for r in records)
-    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
-    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
-    total = pages_at + page_size * frames
-    payload = out.view(total)
-    raw = np.frombuffer(payload, dtype=np.uint8)
-    header = np.frombuffer(
-        payload[:SEGMENT_HEADER_SIZE],
-        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
-    )
-    header[0] = (page_size, transactions, first_txid, frames)
-    table = np.frombuffer(
-        payload[SEGMENT_HEADER_SIZE:numbers_at],
-        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
-    )
-    numbers = raw[numbers_at:pages_at].reshape(frames, PAGE_NUMBER_SIZE)
-    pages = raw[pages_at:total].reshape(frames, page_size)
-    frame_at = 0
     txid = first_txid
     for record in records:
         if record.first_txid != txid or record.page_size != page_size:
             raise ValueError(f"spool records do not continue at txid {txid}")
+        txid = record.last_txid + 1
+    transactions = txid - first_txid
+    frames = sum(r.frame_count for r in records)
+    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
+    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
+    total = pages_at + page_size * frames
+    return _Layout(page_size, first_txid, transactions, frames, numbers_at, pages_at, total)
+
+
+def _finish(
+    records: Sequence[SpoolRecord],
+    layout: _Layout,
+    payload: memoryview,
+    fields,  # numpy (frames x 6) big-endian u32: every frame's header, in order
+    damaged: Callable[[int], Exception],
+    check_ends: bool,
+) -> BuiltSegment:
+    """Write the segment header, transaction table and page numbers from the
+    frame headers (the pages are in place already), checking each record's
+    transactions (and, with ``check_ends``, that each record's last frame
+    carries the database size and checksum its header says);
+    ``damaged(index)`` is the error for record ``index``."""
+    import numpy as np
+
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    raw[layout.numbers_at : layout.pages_at].view(">u4")[:] = fields[:, 0]
+    table = np.frombuffer(
+        payload[SEGMENT_HEADER_SIZE : layout.numbers_at],
+        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
+    )
+    frame_at = 0
+    for index, record in enumerate(records):
         count = record.frame_count
-        grid = np.frombuffer(record.frames, dtype=np.uint8, count=count * frame_size)
-        grid = grid.reshape(count, frame_size)
-        numbers[frame_at : frame_at + count] = grid[:, :PAGE_NUMBER_SIZE]
-        pages[frame_at : frame_at + count] = grid[:, FRAME_HEADER_SIZE:]
-        db_sizes = grid[:, 4:8].copy().view(">u4").ravel()
-        commits = np.flatnonzero(db_sizes)
+        mine = fields[frame_at : frame_at + count]
+        commits = np.flatnonzero(mine[:, 1])
         n = record.last_txid - record.first_txid + 1
-        if commits.size != n or commits[-1] != count - 1:
-            raise ValueError(f"spool record at txid {txid} does not hold {n} whole transactions")
-        rows = table[txid - first_txid : txid - first_txid + n]
+        last = mine[count - 1]
+        ends_differ = check_ends and (
+            int(last[1]) != record.db_size_pages
+            or (int(last[4]), int(last[5])) != tuple(record.position.checksum)
+        )
+        if commits.size != n or commits[-1] != count - 1 or ends_differ:
+            raise damaged(index)
+        at = record.first_txid - layout.first_txid
+        rows = table[at : at + n]
         rows["time"] = record.last_time_us
-        rows["db_pages"] = db_sizes[commits]
+        rows["db_pages"] = mine[commits, 1]
         rows["frames"] = np.diff(commits, prepend=-1)
         frame_at += count
-        txid += n
+    header = np.frombuffer(
+        payload[:SEGMENT_HEADER_SIZE],
+        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
+    )
+    header[0] = (layout.page_size, layout.transactions, layout.first_txid, layout.frames)
     return BuiltSegment(
         payload=payload,
-        page_size=page_size,
-        first_txid=first_txid,
-        frame_count=frames,
+        page_size=layout.page_size,
+        first_txid=layout.first_txid,
+        frame_count=layout.frames,
         times_us=array("q", table["time"].astype(np.int64).tobytes()),
         db_pages=array("I", table["db_pages"].astype(np.uint32).tobytes()),
     )
+
+
+def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltSegment:
+    """One segment holding every transaction of ``records`` (consecutive txids)."""
+    import numpy as np
+
+    layout = _layout(records)
+    frame_size = FRAME_HEADER_SIZE + layout.page_size
+    payload = out.view(layout.total)
+    pages = np.frombuffer(payload, dtype=np.uint8)[layout.pages_at : layout.total]
+    pages = pages.reshape(layout.frames, layout.page_size)
+    headers = []
+    frame_at = 0
+    for record in records:
+        count = record.frame_count
+        grid = np.frombuffer(record.frames, dtype=np.uint8, count=count * frame_size)
+        grid = grid.reshape(count, frame_size)
+        pages[frame_at : frame_at + count] = grid[:, FRAME_HEADER_SIZE:]
+        headers.append(grid[:, :FRAME_HEADER_SIZE])
+        frame_at += count
+    fields = np.concatenate(headers).view(">u4")
+
+    def damaged(index: int) -> Exception:
+        record = records[index]
+        n = record.last_txid - record.first_txid + 1
+        return ValueError(
+            f"spool record at txid {record.first_txid} does not hold {n} whole transactions"
+        )
+
+    return _finish(records, layout, payload, fields, damaged, check_ends=False)
 
 
 # preadv takes at most IOV_MAX (1024 on Linux) buffers: a header and a page each.
@@ -116,71 +174,27 @@ def build_segment_from_spool(
     import numpy as np
 
     records = located.records
-    if not records:
-        raise ValueError("no records to build a segment from")
-    page_size = records[0].page_size
-    first_txid = records[0].first_txid
-    transactions = records[-1].last_txid - first_txid + 1
-    frames = sum(r.frame_count for r in records)
-    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
-    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
-    total = pages_at + page_size * frames
-    payload = out.view(total)
-    pages = payload[pages_at:total]
-    headers = scratch.view(frames * FRAME_HEADER_SIZE)
+    layout = _layout(records)
+    page_size = layout.page_size
+    frame_size = FRAME_HEADER_SIZE + page_size
+    payload = out.view(layout.total)
+    pages = payload[layout.pages_at : layout.total]
+    headers = scratch.view(layout.frames * FRAME_HEADER_SIZE)
     frame_at = 0
-    txid = first_txid
     for record, (fd, offset, path) in zip(records, located.sources, strict=True):
-        if record.first_txid != txid or record.page_size != page_size:
-            raise ValueError(f"spool records do not continue at txid {txid}")
         for first in range(0, record.frame_count, _FRAMES_PER_READ):
             count = min(_FRAMES_PER_READ, record.frame_count - first)
             buffers = []
             for index in range(frame_at + first, frame_at + first + count):
                 buffers.append(headers[index * FRAME_HEADER_SIZE : (index + 1) * FRAME_HEADER_SIZE])
                 buffers.append(pages[index * page_size : (index + 1) * page_size])
-            want = count * (FRAME_HEADER_SIZE + page_size)
-            at = offset + first * (FRAME_HEADER_SIZE + page_size)
-            if os.preadv(fd, buffers, at) != want:
+            if os.preadv(fd, buffers, offset + first * frame_size) != count * frame_size:
                 raise DatabaseError(f"spool file {path} is shorter than its index")
         frame_at += record.frame_count
-        txid = record.last_txid + 1
-    fields = np.frombuffer(headers, dtype=">u4").reshape(frames, FRAME_HEADER_SIZE // 4)
-    raw = np.frombuffer(payload, dtype=np.uint8)
-    raw[numbers_at:pages_at].view(">u4")[:] = fields[:, 0]
-    table = np.frombuffer(
-        payload[SEGMENT_HEADER_SIZE:numbers_at],
-        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
-    )
-    frame_at = 0
-    for record, (_fd, _offset, path) in zip(records, located.sources, strict=True):
-        count = record.frame_count
-        mine = fields[frame_at : frame_at + count]
-        commits = np.flatnonzero(mine[:, 1])
-        n = record.last_txid - record.first_txid + 1
-        last = mine[count - 1]
-        if (
-            commits.size != n
-            or commits[-1] != count - 1
-            or int(last[1]) != record.db_size_pages
-            or (int(last[4]), int(last[5])) != tuple(record.position.checksum)
-        ):
-            raise DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
-        rows = table[record.first_txid - first_txid : record.first_txid - first_txid + n]
-        rows["time"] = record.last_time_us
-        rows["db_pages"] = mine[commits, 1]
-        rows["frames"] = np.diff(commits, prepend=-1)
-        frame_at += count
-    header = np.frombuffer(
-        payload[:SEGMENT_HEADER_SIZE],
-        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
-    )
-    header[0] = (page_size, transactions, first_txid, frames)
-    return BuiltSegment(
-        payload=payload,
-        page_size=page_size,
-        first_txid=first_txid,
-        frame_count=frames,
-        times_us=array("q", table["time"].astype(np.int64).tobytes()),
-        db_pages=array("I", table["db_pages"].astype(np.uint32).tobytes()),
-    )
+    fields = np.frombuffer(headers, dtype=">u4").reshape(layout.frames, FRAME_HEADER_SIZE // 4)
+
+    def damaged(index: int) -> Exception:
+        path = located.sources[index][2]
+        return DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
+
+    return _finish(records, layout, payload, fields, damaged, check_ends=True)
