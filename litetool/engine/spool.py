@@ -55,7 +55,6 @@ import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from litetool.engine.buffers import ReusableBuffer
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 
@@ -384,53 +383,15 @@ class Spool:
 
     # -- reading for replicas --------------------------------------------------
 
-    def records_after(
-        self, txid: int, *, max_bytes: int, buffer: ReusableBuffer | None = None
-    ) -> list[SpoolRecord]:
-        """``read_after`` without the flag."""
-        return self.read_after(txid, max_bytes=max_bytes, buffer=buffer)[0]
-
-    def read_after(
-        self, txid: int, *, max_bytes: int, buffer: ReusableBuffer | None = None
-    ) -> tuple[list[SpoolRecord], bool]:
-        """Spooled records holding transactions after ``txid``, within a byte budget
-        (at least one record, however large).
-
-        Records are whole batches: the first one returned may start at or
-        before ``txid + 1``. Their ``frames`` are views into ``buffer`` (valid
-        until its next use; pass the same one each time to avoid allocating),
-        or into a new bytearray. Frames were verified when spooled (and on
-        recovery); here each record's ends are checked against its header.
-        The flag says whether the budget left records out.
-        """
-        with self._lock:
-            wanted, left_out = self._extents_after(txid, max_bytes)
-            view = (buffer or ReusableBuffer()).view(sum(n for _, _, n in wanted))
-            out: list[SpoolRecord] = []
-            pos = 0
-            handle = None
-            try:
-                for path, offset, length in wanted:
-                    if handle is None or handle.name != str(path):
-                        if handle is not None:
-                            handle.close()
-                        handle = open(path, "rb")  # noqa: SIM115 - closed below
-                    chunk = view[pos : pos + length]
-                    if os.preadv(handle.fileno(), [chunk], offset) != length:
-                        raise DatabaseError(f"spool file {path} is shorter than its index")
-                    out.append(_checked_record(chunk, path))
-                    pos += length
-            finally:
-                if handle is not None:
-                    handle.close()
-            return out, left_out
-
     def locate_after(self, txid: int, *, max_bytes: int) -> SpooledRange:
-        """Where ``read_after``'s records are, without reading their frames.
+        """The spooled records holding transactions after ``txid``, within a
+        byte budget (at least one record, however large), without their frames.
 
-        The range holds each record (frames empty, header checked) with an
-        open descriptor of its file and the file offset of its frames, so the
-        caller can read the frames straight to where it wants them
+        Records are whole batches: the first one may start at or before
+        ``txid + 1``. The range holds each record (frames empty, header
+        checked) with an open descriptor of its file and the file offset of
+        its frames, so the caller can read the frames straight to where it
+        wants them
         (``segment_build.build_segment_from_spool``) even if the spool is
         trimmed meanwhile. Close the range when done.
         """
@@ -513,21 +474,6 @@ class Spool:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-
-
-def _checked_record(chunk: memoryview, path: Path) -> SpoolRecord:
-    """The record in ``chunk`` (header + frames), with cheap end checks."""
-    record = _decode_header(chunk, 0)
-    if record is None or HEADER_SIZE + record.frames_bytes != len(chunk):
-        raise DatabaseError(f"spool file {path} is damaged (bad record header)")
-    frames = chunk[HEADER_SIZE:]
-    size = FRAME_HEADER_SIZE + record.page_size
-    last_frame = frames[len(frames) - size : len(frames) - size + FRAME_HEADER_SIZE]
-    commit_pages = int.from_bytes(last_frame[4:8], "big")
-    stored = (int.from_bytes(last_frame[16:20], "big"), int.from_bytes(last_frame[20:24], "big"))
-    if commit_pages != record.db_size_pages or stored != tuple(record.position.checksum):
-        raise DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
-    return replace(record, frames=frames)
 
 
 def _writev_all(fd: int, buffers: list, path: Path) -> None:

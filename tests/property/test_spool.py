@@ -110,7 +110,7 @@ def test_corruption_never_yields_a_wrong_record(shape, data):
 
 
 @given(batches, st.integers(0, 12))
-def test_records_after_returns_whole_batches_from_the_right_one(shape, after):
+def test_locate_after_finds_whole_batches_from_the_right_one(shape, after):
     import tempfile
     from pathlib import Path
 
@@ -120,11 +120,18 @@ def test_records_after_returns_whole_batches_from_the_right_one(shape, after):
         spool.open()
         for record in built:
             spool.append(record)
-        got = spool.records_after(after, max_bytes=1 << 30, buffer=ReusableBuffer())
+        located = spool.locate_after(after, max_bytes=1 << 30)
+        try:
+            got = [
+                (record.first_txid, os.pread(fd, record.frames_bytes, offset))
+                for record, (fd, offset, _path) in zip(
+                    located.records, located.sources, strict=True
+                )
+            ]
+        finally:
+            located.close()
         expected = [r for r in built if r.last_txid > after]
-        assert [(r.first_txid, bytes(r.frames)) for r in got] == [
-            (r.first_txid, bytes(r.frames)) for r in expected
-        ]
+        assert got == [(r.first_txid, bytes(r.frames)) for r in expected]
         spool.close()
 
 
@@ -143,8 +150,10 @@ def test_torn_append_is_cut_on_open(tmp_path):
     assert reopened.open()["generation"] == "g"
     assert reopened.last is not None and reopened.last.last_txid == built[1].last_txid
     assert os.path.getsize(path) == sum(HEADER_SIZE + len(r.frames) for r in built[:2])
-    assert [r.first_txid for r in reopened.records_after(0, max_bytes=1 << 30)] == [1, 3]
-    assert [r.first_txid for r in reopened.records_after(2, max_bytes=1 << 30)] == [3]
+    for after, first_txids in ((0, [1, 3]), (2, [3])):
+        located = reopened.locate_after(after, max_bytes=1 << 30)
+        located.close()
+        assert [r.first_txid for r in located.records] == first_txids
 
 
 def test_a_spool_of_another_format_is_discarded(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.capture import Capture, ContinuityLost
 from litetool.engine.fence import ReadFence
-from litetool.engine.segment_build import build_segment
+from litetool.engine.segment_build import build_segment_from_spool
 from litetool.engine.spool import Spool
 from litetool.storage.segment import decode_segment
 
@@ -53,9 +53,15 @@ def rebuild(capture: Capture, spool: Spool, base: bytes, out: Path) -> int:
     page_size = capture.page_size
     last = 0
     size = len(base) // page_size
-    buffer = ReusableBuffer()
-    for record in spool.records_after(0, max_bytes=1 << 40):
-        segment = decode_segment(bytes(build_segment([record], buffer).payload))
+    located = spool.locate_after(0, max_bytes=1 << 40)
+    try:
+        segments = []
+        if located.records:  # every spooled transaction, in one segment
+            built = build_segment_from_spool(located, ReusableBuffer(), ReusableBuffer())
+            segments.append(decode_segment(bytes(built.payload)))
+    finally:
+        located.close()
+    for segment in segments:
         assert segment.first_txid == last + 1
         for i, page_number in enumerate(segment.page_numbers):
             end = page_number * page_size
