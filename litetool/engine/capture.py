@@ -204,17 +204,15 @@ class Capture:
         Raises ContinuityLost when the WAL does not continue the position.
         """
         first_txid = self.txid + 1
-        start = self.position.offset if self.position else 0
-        header = self._read_header()
-        if header is not None:
-            if self.position is None or header[1] != self.position.header:
-                self._accept_new_header(*header)
-                start = WAL_HEADER_SIZE
-            self._consume(header[0], spool=True)
+        before = self.position
+        self._capture_tail()
         # The fence moves in backfill steps and checkpoints, not here (see
         # ``backfill_step``).
         if self.txid < first_txid:
             return None
+        assert self.position is not None
+        same_wal = before is not None and before.header == self.position.header
+        start = before.offset if same_wal else WAL_HEADER_SIZE
         wal_bytes = self.position.offset - start
         self.wal_bytes_total += wal_bytes
         return CaptureBatch(first_txid, self.txid, self.last_time_us, wal_bytes)
@@ -338,6 +336,7 @@ class Capture:
             )
 
     def _capture_tail(self) -> None:
+        """Capture every committed transaction up to the end of the WAL."""
         header = self._read_header()
         if header is not None:
             if self.position is None or header[1] != self.position.header:
@@ -359,11 +358,7 @@ class Capture:
     def open_snapshot(self) -> SnapshotSource:
         """A consistent image at the current txid (see ``litetool.engine.snapshot``)."""
         with self.fence.write_locked():
-            header = self._read_header()
-            if header is not None:
-                if self.position is None or header[1] != self.position.header:
-                    self._accept_new_header(*header)
-                self._consume(header[0], spool=True)
+            self._capture_tail()
             reader = self.fence.new_reader()
         try:
             return SnapshotSource(
