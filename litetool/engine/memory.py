@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import os
+import threading
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -46,9 +48,6 @@ BULK_NICENESS = 5
 
 def lower_thread_priority() -> None:
     """Make the calling thread (not the process) nicer; best effort (Linux)."""
-    import os
-    import threading
-
     with contextlib.suppress(OSError, AttributeError):
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BULK_NICENESS)

@@ -247,7 +247,6 @@ class ReplicaSync:
             )
             txid = segment.last_txid
             last_time_us = built.last_time_us
-            del segment
             if not built.backlog:
                 break  # what arrived meanwhile goes with the next sync
         if not entries:
