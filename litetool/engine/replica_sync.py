@@ -49,6 +49,11 @@ MAX_SEGMENTS_PER_RECORD = 64
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 COMPACT_EVERY_RECORDS = 256
+# Two syncs start at least this far apart, even at a sync interval of 0s: the
+# commits that arrive meanwhile share one segment and one record instead of
+# costing two PUTs each (at 200 tx/s, about one sync per 4 commits instead of
+# one per commit), for at most this much more lag.
+MIN_SYNC_SPACING_SECONDS = 0.02
 GC_INTERVAL_SECONDS = 3600.0
 LEASE_TTL_SECONDS = 60.0
 
@@ -125,6 +130,7 @@ class ReplicaSync:
         self._wake_requested = False
         self._lease = None
         self._last_sync = 0.0
+        self._last_sync_started = 0.0
         self._last_gc = clock()
         self._failures = 0
         self._headers = ReusableBuffer()
@@ -166,7 +172,11 @@ class ReplicaSync:
         self._wake_requested = False
         if stop.is_set():
             return
-        remaining = self._last_sync + self.sync_interval - self.clock()
+        resume = max(
+            self._last_sync + self.sync_interval,
+            self._last_sync_started + MIN_SYNC_SPACING_SECONDS,
+        )
+        remaining = resume - self.clock()
         if remaining > 0:
             await _wait_any(stop, None, remaining)
 
@@ -203,6 +213,7 @@ class ReplicaSync:
         """Publish what the spool has after our position; True if anything was."""
         assert self.position is not None
         started = time.perf_counter()
+        self._last_sync_started = self.clock()
         published = await self._publish_pending()
         if upkeep:
             await self._upkeep()
