@@ -40,6 +40,7 @@ connection cannot checkpoint, so it never deletes the WAL either.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import time
@@ -78,6 +79,8 @@ class CheckpointResult:
     wal_frames: int
     checkpointed_frames: int
     seconds: float
+    # How long the application's writers were held (the write lock), if at all.
+    locked_seconds: float = 0.0
 
     @property
     def complete(self) -> bool:
@@ -281,6 +284,7 @@ class ReadFence:
             # The application held the write lock throughout (a long
             # transaction): not an error, the next checkpoint tries again.
             return CheckpointResult("PASSIVE", True, -1, -1, time.perf_counter() - started)
+        locked = time.perf_counter()
         settle = None
         try:
             settle = capture()
@@ -305,6 +309,7 @@ class ReadFence:
                 finally:
                     with contextlib.suppress(sqlite3.Error):
                         self._writer.execute("ROLLBACK")
+        result = dataclasses.replace(result, locked_seconds=time.perf_counter() - locked)
         if truncate and result.complete:
             # TRUNCATE also shrinks the file. It needs the write lock and fails
             # at once (busy_timeout 0) if the application wrote meanwhile: those
@@ -312,9 +317,13 @@ class ReadFence:
             conn = self._checkpointer()
             conn.execute("PRAGMA busy_timeout=0")
             try:
-                result = self._checkpoint_on(conn, "TRUNCATE", started)
+                truncated = self._checkpoint_on(conn, "TRUNCATE", started)
             finally:
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            result = dataclasses.replace(
+                truncated,
+                locked_seconds=result.locked_seconds + truncated.seconds - result.seconds,
+            )
         return result
 
     def _checkpointer(self) -> sqlite3.Connection:

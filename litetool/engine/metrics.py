@@ -25,6 +25,11 @@ _DATABASE_GAUGES = (
     ("spool_over_cap", "gauge", "1 when the spool reached its size cap"),
     ("capture_errors", "counter", "Capture errors"),
     ("checkpoint_seconds_total", "counter", "Time spent in controlled checkpoints"),
+    (
+        "writers_held_seconds_total",
+        "counter",
+        "Time the application's writers waited for controlled checkpoints",
+    ),
 )
 _REPLICA_GAUGES = (
     ("published_txid", "gauge", "Last transaction id published to the replica"),

@@ -420,6 +420,8 @@ class DatabaseReplication:
         self.board.update_database(
             str(self.db_path),
             checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
+            writers_held_seconds_total=status.writers_held_seconds_total
+            + result.locked_seconds,
         )
         self.board.publish(
             "checkpoint",
@@ -438,6 +440,7 @@ class DatabaseReplication:
             checkpointed=result.checkpointed_frames,
             busy=result.busy,
             seconds=round(result.seconds, 4),
+            locked_seconds=round(result.locked_seconds, 4),
         )
         self._notify_replicas()
 

@@ -56,6 +56,7 @@ class DatabaseStatus:
     spool_over_cap: bool = False
     checkpoints: dict[str, int] = field(default_factory=dict)
     checkpoint_seconds_total: float = 0.0
+    writers_held_seconds_total: float = 0.0
     capture_errors: int = 0
     last_error: str | None = None
     replicas: tuple[ReplicaStatus, ...] = ()
