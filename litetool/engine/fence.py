@@ -309,7 +309,8 @@ class ReadFence:
                 finally:
                     with contextlib.suppress(sqlite3.Error):
                         self._writer.execute("ROLLBACK")
-        result = dataclasses.replace(result, locked_seconds=time.perf_counter() - locked)
+        now = time.perf_counter()
+        result = dataclasses.replace(result, seconds=now - started, locked_seconds=now - locked)
         if truncate and result.complete:
             # TRUNCATE also shrinks the file. It needs the write lock and fails
             # at once (busy_timeout 0) if the application wrote meanwhile: those
