@@ -47,6 +47,7 @@ published past their last txid.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import struct
@@ -55,6 +56,7 @@ import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from litetool.engine.memory import lower_thread_priority
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 
@@ -265,6 +267,7 @@ class Spool:
         self.last: SpoolRecord | None = None
         # The capture thread appends and trims; replica tasks read from threads.
         self._lock = threading.RLock()
+        self._deleter: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- opening and recovery ---------------------------------------------------
 
@@ -317,7 +320,8 @@ class Spool:
             self._write_json(self.directory / "state.json", {**state, "spool_format": SPOOL_FORMAT})
 
     def close(self) -> None:
-        """Sync and close the file being appended to."""
+        """Sync and close the file being appended to (trimmed files are deleted)."""
+        self.wait_for_trims()
         with self._lock:
             if self._fd >= 0:
                 if self._synced < self._appended:
@@ -445,14 +449,37 @@ class Spool:
         return self.size_bytes > self.max_bytes
 
     def trim(self, acked_txid: int) -> int:
-        """Delete files whose transactions every replica has; return bytes freed."""
+        """Drop files whose transactions every replica has; return bytes freed.
+
+        They leave the spool (and its size) at once; a background thread
+        deletes them. Deleting a file of up to ``ROTATE_BYTES`` that the kernel
+        is still writing back takes tens of milliseconds, which the capture
+        thread (the caller) must not wait for. A file left behind by a crash
+        holds records older than the rest and is dropped again by the next trim.
+        """
+        doomed: list[Path] = []
+        freed = 0
         with self._lock:
-            freed = 0
             while len(self._files) > 1 and self._files[0].last_txid <= acked_txid:
                 spool_file = self._files.pop(0)
-                spool_file.path.unlink(missing_ok=True)
+                doomed.append(spool_file.path)
                 freed += spool_file.size
-            return freed
+            if doomed:
+                if self._deleter is None:
+                    self._deleter = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=1,
+                        thread_name_prefix="spool-trim",
+                        initializer=lower_thread_priority,
+                    )
+                self._deleter.submit(_unlink_all, doomed)
+        return freed
+
+    def wait_for_trims(self) -> None:
+        """Return once every file dropped by ``trim`` is deleted."""
+        with self._lock:
+            deleter, self._deleter = self._deleter, None
+        if deleter is not None:
+            deleter.shutdown(wait=True)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -474,6 +501,14 @@ class Spool:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # left for the next trim: it holds only replicated records
 
 
 def _writev_all(fd: int, buffers: list, path: Path) -> None:

@@ -199,3 +199,34 @@ def test_a_spool_record_whose_frames_changed_is_refused_by_the_segment_builder(t
     finally:
         located.close()
         reopened.close()
+
+
+def test_trim_drops_replicated_files_at_once_and_deletes_them_in_the_background(tmp_path):
+    spool = Spool(tmp_path, max_bytes=1 << 19)  # rotates every 64 KiB
+    spool.open()
+    spool.start_generation({"generation": "g"})
+    built = build([[3, 3, 3]] * 40)  # about 190 KB of frames: three files or more
+    for record in built:
+        spool.append(record)
+    log = tmp_path / "log"
+    files = sorted(log.iterdir())
+    assert len(files) >= 3
+    before = spool.size_bytes
+    first_file_size = files[0].stat().st_size
+    first_file_last_txid = max(
+        r.last_txid for r in decode_records(files[0].read_bytes())[0]
+    )
+    assert spool.trim(first_file_last_txid) == first_file_size
+    assert spool.size_bytes == before - first_file_size
+    assert spool.first_txid == first_file_last_txid + 1
+    spool.wait_for_trims()
+    assert sorted(log.iterdir()) == files[1:]
+    # Everything replicated: the file being appended to stays.
+    spool.trim(built[-1].last_txid)
+    located = spool.locate_after(built[-2].last_txid, max_bytes=1 << 30)
+    try:
+        assert [r.first_txid for r in located.records] == [built[-1].first_txid]
+    finally:
+        located.close()
+    spool.close()  # waits for the deletions
+    assert sorted(log.iterdir()) == files[-1:]
