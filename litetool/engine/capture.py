@@ -439,15 +439,6 @@ class Capture:
         self._last_header = (header, raw)
         return self._last_header
 
-    @staticmethod
-    def _continues(fd: int, offset: int, wal_header: WalHeader) -> bool:
-        """Does a frame of this WAL (its salts) start at ``offset``?"""
-        head = os.pread(fd, FRAME_HEADER_SIZE, offset)
-        return len(head) == FRAME_HEADER_SIZE and (
-            int.from_bytes(head[8:12], "big"),
-            int.from_bytes(head[12:16], "big"),
-        ) == tuple(wal_header.salts)
-
     def _indexed_end(self, raw_header: bytes) -> int:
         """The end of the WAL's last commit per the -shm wal-index, or 0.
 
@@ -485,16 +476,19 @@ class Capture:
     def _consume(self, wal_header: WalHeader, *, spool: bool) -> None:
         """Read committed transactions from the position to the end of the WAL.
 
-        Two ways, in this order:
+        Two ways:
 
-        - up to the end the -shm wal-index announces (``_indexed_end``), frames
-          are committed by SQLite's word: only their headers are scanned
-          (``scan_commits``: salts, page numbers, commit frames), no checksums;
-        - beyond it (a commit whose index update is in flight, or a WAL whose
-          index cannot be read), ``read_transactions`` verifies the salts and
-          the checksum chain, starting with a small read and growing it only
-          while everything read is valid: after a WAL restart the file still
-          holds the old WAL's frames past the new ones.
+        - with a readable -shm wal-index for this WAL, up to the end it
+          announces (``_indexed_end``, asked again once when the batches reach
+          it): those frames are committed by SQLite's word, so only their
+          headers are scanned (``scan_commits``: salts, page numbers, commit
+          frames), no checksums. Frames past it are not committed yet (a
+          transaction in flight, or one whose writer died before publishing
+          it, which SQLite itself ignores): the next capture looks again;
+        - without one (or if it disagrees with the frames), ``read_transactions``
+          verifies the salts and the checksum chain, starting with a small read
+          and growing it only while everything read is valid: after a WAL
+          restart the file still holds the old WAL's frames past the new ones.
 
         With ``spool``, each batch is appended to the spool as new txids (raw
         frames, straight from the read buffer); without, the position just
@@ -508,6 +502,7 @@ class Capture:
         batch_bytes = max(1, READ_BATCH_BYTES // frame_size) * frame_size
         assert self.position is not None
         indexed_end = self._indexed_end(self.position.header)
+        refreshed = False
         verified_bytes = MIN_READ_BYTES
         try:
             while True:
@@ -516,11 +511,18 @@ class Capture:
                 # Never ask for more than the file holds: reads are bounded by
                 # the size now, and what is appended meanwhile waits for the next.
                 available = os.fstat(fd).st_size - offset
+                if indexed_end and offset >= indexed_end:
+                    if refreshed:
+                        return  # the rest is in flight: the next capture takes it
+                    # Read before the batches just taken: at full speed the
+                    # application committed more meanwhile.
+                    refreshed = True
+                    indexed_end = max(indexed_end, self._indexed_end(self.position.header))
+                    if offset >= indexed_end:
+                        return
                 indexed = offset < indexed_end
                 if indexed:
                     want = min(indexed_end - offset, batch_bytes, available)
-                elif indexed_end and not self._continues(fd, offset, wal_header):
-                    return  # past the index lies only what an older WAL left
                 else:
                     want = min(verified_bytes, available)
                 want = want // frame_size * frame_size

@@ -20,6 +20,8 @@ from litetool.engine.fence import ReadFence
 from litetool.engine.segment_build import build_segment_from_spool
 from litetool.engine.spool import Spool
 from litetool.storage.segment import decode_segment
+from litetool.wal.encoder import encode_frames
+from litetool.wal.header import parse_wal_header
 
 WRITER = textwrap.dedent(
     """
@@ -122,6 +124,34 @@ def test_captures_every_transaction_across_checkpoints(live, tmp_path):
     capture.capture_once()
     last = rebuild(capture, spool, base, tmp_path / "rebuilt.db")
     assert last == capture.txid
+    assert rows(tmp_path / "rebuilt.db") == rows(db)
+
+
+def test_a_commit_frame_past_the_wal_index_is_not_captured(live, tmp_path):
+    """Frames past the -shm index were never published as committed (a
+    transaction in flight, or its writer died first): SQLite ignores them and
+    writes over them, so capture must not take them, valid as they look."""
+    db, _, spool, capture, base = live
+    run_writer(db, 100, 30)
+    capture.capture_once()
+    position = capture.position
+    header = parse_wal_header(position.header)
+    forged, _ = encode_frames(
+        [(1, capture.db_size_pages, b"\xee" * capture.page_size)],
+        page_size=capture.page_size,
+        salts=header.salts,
+        checksum_state=position.checksum,
+        byte_order=header.byte_order,
+    )
+    with open(f"{db}-wal", "r+b") as wal:
+        wal.seek(position.offset)
+        wal.write(forged)
+    txid = capture.txid
+    assert capture.capture_once() is None
+    assert capture.txid == txid
+    run_writer(db, 200, 30)  # SQLite writes its next frames over it
+    capture.capture_once()
+    assert rebuild(capture, spool, base, tmp_path / "rebuilt.db") == capture.txid
     assert rows(tmp_path / "rebuilt.db") == rows(db)
 
 
