@@ -6,7 +6,7 @@ Byte layout (docs/FORMAT.md section 2), integers big-endian::
     0      4    magic b"LTO1"
     4      1    envelope version, 1
     5      1    kind: 1 segment, 2 snapshot chunk, 3 snapshot manifest, 4 index record
-    6      1    codec: 0 none, 1 zstd (level 1, content size in the frame header)
+    6      1    codec: 0 none, 1 zstd (level -1, content size in the frame header)
     7      1    flags, 0 (readers reject anything else)
     8      8    uncompressed payload length (at most 1 GiB)
     16     32   BLAKE3-256 of the uncompressed payload
@@ -39,7 +39,7 @@ MAGIC = b"LTO1"
 ENVELOPE_VERSION = 1
 HEADER_SIZE = 48
 MAX_PAYLOAD_BYTES = 1 << 30
-ZSTD_LEVEL = 1
+ZSTD_LEVEL = -1  # see docs/FORMAT.md: a third less CPU than 1, about 1 % larger
 FLAGS_NONE = 0
 DIGEST_SIZE = 32
 
