@@ -479,8 +479,8 @@ class Capture:
         Two ways:
 
         - with a readable -shm wal-index for this WAL, up to the end it
-          announces (``_indexed_end``, asked again once when the batches reach
-          it): those frames are committed by SQLite's word, so only their
+          announces (``_indexed_end``, asked again once when full batches
+          reach it): those frames are committed by SQLite's word, so only their
           headers are scanned (``scan_commits``: salts, page numbers, commit
           frames), no checksums. Frames past it are not committed yet (a
           transaction in flight, or one whose writer died before publishing
@@ -503,6 +503,7 @@ class Capture:
         assert self.position is not None
         indexed_end = self._indexed_end(self.position.header)
         refreshed = False
+        took_full_batch = False  # it took long enough for more commits to land
         verified_bytes = MIN_READ_BYTES
         try:
             while True:
@@ -512,7 +513,7 @@ class Capture:
                 # the size now, and what is appended meanwhile waits for the next.
                 available = os.fstat(fd).st_size - offset
                 if indexed_end and offset >= indexed_end:
-                    if refreshed:
+                    if refreshed or not took_full_batch:
                         return  # the rest is in flight: the next capture takes it
                     # Read before the batches just taken: at full speed the
                     # application committed more meanwhile.
@@ -530,6 +531,7 @@ class Capture:
                     return
                 buf = self._read_buffer.view(want)
                 got = os.preadv(fd, [buf], offset) // frame_size * frame_size
+                took_full_batch = took_full_batch or got >= batch_bytes
                 buf = buf[:got]
                 if got == 0:
                     return

@@ -451,6 +451,8 @@ class DatabaseReplication:
             return 0
 
     def _serve_snapshot_requests(self, *, cancel: bool = False) -> None:
+        if self._snapshot_requests.empty():
+            return  # the common case, without raising queue.Empty
         while True:
             try:
                 future = self._snapshot_requests.get_nowait()

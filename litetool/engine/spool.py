@@ -100,7 +100,9 @@ class SpoolRecord:
 
     @property
     def page_size(self) -> int:
-        return parse_wal_header(self.position.header).page_size
+        # The WAL header (bytes 8..12: page size, big-endian) was checked when
+        # captured and when read back; no need to parse it again per append.
+        return int.from_bytes(self.position.header[8:12], "big")
 
     @property
     def frames_bytes(self) -> int:
@@ -312,7 +314,7 @@ class Spool:
     def start_generation(self, state: dict) -> None:
         """Forget every spooled record and record a new generation's state."""
         with self._lock:
-            self.close()
+            self._close_file()
             for spool_file in self._files:
                 spool_file.path.unlink(missing_ok=True)
             self._files = []
@@ -322,6 +324,9 @@ class Spool:
     def close(self) -> None:
         """Sync and close the file being appended to (trimmed files are deleted)."""
         self.wait_for_trims()
+        self._close_file()
+
+    def _close_file(self) -> None:
         with self._lock:
             if self._fd >= 0:
                 if self._synced < self._appended:
@@ -349,7 +354,7 @@ class Spool:
                     current = _SpoolFile(path, record.first_txid, record.first_txid - 1, 0, [])
                     self._files.append(current)
                     self._created += 1
-                self.close()
+                self._close_file()
                 self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             _writev_all(self._fd, [header, frames], current.path)
             self._appended += 1
@@ -357,7 +362,17 @@ class Spool:
             current.extents.append((record.last_txid, current.size, length))
             current.size += length
             current.last_txid = record.last_txid
-            self.last = replace(record, frames=b"")
+            # Without the frames (a view of the caller's reused buffer); built
+            # directly: ``dataclasses.replace`` costs more than the write.
+            self.last = SpoolRecord(
+                record.first_txid,
+                record.last_txid,
+                record.last_time_us,
+                record.start,
+                record.position,
+                record.db_size_pages,
+                record.frame_count,
+            )
 
     def sync(self) -> None:
         """Make every record appended before this call durable.
