@@ -303,7 +303,8 @@ class Capture:
     def _submit_backfill(self, on_backfilled: Callable[[], None] | None) -> None:
         """One round in the background thread: move the fence to the end of the
         WAL, PASSIVE checkpoint up to it straight away, sync the spool, flush
-        the WAL (the locked step's checkpoint fsyncs it first, writers waiting)."""
+        the WAL and the database (the locked step's checkpoint fsyncs both,
+        writers waiting, so that they have little left to write then)."""
         self._ensure_pool()
         assert self._backfill_pool is not None
         self._rounds += 1
@@ -312,14 +313,22 @@ class Capture:
         else:
             self._fence_header, self._fence_offset = b"", 0
         wal_fd = self._fd()
+        db_fd = self.fence.raw_fd("db")
 
         def backfill() -> CheckpointResult:
             try:
                 self.fence.advance()
                 result = self.fence.backfill()
-                self.spool.sync()
                 if wal_fd >= 0:
                     os.fdatasync(wal_fd)
+                # SQLite fsyncs the database only after a checkpoint that
+                # reaches the end of the WAL, which only the locked step does:
+                # without this, that fsync would write every page these rounds
+                # copied (tens of MB at full speed) while writers wait.
+                if result.checkpointed_frames > 0 and db_fd >= 0:
+                    os.fdatasync(db_fd)
+                # Last, so that the least is left for the locked step's sync.
+                self.spool.sync()
                 return result
             finally:
                 if on_backfilled is not None:
