@@ -117,6 +117,35 @@ def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_p
     app.close()
 
 
+def test_sync_interval_0s_uploads_at_once_but_coalesces_a_burst(tmp_path):
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    url = f"memory://zero-{os.getpid()}-{time.time_ns()}"
+    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "0s"}])
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+        started = time.time()
+        running.wait_published("m", 1)
+        assert time.time() - started < 1.0  # a lone commit goes at once
+        # A burst of about 500 commits a second for a second.
+        busy_started = time.time()
+        written = 1
+        while time.time() < busy_started + 1.0:
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+            written += 1
+            time.sleep(0.002)
+        status = running.wait_published("m", written)
+        busy_seconds = time.time() - busy_started
+    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    segments = [s for s in index.segments if s.last_txid > 1]
+    # Syncs start at least 20 ms apart: the burst shares segments.
+    assert len(segments) <= busy_seconds / 0.02 + 2, len(segments)
+    assert len(segments) < written / 4, (len(segments), written)
+    assert index.last_txid == written
+    app.close()
+
+
 def moto_replica(url, name, port):
     """An S3 replica on a moto server at ``port`` that fails fast when it is down."""
     return {
