@@ -302,9 +302,9 @@ class Capture:
 
     def _submit_backfill(self, on_backfilled: Callable[[], None] | None) -> None:
         """One round in the background thread: move the fence to the end of the
-        WAL, PASSIVE checkpoint up to it straight away, sync the spool, flush
-        the WAL and the database (the locked step's checkpoint fsyncs both,
-        writers waiting, so that they have little left to write then)."""
+        WAL, PASSIVE checkpoint up to it straight away, then fdatasync the WAL,
+        the database and the spool (the locked step syncs all three, writers
+        waiting, so that they have little left to write then)."""
         self._ensure_pool()
         assert self._backfill_pool is not None
         self._rounds += 1
