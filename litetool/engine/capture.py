@@ -51,7 +51,8 @@ UNLOCKED_CHECKPOINT_ROUNDS = 3
 # (SQLite's own automatic checkpoint cadence).
 BACKFILL_STEP_FRAMES = 1000
 LOCKED_TAIL_FRAMES = 256
-# A read asks for at least this much beyond what the wal-index announces.
+# Without a usable wal-index, verifying reads start at this size and grow
+# while everything read is valid.
 MIN_READ_BYTES = 64 << 10
 # The wal-index header in -shm: two identical 48-byte copies, native byte
 # order; isInit at 12, mxFrame at 16, salts at 32 (SQLite's WalIndexHdr).
