@@ -29,6 +29,15 @@ def database_config(db, replicas, **extra):
     return build_settings(data, {}, source=None).databases[0]
 
 
+def one_memory_replica(tmp_path, tag, sync_interval):
+    """A new database and the config of one memory replica ``m`` of it."""
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    url = f"memory://{tag}-{os.getpid()}-{time.time_ns()}"
+    config = database_config(db, [{"url": url, "name": "m", "sync-interval": sync_interval}])
+    return app, url, config
+
+
 class Running:
     """Runs a DatabaseReplication on a private event loop in a thread."""
 
@@ -84,10 +93,7 @@ def requests_made(replica_status):
 
 
 def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_path):
-    db = tmp_path / "app.db"
-    app = make_db(db)
-    url = f"memory://idle-{os.getpid()}-{time.time_ns()}"
-    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "500ms"}])
+    app, url, config = one_memory_replica(tmp_path, "idle", "500ms")
     with Running(config) as running:
         running.wait_published("m", 0)
         for _i in range(20):
@@ -118,10 +124,7 @@ def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_p
 
 
 def test_sync_interval_0s_uploads_at_once_but_coalesces_a_burst(tmp_path):
-    db = tmp_path / "app.db"
-    app = make_db(db)
-    url = f"memory://zero-{os.getpid()}-{time.time_ns()}"
-    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "0s"}])
+    app, url, config = one_memory_replica(tmp_path, "zero", "0s")
     with Running(config) as running:
         running.wait_published("m", 0)
         app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
@@ -249,10 +252,7 @@ def test_spool_cap_detaches_the_lagging_replica_loudly(tmp_path):
 def test_an_unexpected_capture_error_is_reported_and_capture_goes_on(tmp_path, monkeypatch):
     from litetool.engine.capture import Capture
 
-    db = tmp_path / "app.db"
-    app = make_db(db)
-    url = f"memory://unexpected-{os.getpid()}-{time.time_ns()}"
-    config = database_config(db, [{"url": url, "name": "m", "sync-interval": "0s"}])
+    app, _url, config = one_memory_replica(tmp_path, "unexpected", "0s")
     original = Capture.capture_once
     failures = []
 
