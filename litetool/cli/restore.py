@@ -65,7 +65,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         help="do nothing (exit 0) when there is no backup to restore",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the plan; fetch and write nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the plan; write nothing (reads the index records, and the one "
+        "segment a point inside a segment needs)",
     )
     parser.add_argument(
         "--parallelism", metavar="N", default="8", help="objects fetched at once (default 8)"
@@ -125,7 +128,7 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
 
     from litetool.cli.targets import resolve_source
     from litetool.errors import NoBackupFound, OutputExists
-    from litetool.restore import load_candidates, plan_restore, restore_plan
+    from litetool.restore import load_candidates, plan_fetching, restore_plan
     from litetool.restore.output import check_output_free
 
     source = resolve_source(args.source, config_path=args.config, replica_name=args.replica)
@@ -158,7 +161,7 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
             print(f"{exc.message}; nothing to restore (--if-replica-exists)")
             return 0
         raise
-    plan = plan_restore(candidates, target)
+    plan, candidates = await plan_fetching(candidates, target, source.replicas)
     replica = next(r for r in source.replicas if r.name == plan.replica)
     if args.dry_run:
         _print_plan(plan, replica.display_url, out, out_problem)
@@ -222,7 +225,7 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
     snapshot = plan.snapshot
     segments = plan.segments
     lines = [
-        "restore plan (dry run: nothing fetched or written)",
+        "restore plan (dry run: nothing restored or written)",
         f"  replica     {plan.replica} ({replica_url})",
         f"  generation  {plan.generation}",
         f"  target      txid {plan.txid}, committed {_when(plan.commit_time_us)}",

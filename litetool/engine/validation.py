@@ -89,10 +89,12 @@ def file_digest(path: Path) -> str:
 
 async def restored_digest(replica, generation: str, txid: int) -> str:
     """Restore (generation, txid) from ``replica`` into a temp dir; its digest."""
-    from litetool.restore import execute_plan, plan_for_txid
+    from litetool.restore import RestoreTarget, execute_plan, plan_fetching
 
     index = await replica.load_generation(generation)
-    plan = plan_for_txid(replica.name, index, txid)
+    plan, _ = await plan_fetching(
+        [(replica.name, index)], RestoreTarget(txid=txid, generation=generation), [replica]
+    )
     with tempfile.TemporaryDirectory(prefix="litetool-verify-") as directory:
         path = Path(directory) / "verify.db"
         await execute_plan(plan, replica, path)

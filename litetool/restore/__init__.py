@@ -13,13 +13,19 @@ from litetool.restore.plan import (
     PlannedSegment,
     RestorePlan,
     RestoreTarget,
+    attach_detail,
     fallback_point,
     last_txid_at_or_before,
-    plan_for_txid,
     plan_restore,
 )
 from litetool.restore.progress import NullProgress, ProgressReporter
-from litetool.restore.session import broken_object_hint, load_candidates, restore_plan
+from litetool.restore.session import (
+    broken_object_hint,
+    fetch_detail,
+    load_candidates,
+    plan_fetching,
+    restore_plan,
+)
 
 __all__ = [
     "DEFAULT_PARALLELISM",
@@ -30,12 +36,14 @@ __all__ = [
     "RestorePlan",
     "RestoreResult",
     "RestoreTarget",
+    "attach_detail",
     "broken_object_hint",
     "execute_plan",
     "fallback_point",
+    "fetch_detail",
     "last_txid_at_or_before",
     "load_candidates",
-    "plan_for_txid",
+    "plan_fetching",
     "plan_restore",
     "restore_plan",
 ]

@@ -318,22 +318,11 @@ def _check_manifest(plan: RestorePlan, manifest: SnapshotManifest) -> None:
 
 
 def _check_segment(planned: PlannedSegment, segment: Segment, plan: RestorePlan) -> None:
-    entry = planned.entry
-    problems = []
-    if (segment.first_txid, segment.last_txid) != (entry.first_txid, entry.last_txid):
-        problems.append(
-            f"holds txids {segment.first_txid}..{segment.last_txid}, "
-            f"the index record says {entry.first_txid}..{entry.last_txid}"
-        )
-    elif segment.page_size != plan.page_size or segment.frame_count != entry.frames:
-        problems.append(
-            f"has {segment.frame_count} frames of {segment.page_size} bytes, the index "
-            f"record says {entry.frames} of {plan.page_size}"
-        )
-    elif segment.commit_times_us != entry.times_us or segment.db_sizes_pages != entry.db_pages:
-        problems.append("commit times or db sizes differ from the index record")
-    if problems:
-        raise CorruptObject(object_key(entry.digest), problems[0])
+    problem = planned.entry.mismatch(segment)
+    if problem is None and segment.page_size != plan.page_size:
+        problem = f"has pages of {segment.page_size} bytes, the generation {plan.page_size}"
+    if problem is not None:
+        raise CorruptObject(object_key(planned.entry.digest), problem)
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -12,7 +12,12 @@ Choosing the restore point:
 - **txid N**: transaction N of the given generation, or of the most recent
   generation when none is given; the first replica that holds it.
 - **time T**: the *last transaction committed at or before T*. Commit times
-  are the per-transaction times of the index records; a time that ever went
+  are per transaction; the index records summarise each segment (its first,
+  last and latest time), which settles every segment but the one where T
+  falls inside: for that one the planner raises ``DetailNeeded`` and the
+  caller attaches the fetched segment's times (``restore.session.plan_fetching``)
+  and plans again. The same holds for a ``--txid`` inside a segment (its time
+  and database size). A time that ever went
   backwards counts as the latest time before it (running maximum), so a
   restore never includes a transaction whose time is after T. Among
   generations, the one whose time range covers T wins; when several do, the
@@ -41,9 +46,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from litetool.errors import NoBackupFound, TargetUnreachable
-from litetool.storage.generation import GenerationIndex
+from litetool.storage.generation import DetailNeeded, GenerationIndex
 from litetool.storage.manifest import DEFAULT_CHUNK_SIZE
-from litetool.storage.records import SegmentEntry, SnapshotEntry
+from litetool.storage.records import SegmentDetail, SegmentEntry, SnapshotEntry
 from litetool.timespec import format_instant_us
 
 #: ``(replica name, generation index)``: what the planner chooses from.
@@ -151,13 +156,15 @@ def plan_restore(
     return plan
 
 
-def plan_for_txid(name: str, index: GenerationIndex, txid: int) -> RestorePlan:
-    """The cheapest plan for *txid* within one candidate (ValueError if not a point of it)."""
-    if txid not in index:
-        raise ValueError(f"txid {txid} is not in generation {index.generation}")
-    plan = _plan_in(name, index, txid, frozenset())
-    assert plan is not None  # without objects to avoid, every point of a generation is reachable
-    return plan
+def attach_detail(
+    candidates: Sequence[Candidate], generation: str, entry: SegmentEntry, detail: SegmentDetail
+) -> list[Candidate]:
+    """*candidates* with *detail* attached to segment *entry* of *generation*
+    (ValueError when it disagrees with the summary)."""
+    return [
+        (name, index.with_detail(entry, detail) if index.generation == generation else index)
+        for name, index in candidates
+    ]
 
 
 def fallback_point(
@@ -168,17 +175,26 @@ def fallback_point(
 
     Checked point by point, newest first: where snapshots sit inside segments,
     the cheapest path is not monotonic in the txid, so no point can be skipped.
+    No segment is fetched for this: a point inside a segment known only by its
+    summary gives way to the point before that segment.
     """
     paths = _Paths(index, frozenset())
     broken_paths = _Paths(index, frozenset(broken))
-    for point in range(txid, index.first_txid - 1, -1):
+    point = txid
+    while point >= index.first_txid:
         choice = paths.cheapest(point)
         assert choice is not None  # nothing avoided: every point is reachable
         snapshot, start, stop, _ = choice
         if snapshot.manifest_digest not in broken_paths.avoid and not broken_paths.uses_avoided(
             start, stop
         ):
-            return paths.plan(name, point, choice)
+            try:
+                return paths.plan(name, point, choice)
+            except DetailNeeded as need:
+                # Inside a segment known only by its summary: the point before it.
+                point = need.entry.first_txid - 1
+                continue
+        point -= 1
     return None
 
 
@@ -258,7 +274,12 @@ def _pick_time(
 
 def last_txid_at_or_before(index: GenerationIndex, time_us: int) -> int | None:
     """The last txid of *index* whose commit time (as a running maximum) is <= *time_us*;
-    None when even the first restore point is later."""
+    None when even the first restore point is later.
+
+    Segment summaries decide every segment but the one where the running maximum
+    passes *time_us*; that one needs its detail (``DetailNeeded``) unless its
+    first transaction is already too late.
+    """
     running = index.first_commit_time_us
     if running > time_us:
         return None
@@ -266,11 +287,15 @@ def last_txid_at_or_before(index: GenerationIndex, time_us: int) -> int | None:
     for segment in index.segments:
         if segment.last_txid <= index.first_txid:
             continue
-        if max(running, max(segment.times_us)) <= time_us:
-            running = max(running, max(segment.times_us))
+        if max(running, segment.max_time_us) <= time_us:
+            running = max(running, segment.max_time_us)
             landing = segment.last_txid
             continue
-        for offset, commit_time_us in enumerate(segment.times_us):
+        if segment.first_txid > index.first_txid and segment.first_time_us > time_us:
+            return landing
+        if segment.detail is None:
+            raise DetailNeeded(index.generation, segment)
+        for offset, commit_time_us in enumerate(segment.detail.times_us):
             txid = segment.first_txid + offset
             if txid <= index.first_txid:
                 continue
@@ -282,13 +307,19 @@ def last_txid_at_or_before(index: GenerationIndex, time_us: int) -> int | None:
 
 
 def _running_time_us(index: GenerationIndex, txid: int) -> int:
-    """The running-maximum commit time of *txid*."""
+    """The running-maximum commit time of *txid* (DetailNeeded inside a segment
+    known only by its summary)."""
     running = index.first_commit_time_us
     for segment in index.segments:
         if segment.first_txid > txid:
             break
-        upto = min(txid, segment.last_txid) - segment.first_txid + 1
-        running = max(running, max(segment.times_us[:upto]))
+        if txid >= segment.last_txid:
+            running = max(running, segment.max_time_us)
+            continue
+        if segment.detail is None:
+            raise DetailNeeded(index.generation, segment)
+        upto = txid - segment.first_txid + 1
+        running = max(running, max(segment.detail.times_us[:upto]))
     return running
 
 

@@ -7,6 +7,9 @@ The I/O around the pure planner:
   litetool marker or no generation contributes nothing; when no replica has
   anything the result is ``NoBackupFound``. A replica that fails to load is
   skipped with a warning when another one loaded, else its error propagates.
+- :func:`plan_fetching` plans, fetching the one segment per candidate that
+  the index records only summarise when the target falls inside it
+  (``DetailNeeded``), verified against its summary.
 - :func:`restore_plan` runs the executor and, when an object is corrupt or
   missing, adds a hint naming the latest restore point that does not need
   it (``--txid``/``--generation``), so the user can still get the most recent
@@ -17,14 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from litetool.errors import CorruptObject, NoBackupFound, ObjectNotFound
 from litetool.restore.execute import DEFAULT_PARALLELISM, RestoreResult, execute_plan
-from litetool.restore.plan import Candidate, RestorePlan, fallback_point, point_hint
+from litetool.restore.plan import (
+    Candidate,
+    RestorePlan,
+    RestoreTarget,
+    attach_detail,
+    fallback_point,
+    plan_restore,
+    point_hint,
+)
 from litetool.restore.progress import ProgressReporter
 from litetool.storage import Replica
-from litetool.storage.keys import try_parse_key
+from litetool.storage.generation import DetailNeeded
+from litetool.storage.keys import object_key, try_parse_key
+from litetool.storage.records import SegmentDetail
 from litetool.storage.replica import gather_limited
 
 
@@ -75,6 +88,55 @@ async def _load_replica(replica: Replica) -> list[Candidate]:
         replica.concurrency,
     )
     return [(replica.name, index) for index in indexes]
+
+
+async def plan_fetching(
+    candidates: Sequence[Candidate],
+    target: RestoreTarget,
+    replicas: Sequence[Replica],
+    *,
+    avoid: Collection[str] = (),
+) -> tuple[RestorePlan, list[Candidate]]:
+    """:func:`plan_restore`, fetching each segment the planner needs the detail of;
+    returns the plan and the candidates with those details attached."""
+    candidates = list(candidates)
+    fetched: set[tuple[str, str]] = set()
+    while True:
+        try:
+            return plan_restore(candidates, target, avoid=avoid), candidates
+        except DetailNeeded as need:
+            wanted = (need.generation, need.entry.digest)
+            if wanted in fetched:
+                raise AssertionError(f"detail of {wanted} attached but still needed") from None
+            fetched.add(wanted)
+            detail = await fetch_detail(replicas, candidates, need)
+            candidates = attach_detail(candidates, need.generation, need.entry, detail)
+
+
+async def fetch_detail(
+    replicas: Sequence[Replica], candidates: Sequence[Candidate], need: DetailNeeded
+) -> SegmentDetail:
+    """The per-transaction detail of the segment *need* names, from the first replica
+    whose view of that generation names it (CorruptObject if it disagrees with its
+    summary; the next replica is tried when it is missing or corrupt)."""
+    entry = need.entry
+    holders = [
+        name
+        for name, index in candidates
+        if index.generation == need.generation
+        and any(segment.digest == entry.digest for segment in index.segments)
+    ]
+    error: Exception | None = None
+    for replica in sorted(
+        (r for r in replicas if r.name in holders), key=lambda r: holders.index(r.name)
+    ):
+        try:
+            return await replica.fetch_detail(entry)
+        except (CorruptObject, ObjectNotFound) as exc:
+            error = error or exc
+    if error is None:
+        raise ObjectNotFound(object_key(entry.digest), hint="no replica names this segment")
+    raise error
 
 
 async def restore_plan(

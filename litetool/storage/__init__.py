@@ -18,7 +18,7 @@ from litetool.storage.envelope import (
     encode_object,
 )
 from litetool.storage.gc import GcReport
-from litetool.storage.generation import GenerationIndex, GenerationInfo
+from litetool.storage.generation import DetailNeeded, GenerationIndex, GenerationInfo
 from litetool.storage.keys import (
     LEASE_KEY,
     MARKER_KEY,
@@ -43,6 +43,7 @@ from litetool.storage.manifest import (
 )
 from litetool.storage.records import (
     IndexRecord,
+    SegmentDetail,
     SegmentEntry,
     SnapshotEntry,
     decode_record,
@@ -66,6 +67,7 @@ __all__ = [
     "MARKER_KEY",
     "MAX_PAYLOAD_BYTES",
     "Codec",
+    "DetailNeeded",
     "GcReport",
     "GenerationIndex",
     "GenerationInfo",
@@ -82,6 +84,7 @@ __all__ = [
     "RequestStats",
     "RetentionPlan",
     "Segment",
+    "SegmentDetail",
     "SegmentEntry",
     "SegmentTransaction",
     "SnapshotEntry",

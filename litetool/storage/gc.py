@@ -6,15 +6,16 @@ One run:
    touched;
 2. loads every generation's view (any unreadable or inconsistent generation
    stops the run: GC never guesses);
-3. plans retention (``retention.py``); a generation whose oldest retained
-   snapshot is past its first one gets a new compacted record that leaves out
-   what retention no longer needs ("pruning"; possible only when the view has
-   an index record after its compacted record, so an idle generation is
-   pruned after its next publish);
+3. plans retention (``retention.py``); in a generation whose oldest retained
+   snapshot opens a record of the view other than the first (record 0, or a
+   compacted record that starts with that snapshot), the records of the view
+   before it go ("trimming": nothing is rewritten; a generation is trimmed once
+   compaction has put the snapshot at the start of a compacted record);
 4. decides which records go: every record of an expired generation once its
-   newest record is older than the grace period; records covered by a
-   compacted record once *that* compacted record is older than the grace
-   period (so a reader that listed before the compaction can still finish);
+   newest record is older than the grace period; the trimmed records and any
+   record before the view; records covered by the view once every view record
+   they overlap is older than the grace period (so a reader that listed before
+   the compaction can still finish);
 5. keeps every object named by a record that stays (segments, manifests and
    the chunks the manifests name) and deletes the other objects older than
    the grace period: first the records, then the objects.
@@ -32,12 +33,12 @@ from typing import TYPE_CHECKING
 
 from litetool.errors import ObjectNotFound
 from litetool.storage.generation import GenerationIndex
-from litetool.storage.keys import KeyKind, object_key, record_key, try_parse_key
+from litetool.storage.keys import KeyKind, object_key, try_parse_key
 from litetool.storage.retention import plan_retention
 from litetool.storage.store import ObjectMeta
 
 if TYPE_CHECKING:
-    from litetool.storage.replica import RecordKeys, Replica
+    from litetool.storage.replica import RecordKeys, RecordRef, Replica
 
 GC_WRITER = "litetool-gc"
 
@@ -50,7 +51,7 @@ class GcReport:
     retained_objects: int = 0
     young_objects: int = 0
     expired_generations: tuple[str, ...] = ()
-    pruned_generations: tuple[str, ...] = ()
+    trimmed_generations: tuple[str, ...] = ()
     ignored_keys: int = 0
 
 
@@ -62,7 +63,7 @@ class _Listing:
 
 
 async def _list_root(replica: Replica) -> _Listing:
-    from litetool.storage.replica import RecordKeys
+    from litetool.storage.replica import RecordKeys, RecordRef
 
     listing = _Listing({}, {}, 0)
     async for meta in replica.store.list(""):
@@ -72,23 +73,26 @@ async def _list_root(replica: Replica) -> _Listing:
         elif parsed.kind is KeyKind.OBJECT and parsed.digest is not None:
             listing.objects[parsed.digest] = meta
         elif parsed.generation is not None and parsed.seq is not None:
+            compacted = parsed.kind is KeyKind.COMPACTED_RECORD
             keys = listing.records.setdefault(parsed.generation, RecordKeys())
-            if parsed.kind is KeyKind.COMPACTED_RECORD:
-                keys.compacted[parsed.seq] = meta
-            else:
-                keys.index[parsed.seq] = meta
+            keys.add(RecordRef(parsed.seq, parsed.first_seq or 0, compacted, meta.key), meta)
     return listing
 
 
-def _record_metas(keys: RecordKeys) -> list[tuple[int, bool, ObjectMeta]]:
-    return [(seq, False, meta) for seq, meta in keys.index.items()] + [
-        (seq, True, meta) for seq, meta in keys.compacted.items()
-    ]
-
-
-def _needs_pruning(index: GenerationIndex, keep_from_txid: int) -> bool:
-    only_compacted = len(index.records) == 1 and index.records[0].compacted
-    return keep_from_txid > index.first_txid and not only_compacted
+def _trim_point(index: GenerationIndex, keep_from_txid: int) -> int:
+    """How many records of the view retention no longer needs: those before the record
+    that opens with the snapshot at *keep_from_txid* (0 when none does)."""
+    for position in range(len(index.records) - 1, 0, -1):
+        record = index.records[position]
+        opens = record.compacted or record.first_seq == 0
+        if (
+            opens
+            and record.snapshots
+            and record.snapshots[0].txid == keep_from_txid
+            and (not record.segments or record.segments[0].first_txid == keep_from_txid + 1)
+        ):
+            return position
+    return 0
 
 
 async def collect_garbage(
@@ -112,47 +116,57 @@ async def collect_garbage(
     indexes = dict(zip(generations, loaded, strict=True))
     plan = plan_retention(loaded, now_us - int(retention_seconds * 1_000_000))
 
-    pruned: list[str] = []
+    trimmed: list[str] = []
     for generation, keep_from_txid in sorted(plan.keep_from.items()):
         index = indexes[generation]
-        if _needs_pruning(index, keep_from_txid):
-            await replica.write_compacted(
-                index, keep_from_txid=keep_from_txid, writer=GC_WRITER, now_us=now_us
-            )
-            pruned.append(generation)
-            keys = (await replica.list_record_keys(generation))[generation]
-            listing.records[generation] = keys
-            indexes[generation] = await replica.load_view(generation, keys)
+        position = _trim_point(index, keep_from_txid)
+        if position:
+            indexes[generation] = GenerationIndex.from_records(generation, index.records[position:])
+            trimmed.append(generation)
 
     doomed_records: list[str] = []
     named: set[str] = set()
     expired_deleted: list[str] = []
-    extra_records: list[tuple[str, int, bool]] = []
+    extra_refs: list[tuple[str, RecordRef]] = []
     for generation in generations:
         keys = listing.records[generation]
         index = indexes[generation]
-        metas = _record_metas(keys)
         if generation in plan.expired and all(
-            meta.last_modified_us <= cutoff_us for _, _, meta in metas
+            meta.last_modified_us <= cutoff_us for meta in keys.metas.values()
         ):
-            doomed_records += [record_key(generation, seq, compacted=c) for seq, c, _ in metas]
+            doomed_records += [ref.key for ref in keys.refs]
             expired_deleted.append(generation)
             continue
         named |= index.object_digests()
-        view = set(keys.view())
-        base = keys.compacted.get(index.compacted_seq) if index.compacted_seq is not None else None
-        for seq, compacted, _ in metas:
-            if (seq, compacted) in view:
+        view = keys.view()
+        if [(r.first_seq, r.seq) for r in view[-len(index.records) :]] != [
+            (r.first_seq, r.seq) for r in index.records
+        ]:
+            # The view changed between the listing and the load: what we listed
+            # is out of date, so no record of this generation goes this time.
+            extra_refs += [(generation, ref) for ref in keys.refs]
+            continue
+        view = view[len(view) - len(index.records) :]
+        in_view = {ref.key for ref in view}
+        for ref in keys.refs:
+            if ref.key in in_view:
                 continue
-            if base is not None and base.last_modified_us <= cutoff_us:
-                doomed_records.append(record_key(generation, seq, compacted=compacted))
+            if ref.seq < view[0].first_seq:
+                doomed_records.append(ref.key)  # trimmed, or before the view anyway
+                continue
+            overlapping = [v for v in view if v.first_seq <= ref.seq and ref.first_seq <= v.seq]
+            if all(
+                v.key in keys.metas and keys.metas[v.key].last_modified_us <= cutoff_us
+                for v in overlapping
+            ):
+                doomed_records.append(ref.key)
             else:
-                extra_records.append((generation, seq, compacted))
+                extra_refs.append((generation, ref))
 
     # Records that stay but are not in a view (covered, within the grace period):
     # a reader may still be using them, so what they name stays too.
     extra = await gather_limited(
-        [(lambda g=g, s=s, c=c: replica.fetch_record(g, s, c)) for g, s, c in extra_records],
+        [(lambda g=g, r=r: replica.fetch_record(g, r)) for g, r in extra_refs],
         replica.concurrency,
     )
     for record in extra:
@@ -199,6 +213,6 @@ async def collect_garbage(
         retained_objects=len(listing.objects) - len(doomed_objects) - young,
         young_objects=young,
         expired_generations=tuple(expired_deleted),
-        pruned_generations=tuple(pruned),
+        trimmed_generations=tuple(trimmed),
         ignored_keys=listing.ignored_keys,
     )

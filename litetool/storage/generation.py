@@ -1,46 +1,96 @@
 """The pure view of one generation, built from its index records.
 
 A reader lists ``generations/<g>/index/`` and ``generations/<g>/compacted/``,
-takes the compacted record with the highest seq (if any) and the index
-records after it, and hands them to :meth:`GenerationIndex.from_records`.
-The index then checks the rules of docs/FORMAT.md section 5 and answers what
-a restore planner and ``status`` need: the snapshots and segments in order,
-the range of restore points (txids) with their commit times and db sizes.
+walks back from the highest seq to find the records of the view
+(:func:`walk_view`, docs/FORMAT.md section 5), fetches those and hands them
+to :meth:`GenerationIndex.from_records`. The index then checks the rules of
+docs/FORMAT.md section 5 and answers what a restore planner and ``status``
+need: the snapshots and segments in order, the range of restore points
+(txids) with their commit times and db sizes.
 
-Contiguity rules (``ReplicaFormatError`` when broken):
+Rules (``ReplicaFormatError`` when broken):
 
-- the records of the view are numbered without gaps: the compacted record's
-  seq (or 0), then +1 each;
+- the records of the view follow each other without gaps (each starts at the
+  previous one's seq + 1), and the first is record 0 or a compacted record;
 - the first record of the view names a snapshot; snapshot txids never
   decrease and none is beyond the last txid;
 - segments are contiguous: the first starts at the first snapshot's
   txid + 1, each next one at the previous ``last_txid + 1``;
 - every snapshot and segment has the same page size.
+
+Segments carry summaries (format 2): the commit time and database size of a
+transaction inside a segment are known only once its :class:`SegmentDetail`
+is attached (:meth:`GenerationIndex.with_detail`). Asking for one before
+raises :class:`DetailNeeded`, which names the segment to fetch.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Protocol, TypeVar
 
 from litetool.errors import ReplicaFormatError
 from litetool.storage.keys import parse_generation_time_ms, validate_generation
-from litetool.storage.records import IndexRecord, SegmentEntry, SnapshotEntry
+from litetool.storage.records import IndexRecord, SegmentDetail, SegmentEntry, SnapshotEntry
+
+#: A compacted record holds at most this many entries (snapshots + segments)
+#: when it absorbs the one before it (docs/FORMAT.md section 5).
+MAX_COMPACTED_ENTRIES = 8192
 
 
-def select_view(records: Iterable[IndexRecord]) -> list[IndexRecord]:
-    """The records a reader uses: the newest compacted record (if any), then the
-    index records after it, by seq. Covered index records are dropped."""
-    records = list(records)
-    compacted = [record for record in records if record.compacted]
-    base = max(compacted, key=lambda record: record.seq) if compacted else None
-    floor = base.seq if base is not None else -1
-    later = sorted(
-        (record for record in records if not record.compacted and record.seq > floor),
-        key=lambda record: record.seq,
-    )
-    return ([base] if base is not None else []) + later
+class DetailNeeded(LookupError):
+    """A value inside a segment whose per-transaction detail is not attached:
+    fetch the segment named by ``entry`` and attach it (``with_detail``)."""
+
+    def __init__(self, generation: str, entry: SegmentEntry) -> None:
+        super().__init__(
+            f"segment {entry.digest[:12]} of generation {generation} "
+            f"(txids {entry.first_txid}..{entry.last_txid}) is needed"
+        )
+        self.generation = generation
+        self.entry = entry
+
+
+class ViewItem(Protocol):
+    """What the view walk needs of a record or of a record key."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def first_seq(self) -> int: ...
+    @property
+    def compacted(self) -> bool: ...
+
+
+V = TypeVar("V", bound=ViewItem)
+
+
+def walk_view(items: Iterable[V]) -> list[V]:
+    """The records a reader uses, oldest first: walking back from the highest seq, the
+    compacted record ending there that covers the most, else the index record there,
+    until seq 0 is covered or a seq has neither (docs/FORMAT.md section 5)."""
+    compacted: dict[int, V] = {}
+    index: dict[int, V] = {}
+    for item in items:
+        if item.compacted:
+            best = compacted.get(item.seq)
+            if best is None or item.first_seq < best.first_seq:
+                compacted[item.seq] = item
+        else:
+            index[item.seq] = item
+    view: list[V] = []
+    seq = max([*compacted, *index], default=-1)
+    while seq >= 0:
+        item = compacted.get(seq) or index.get(seq)
+        if item is None:
+            break
+        view.append(item)
+        seq = item.first_seq - 1
+    view.reverse()
+    return view
 
 
 class GenerationIndex:
@@ -74,7 +124,7 @@ class GenerationIndex:
 
     @classmethod
     def from_records(cls, generation: str, records: Iterable[IndexRecord]) -> GenerationIndex:
-        """Select the view of *records* (see :func:`select_view`) and validate it."""
+        """Select the view of *records* (see :func:`walk_view`) and validate it."""
         validate_generation(generation)
         records = list(records)
         for record in records:
@@ -83,7 +133,7 @@ class GenerationIndex:
                     f"generation {generation}: record {record.seq} names generation "
                     f"{record.generation}"
                 )
-        view = select_view(records)
+        view = walk_view(records)
         index = cls(generation, view)
         index._validate()
         return index
@@ -94,11 +144,16 @@ class GenerationIndex:
     def _validate(self) -> None:
         if not self.records:
             raise self._fail("has no index records")
-        expected_seq = self.records[0].seq if self.records[0].compacted else 0
+        first = self.records[0]
+        if first.first_seq != 0 and not first.compacted:
+            raise self._fail(f"index record {first.first_seq - 1} is missing")
+        expected_seq = first.first_seq
         for record in self.records:
-            if record.seq != expected_seq:
-                raise self._fail(f"index record {expected_seq} is missing (next is {record.seq})")
-            expected_seq += 1
+            if record.first_seq != expected_seq:
+                raise self._fail(
+                    f"index record {expected_seq} is missing (next is {record.first_seq})"
+                )
+            expected_seq = record.seq + 1
         if not self.records[0].snapshots:
             raise self._fail(
                 f"record {self.records[0].seq} opens the generation without a snapshot"
@@ -185,20 +240,46 @@ class GenerationIndex:
         raise ValueError(f"txid {txid} is in no segment of generation {self.generation}")
 
     def commit_time_us(self, txid: int) -> int:
-        """Commit time of restore point *txid* (ValueError outside the generation)."""
+        """Commit time of restore point *txid* (ValueError outside the generation;
+        DetailNeeded inside a segment without its detail)."""
         self._require(txid)
         if txid == self.first_txid:
             return self.snapshots[0].time_us
         segment = self.segment_for(txid)
-        return segment.times_us[txid - segment.first_txid]
+        if txid == segment.last_txid:
+            return segment.last_time_us
+        if txid == segment.first_txid:
+            return segment.first_time_us
+        return self._detail(segment).times_us[txid - segment.first_txid]
 
     def db_size_pages(self, txid: int) -> int:
-        """Database size (pages) after transaction *txid*."""
+        """Database size (pages) after transaction *txid* (DetailNeeded as above)."""
         self._require(txid)
         if txid == self.first_txid:
             return self.snapshots[0].page_count
         segment = self.segment_for(txid)
-        return segment.db_pages[txid - segment.first_txid]
+        if txid == segment.last_txid:
+            return segment.db_pages
+        return self._detail(segment).db_pages[txid - segment.first_txid]
+
+    def _detail(self, segment: SegmentEntry) -> SegmentDetail:
+        if segment.detail is None:
+            raise DetailNeeded(self.generation, segment)
+        return segment.detail
+
+    def with_detail(self, entry: SegmentEntry, detail: SegmentDetail) -> GenerationIndex:
+        """This index with *detail* attached to segment *entry* (ValueError when it
+        disagrees with the entry's summary)."""
+        clone = object.__new__(GenerationIndex)
+        for name in GenerationIndex.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.segments = tuple(
+            segment.with_detail(detail)
+            if (segment.digest, segment.first_txid) == (entry.digest, entry.first_txid)
+            else segment
+            for segment in self.segments
+        )
+        return clone
 
     def is_segment_boundary(self, txid: int) -> bool:
         """Whether no segment straddles *txid* (the view could start at a snapshot there)."""
@@ -227,34 +308,6 @@ class GenerationIndex:
         start = bisect_right(self._segment_starts, after_txid + 1) - 1
         stop = bisect_right(self._segment_starts, through_txid)
         return list(self.segments[max(start, 0) : stop])
-
-    def compacted_record(
-        self, *, writer: str, created_us: int, keep_from_txid: int | None = None
-    ) -> IndexRecord:
-        """The compacted record covering this view (at its last seq), optionally leaving
-        out everything before the snapshot at *keep_from_txid* (which must sit at a
-        segment boundary, so the result is a valid view on its own)."""
-        snapshots = self.snapshots
-        segments = self.segments
-        if keep_from_txid is not None:
-            if not self.is_segment_boundary(keep_from_txid) or keep_from_txid not in {
-                entry.txid for entry in snapshots
-            }:
-                raise ValueError(f"no snapshot at a segment boundary at txid {keep_from_txid}")
-            snapshots = tuple(entry for entry in snapshots if entry.txid >= keep_from_txid)
-            segments = tuple(entry for entry in segments if entry.first_txid > keep_from_txid)
-        record = IndexRecord(
-            generation=self.generation,
-            seq=self.last_seq,
-            created_us=created_us,
-            writer=writer,
-            snapshots=snapshots,
-            segments=segments,
-            reason=self.reason,
-            covers=(0, self.last_seq),
-        )
-        GenerationIndex.from_records(self.generation, [record])  # never write a broken view
-        return record
 
     def object_digests(self) -> set[str]:
         """Every content-addressed object the view names directly (segments and
@@ -301,3 +354,61 @@ class GenerationInfo:
             stored_bytes=index.stored_bytes,
             reason=index.reason,
         )
+
+
+# -- compaction ---------------------------------------------------------------------------
+
+
+def plan_compaction(
+    records: Sequence[IndexRecord],
+    *,
+    writer: str,
+    created_us: int,
+    max_entries: int = MAX_COMPACTED_ENTRIES,
+) -> list[IndexRecord]:
+    """The compacted records that stand for *records*, oldest first (docs/FORMAT.md
+    section 5, "How litetool compacts").
+
+    *records* is the end of a view: its last compacted record, if any, then every
+    index record after it, consecutive. The index records are split into runs at
+    the records that name a snapshot; the first run joins the compacted record
+    before it when it names no snapshot and both hold at most *max_entries*
+    entries together; every other run becomes a compacted record of its own.
+    """
+    if not records:
+        return []
+    for before, after in pairwise(records):
+        if after.compacted or after.first_seq != before.seq + 1:
+            raise ValueError(f"records {before.seq} and {after.first_seq} do not follow each other")
+    head = records[0] if records[0].compacted else None
+    tail = list(records[1:] if head is not None else records)
+    reason = records[0].reason
+    runs: list[list[IndexRecord]] = []
+    for record in tail:
+        if not runs or record.snapshots:
+            runs.append([record])
+        else:
+            runs[-1].append(record)
+    planned: list[IndexRecord] = []
+    for number, run in enumerate(runs):
+        group = run
+        if (
+            number == 0
+            and head is not None
+            and not run[0].snapshots
+            and head.entry_count + sum(record.entry_count for record in run) <= max_entries
+        ):
+            group = [head, *run]
+        planned.append(
+            IndexRecord(
+                generation=group[0].generation,
+                seq=group[-1].seq,
+                created_us=created_us,
+                writer=writer,
+                snapshots=tuple(entry for record in group for entry in record.snapshots),
+                segments=tuple(entry for record in group for entry in record.segments),
+                reason=reason,
+                covers=(group[0].first_seq, group[-1].seq),
+            )
+        )
+    return planned

@@ -6,13 +6,14 @@ Below a replica root, litetool writes exactly these keys::
     lease.json                                    writer lease
     objects/<d0d1>/<digest>                       content-addressed object
     generations/<generation>/index/<seq>          index record
-    generations/<generation>/compacted/<seq>      compacted index record
+    generations/<generation>/compacted/<seq>      compacted index record (format 1: 0..seq)
+    generations/<generation>/compacted/<seq>-<lo> compacted index record (format 2: lo..seq)
 
 ``<digest>`` is 64 lowercase hex digits (BLAKE3-256 of the stored bytes) and
-``<d0d1>`` its first two; ``<generation>`` and ``<seq>`` are 16 lowercase hex
-digits each. A generation id is its creation time in milliseconds since the
-Unix epoch (12 hex digits) followed by 4 random hex digits, so generation ids
-sort by creation time.
+``<d0d1>`` its first two; ``<generation>``, ``<seq>`` and ``<lo>`` are 16
+lowercase hex digits each, with ``lo <= seq``. A generation id is its creation
+time in milliseconds since the Unix epoch (12 hex digits) followed by 4 random
+hex digits, so generation ids sort by creation time.
 
 Every key read from a replica goes through :func:`parse_key`, which accepts
 only the shapes above (ASCII, exact lengths, no ``..``, no leading ``/``) and
@@ -47,7 +48,9 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _GENERATION_RE = re.compile(r"[0-9a-f]{16}")
 _SEQ_RE = re.compile(r"[0-9a-f]{16}")
 _OBJECT_KEY_RE = re.compile(r"objects/([0-9a-f]{2})/([0-9a-f]{64})")
-_RECORD_KEY_RE = re.compile(r"generations/([0-9a-f]{16})/(index|compacted)/([0-9a-f]{16})")
+_RECORD_KEY_RE = re.compile(
+    r"generations/([0-9a-f]{16})/(index|compacted)/([0-9a-f]{16})(?:-([0-9a-f]{16}))?"
+)
 
 
 class KeyKind(Enum):
@@ -62,7 +65,9 @@ class KeyKind(Enum):
 class ParsedKey:
     """What a valid replica key names.
 
-    ``digest`` is set for objects; ``generation`` and ``seq`` for records.
+    ``digest`` is set for objects; ``generation`` and ``seq`` for records, and
+    ``first_seq``: the first record a record stands for (``seq`` itself for an
+    index record; None for a format-1 compacted key, which covers ``0..seq``).
     """
 
     kind: KeyKind
@@ -70,6 +75,7 @@ class ParsedKey:
     digest: str | None = None
     generation: str | None = None
     seq: int | None = None
+    first_seq: int | None = None
 
 
 def _hostile(what: str, value: object) -> ReplicaFormatError:
@@ -119,15 +125,22 @@ def index_record_key(generation: str, seq: int) -> str:
     return f"{generation_prefix(generation)}index/{validate_seq(seq):016x}"
 
 
-def compacted_record_key(generation: str, seq: int) -> str:
-    """``generations/<generation>/compacted/<seq>``."""
-    return f"{generation_prefix(generation)}compacted/{validate_seq(seq):016x}"
+def compacted_record_key(generation: str, seq: int, first_seq: int | None = None) -> str:
+    """``generations/<generation>/compacted/<seq>-<first_seq>`` (format 2), or the
+    format-1 ``.../compacted/<seq>`` (covering ``0..seq``) when *first_seq* is None."""
+    key = f"{generation_prefix(generation)}compacted/{validate_seq(seq):016x}"
+    if first_seq is None:
+        return key
+    if validate_seq(first_seq) > seq:
+        raise ValueError(f"a compacted record cannot cover {first_seq}..{seq}")
+    return f"{key}-{first_seq:016x}"
 
 
-def record_key(generation: str, seq: int, *, compacted: bool) -> str:
-    """The key of an index record or of a compacted record."""
+def record_key(generation: str, seq: int, *, compacted: bool, first_seq: int | None = None) -> str:
+    """The key of an index record or of a compacted record (see
+    :func:`compacted_record_key` for *first_seq*)."""
     if compacted:
-        return compacted_record_key(generation, seq)
+        return compacted_record_key(generation, seq, first_seq)
     return index_record_key(generation, seq)
 
 
@@ -147,12 +160,19 @@ def parse_key(key: object) -> ParsedKey:
         return ParsedKey(KeyKind.OBJECT, key, digest=digest)
     match = _RECORD_KEY_RE.fullmatch(key)
     if match is not None:
-        generation, kind, seq_hex = match.groups()
+        generation, kind, seq_hex, first_hex = match.groups()
+        seq = int(seq_hex, 16)
+        if kind == "index":
+            if first_hex is not None:
+                raise _hostile("index record key", key)
+            return ParsedKey(
+                KeyKind.INDEX_RECORD, key, generation=generation, seq=seq, first_seq=seq
+            )
+        first_seq = None if first_hex is None else int(first_hex, 16)
+        if first_seq is not None and first_seq > seq:
+            raise _hostile("compacted record key (covers a range backwards)", key)
         return ParsedKey(
-            KeyKind.INDEX_RECORD if kind == "index" else KeyKind.COMPACTED_RECORD,
-            key,
-            generation=generation,
-            seq=int(seq_hex, 16),
+            KeyKind.COMPACTED_RECORD, key, generation=generation, seq=seq, first_seq=first_seq
         )
     raise _hostile("replica key", key)
 

@@ -1,37 +1,46 @@
 """Index records (object kind 4; docs/FORMAT.md section 5).
 
-An index record's payload is a UTF-8 JSON object::
+An index record's payload is a UTF-8 JSON object. Format 2 (written)::
 
-    {"format": 1, "generation": "<16 hex>", "seq": 0, "created_us": ...,
-     "writer": "host:pid:8 hex", "reason": "first run",          # reason: record 0 only
+    {"format": 2, "generation": "<16 hex>", "seq": 0, "created_us": ...,
+     "writer": "host:pid:8 hex", "reason": "first run",    # record 0 and compacted records
      "snapshots": [{"manifest": "<64 hex>", "txid": 0, "time_us": ..., "page_size": 4096,
                     "page_count": 12, "bytes": 5120}],
      "segments": [{"object": "<64 hex>", "first_txid": 1, "last_txid": 3, "bytes": 4200,
-                   "page_size": 4096, "frames": 5, "times_us": [...], "db_pages": [...]}],
-     "covers": [0, seq]}                                          # compacted records only
+                   "page_size": 4096, "frames": 5, "first_time_us": ...,
+                   "last_time_us": ..., "max_time_us": ..., "db_pages": 13}],
+     "covers": [lo, seq]}                                     # compacted records only
 
-Field by field: ``bytes`` is a stored size (what a restore downloads);
-``times_us[i]`` and ``db_pages[i]`` belong to txid ``first_txid + i``;
-``frames`` is the segment's frame count (at least one per transaction).
-Unknown fields are ignored; missing or mistyped fields are
-``ReplicaFormatError``; ``format`` other than 1 is refused.
+A segment is summarised: the commit times of its first and last transaction,
+the latest commit time of any of them, and the database size (pages) after
+the last. Per-transaction times and sizes live in the segment object; a
+reader that needs them attaches a :class:`SegmentDetail` to the entry.
 
-A compacted record keeps the ``reason`` of the record 0 it covers (it is
-the record that opens the generation from then on). Pure: bytes in, values out.
+Format 1 (read only) has ``"times_us": [...]`` and ``"db_pages": [...]``, one
+entry per transaction, instead of the four summary fields; its compacted
+records always cover ``[0, seq]``. Decoding one yields entries with their
+summary derived and their detail attached.
+
+``bytes`` is a stored size (what a restore downloads); ``frames`` is the
+segment's frame count (at least one per transaction). Unknown fields are
+ignored; missing or mistyped fields are ``ReplicaFormatError``; a ``format``
+other than 1 or 2 is refused. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from litetool.errors import ReplicaFormatError
 from litetool.storage.json_fields import MAX_I64, MIN_I64, Fields, dump_json, parse_json_object
 from litetool.storage.keys import MAX_SEQ, validate_digest, validate_generation
-from litetool.storage.segment import MAX_U32, is_valid_page_size
+from litetool.storage.segment import MAX_U32, Segment, is_valid_page_size
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
+#: The record formats this release reads.
+READABLE_FORMATS = (1, 2)
 MAX_WRITER_LENGTH = 256
 MAX_REASON_LENGTH = 1024
 
@@ -49,9 +58,31 @@ class SnapshotEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentDetail:
+    """Per-transaction commit times (i64) and database sizes after each transaction
+    (u32), indexed by ``txid - first_txid`` (treat the arrays as read-only)."""
+
+    times_us: array
+    db_pages: array
+
+    @classmethod
+    def create(cls, times_us: Sequence[int], db_pages: Sequence[int]) -> SegmentDetail:
+        return cls(array("q", times_us), array("I", db_pages))
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentDetail:
+        """The detail a decoded segment object carries."""
+        return cls(segment.commit_times_us, segment.db_sizes_pages)
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentEntry:
-    """A segment named by a record. ``times_us``/``db_pages`` are indexed by
-    ``txid - first_txid`` (arrays of i64 / u32; treat them as read-only)."""
+    """A segment named by a record, with its summary (docs/FORMAT.md section 5).
+
+    ``db_pages`` is the database size after ``last_txid``. ``detail`` is set
+    when the per-transaction values are known (a format-1 record, a fetched
+    segment, or the writer's own build); it is never encoded in format 2.
+    """
 
     digest: str
     first_txid: int
@@ -59,8 +90,11 @@ class SegmentEntry:
     stored_bytes: int
     page_size: int
     frames: int
-    times_us: array = field(repr=False)
-    db_pages: array = field(repr=False)
+    first_time_us: int
+    last_time_us: int
+    max_time_us: int
+    db_pages: int
+    detail: SegmentDetail | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def create(
@@ -72,27 +106,92 @@ class SegmentEntry:
         frames: int,
         times_us: Sequence[int],
         db_pages: Sequence[int],
+        *,
+        keep_detail: bool = True,
     ) -> SegmentEntry:
-        """Build an entry from plain sequences (``last_txid`` follows from the times)."""
+        """Build an entry from per-transaction values (``last_txid`` follows from them)."""
+        detail = SegmentDetail.create(times_us, db_pages)
+        return cls.summarise(
+            digest, first_txid, stored_bytes, page_size, frames, detail, keep_detail=keep_detail
+        )
+
+    @classmethod
+    def summarise(
+        cls,
+        digest: str,
+        first_txid: int,
+        stored_bytes: int,
+        page_size: int,
+        frames: int,
+        detail: SegmentDetail,
+        *,
+        keep_detail: bool = True,
+    ) -> SegmentEntry:
+        times = detail.times_us
+        if not times or len(times) != len(detail.db_pages):
+            raise ValueError("a segment entry needs one time and one size per transaction")
         return cls(
             digest=digest,
             first_txid=first_txid,
-            last_txid=first_txid + len(times_us) - 1,
+            last_txid=first_txid + len(times) - 1,
             stored_bytes=stored_bytes,
             page_size=page_size,
             frames=frames,
-            times_us=array("q", times_us),
-            db_pages=array("I", db_pages),
+            first_time_us=times[0],
+            last_time_us=times[-1],
+            max_time_us=max(times),
+            db_pages=detail.db_pages[-1],
+            detail=detail if keep_detail else None,
         )
 
     @property
     def transaction_count(self) -> int:
         return self.last_txid - self.first_txid + 1
 
+    def matches(self, detail: SegmentDetail) -> bool:
+        """Whether per-transaction *detail* (from the segment object) agrees with the summary."""
+        times = detail.times_us
+        return (
+            len(times) == self.transaction_count
+            and len(detail.db_pages) == self.transaction_count
+            and times[0] == self.first_time_us
+            and times[-1] == self.last_time_us
+            and max(times) == self.max_time_us
+            and detail.db_pages[-1] == self.db_pages
+        )
+
+    def mismatch(self, segment: Segment) -> str | None:
+        """Why the decoded *segment* is not the one this entry describes (None if it is)."""
+        if (segment.first_txid, segment.last_txid) != (self.first_txid, self.last_txid):
+            return (
+                f"holds txids {segment.first_txid}..{segment.last_txid}, "
+                f"the index record says {self.first_txid}..{self.last_txid}"
+            )
+        if segment.page_size != self.page_size or segment.frame_count != self.frames:
+            return (
+                f"has {segment.frame_count} frames of {segment.page_size} bytes, the index "
+                f"record says {self.frames} of {self.page_size}"
+            )
+        detail = SegmentDetail.of(segment)
+        known = self.detail
+        if not self.matches(detail) or (
+            known is not None
+            and (known.times_us != detail.times_us or known.db_pages != detail.db_pages)
+        ):
+            return "commit times or db sizes differ from the index record"
+        return None
+
+    def with_detail(self, detail: SegmentDetail) -> SegmentEntry:
+        """This entry with *detail* attached (ValueError if it disagrees with the summary)."""
+        if not self.matches(detail):
+            raise ValueError(f"segment {self.digest[:12]} disagrees with its index entry")
+        return replace(self, detail=detail)
+
 
 @dataclass(frozen=True, slots=True)
 class IndexRecord:
-    """One index record. ``covers`` is ``(0, seq)`` for a compacted record."""
+    """One index record. ``covers`` is ``(lo, seq)`` for a compacted record;
+    ``record_format`` is the format it was decoded from (2 for new records)."""
 
     generation: str
     seq: int
@@ -102,10 +201,20 @@ class IndexRecord:
     segments: tuple[SegmentEntry, ...] = ()
     reason: str | None = None
     covers: tuple[int, int] | None = None
+    record_format: int = RECORD_FORMAT
 
     @property
     def compacted(self) -> bool:
         return self.covers is not None
+
+    @property
+    def first_seq(self) -> int:
+        """The first record this one stands for (its own seq unless compacted)."""
+        return self.covers[0] if self.covers is not None else self.seq
+
+    @property
+    def entry_count(self) -> int:
+        return len(self.snapshots) + len(self.segments)
 
 
 def _snapshot_to_json(entry: SnapshotEntry) -> dict:
@@ -127,13 +236,15 @@ def _segment_to_json(entry: SegmentEntry) -> dict:
         "bytes": entry.stored_bytes,
         "page_size": entry.page_size,
         "frames": entry.frames,
-        "times_us": entry.times_us.tolist(),
-        "db_pages": entry.db_pages.tolist(),
+        "first_time_us": entry.first_time_us,
+        "last_time_us": entry.last_time_us,
+        "max_time_us": entry.max_time_us,
+        "db_pages": entry.db_pages,
     }
 
 
 def encode_record(record: IndexRecord) -> bytes:
-    """The JSON payload of *record* (validated first: an invalid record is a bug)."""
+    """The format-2 JSON payload of *record* (validated first: an invalid record is a bug)."""
     document: dict = {
         "format": RECORD_FORMAT,
         "generation": record.generation,
@@ -163,25 +274,39 @@ def _decode_snapshot(item: Fields) -> SnapshotEntry:
     )
 
 
-def _decode_segment_entry(item: Fields) -> SegmentEntry:
+def _decode_segment_entry(item: Fields, record_format: int) -> SegmentEntry:
     first_txid = item.integer("first_txid")
     last_txid = item.integer("last_txid", first_txid)
     count = last_txid - first_txid + 1
-    times_us = item.integers("times_us", MIN_I64, MAX_I64)
-    db_pages = item.integers("db_pages", 1, MAX_U32)
-    for name, values in (("times_us", times_us), ("db_pages", db_pages)):
-        if len(values) != count:
-            raise item.error(name, f"has {len(values)} entries for {count} transactions")
     frames = item.integer("frames", count, MAX_U32)
+    digest = item.checked("object", validate_digest)
+    stored_bytes = item.integer("bytes")
+    page_size = item.checked("page_size", _page_size)
+    if record_format == 1:
+        times_us = item.integers("times_us", MIN_I64, MAX_I64)
+        db_pages = item.integers("db_pages", 1, MAX_U32)
+        for name, values in (("times_us", times_us), ("db_pages", db_pages)):
+            if len(values) != count:
+                raise item.error(name, f"has {len(values)} entries for {count} transactions")
+        return SegmentEntry.create(
+            digest, first_txid, stored_bytes, page_size, frames, times_us, db_pages
+        )
+    first_time_us = item.integer("first_time_us", MIN_I64)
+    last_time_us = item.integer("last_time_us", MIN_I64)
+    max_time_us = item.integer("max_time_us", max(first_time_us, last_time_us))
+    if count == 1 and not first_time_us == last_time_us == max_time_us:
+        raise item.error("max_time_us", "differs from the only transaction's time")
     return SegmentEntry(
-        digest=item.checked("object", validate_digest),
+        digest=digest,
         first_txid=first_txid,
         last_txid=last_txid,
-        stored_bytes=item.integer("bytes"),
-        page_size=item.checked("page_size", _page_size),
+        stored_bytes=stored_bytes,
+        page_size=page_size,
         frames=frames,
-        times_us=array("q", times_us),
-        db_pages=array("I", db_pages),
+        first_time_us=first_time_us,
+        last_time_us=last_time_us,
+        max_time_us=max_time_us,
+        db_pages=item.integer("db_pages", 1, MAX_U32),
     )
 
 
@@ -192,22 +317,25 @@ def _page_size(value: object) -> int:
 
 
 def decode_record(payload: bytes | bytearray | memoryview) -> IndexRecord:
-    """Parse and validate an index record payload (ReplicaFormatError otherwise)."""
+    """Parse and validate an index record payload of format 1 or 2
+    (ReplicaFormatError otherwise)."""
     fields = Fields("index record", parse_json_object("index record", payload))
     record_format = fields.integer("format", 0, MAX_I64)
-    if record_format != RECORD_FORMAT:
+    if record_format not in READABLE_FORMATS:
         raise ReplicaFormatError(
             f"index record format {record_format} is not supported (this litetool reads "
-            f"format {RECORD_FORMAT})",
+            f"formats {', '.join(map(str, READABLE_FORMATS))})",
             hint="upgrade litetool to read this replica",
         )
     seq = fields.integer("seq", 0, MAX_SEQ)
     covers = None
     if fields.has("covers"):
         bounds = fields.integers("covers", 0, MAX_SEQ)
-        if bounds != [0, seq]:
-            raise fields.error("covers", f"must be [0, {seq}], got {bounds}")
-        covers = (0, seq)
+        if len(bounds) != 2 or bounds[1] != seq or bounds[0] > seq:
+            raise fields.error("covers", f"must be [lo, {seq}] with lo <= {seq}, got {bounds}")
+        if record_format == 1 and bounds[0] != 0:
+            raise fields.error("covers", f"must be [0, {seq}] in format 1, got {bounds}")
+        covers = (bounds[0], seq)
     reason = fields.text("reason", MAX_REASON_LENGTH) if fields.has("reason") else None
     return IndexRecord(
         generation=fields.checked("generation", validate_generation),
@@ -216,6 +344,9 @@ def decode_record(payload: bytes | bytearray | memoryview) -> IndexRecord:
         writer=fields.text("writer", MAX_WRITER_LENGTH),
         reason=reason,
         snapshots=tuple(_decode_snapshot(item) for item in fields.objects("snapshots")),
-        segments=tuple(_decode_segment_entry(item) for item in fields.objects("segments")),
+        segments=tuple(
+            _decode_segment_entry(item, record_format) for item in fields.objects("segments")
+        ),
         covers=covers,
+        record_format=record_format,
     )

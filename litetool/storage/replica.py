@@ -44,7 +44,12 @@ from litetool.storage.envelope import (
     encode_object,
 )
 from litetool.storage.gc import GcReport, collect_garbage
-from litetool.storage.generation import GenerationIndex, GenerationInfo, select_view
+from litetool.storage.generation import (
+    GenerationIndex,
+    GenerationInfo,
+    plan_compaction,
+    walk_view,
+)
 from litetool.storage.json_fields import Fields, dump_json, parse_json_object
 from litetool.storage.keys import (
     GENERATIONS_PREFIX,
@@ -62,7 +67,14 @@ from litetool.storage.manifest import (
     SnapshotManifest,
     decode_manifest,
 )
-from litetool.storage.records import IndexRecord, SnapshotEntry, decode_record, encode_record
+from litetool.storage.records import (
+    IndexRecord,
+    SegmentDetail,
+    SegmentEntry,
+    SnapshotEntry,
+    decode_record,
+    encode_record,
+)
 from litetool.storage.segment import Segment, decode_segment
 from litetool.storage.snapshot_upload import upload_snapshot
 from litetool.storage.stats import RequestStats
@@ -90,21 +102,55 @@ class ObjectRef:
     uploaded: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """One record key from a listing: the records ``first_seq..seq`` it stands for."""
+
+    seq: int
+    first_seq: int
+    compacted: bool
+    key: str
+
+
 @dataclass(slots=True)
 class RecordKeys:
     """The record keys of one generation, from a listing."""
 
-    index: dict[int, ObjectMeta] = field(default_factory=dict)
-    compacted: dict[int, ObjectMeta] = field(default_factory=dict)
+    refs: list[RecordRef] = field(default_factory=list)
+    metas: dict[str, ObjectMeta] = field(default_factory=dict)
 
-    def view(self) -> list[tuple[int, bool]]:
-        """``(seq, compacted)`` of the records a reader loads (see ``select_view``)."""
-        floor = max(self.compacted, default=-1)
-        view = [(floor, True)] if floor >= 0 else []
-        return view + [(seq, False) for seq in sorted(self.index) if seq > floor]
+    def add(self, ref: RecordRef, meta: ObjectMeta) -> None:
+        self.refs.append(ref)
+        self.metas[ref.key] = meta
+
+    def view(self) -> list[RecordRef]:
+        """The records a reader loads, oldest first (see ``walk_view``)."""
+        return walk_view(self.refs)
 
     def __len__(self) -> int:
-        return len(self.index) + len(self.compacted)
+        return len(self.refs)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationTip:
+    """The end of a generation, as a resuming writer needs it (``Replica.load_tip``)."""
+
+    generation: str
+    last_txid: int
+    next_seq: int
+    snapshot_txid: int  # the latest snapshot's
+    snapshot_time_us: int
+
+
+def record_ref(record: IndexRecord) -> RecordRef:
+    """The key a record is written under (format 2 keys for compacted records)."""
+    key = record_key(
+        record.generation,
+        record.seq,
+        compacted=record.compacted,
+        first_seq=record.first_seq if record.compacted else None,
+    )
+    return RecordRef(record.seq, record.first_seq, record.compacted, key)
 
 
 async def _in_thread_if_large(size: int, function: Callable[..., T], *args: Any) -> T:
@@ -227,6 +273,28 @@ class Replica:
         except ReplicaFormatError as exc:
             raise CorruptObject(object_key(digest), exc.message) from exc
 
+    async def fetch_detail(self, entry: SegmentEntry) -> SegmentDetail:
+        """The per-transaction detail of the segment *entry* names, from the segment
+        object; CorruptObject when the segment disagrees with *entry*."""
+        segment = await self.fetch_segment(entry.digest)
+        problem = entry.mismatch(segment)
+        if problem is not None:
+            raise CorruptObject(object_key(entry.digest), problem)
+        return SegmentDetail.of(segment)
+
+    async def fetch_details(
+        self, index: GenerationIndex, segments: Iterable[SegmentEntry] | None = None
+    ) -> GenerationIndex:
+        """*index* with the detail of *segments* (default: every segment without one)
+        attached, fetched in parallel (see :meth:`fetch_detail`)."""
+        wanted = [s for s in (index.segments if segments is None else segments) if not s.detail]
+        details = await gather_limited(
+            ((lambda entry=entry: self.fetch_detail(entry)) for entry in wanted), self.concurrency
+        )
+        for entry, detail in zip(wanted, details, strict=True):
+            index = index.with_detail(entry, detail)
+        return index
+
     async def fetch_manifest(self, digest: str) -> SnapshotManifest:
         payload = await self.fetch_object(digest, ObjectKind.SNAPSHOT_MANIFEST)
         try:
@@ -261,18 +329,18 @@ class Replica:
 
     async def publish_record(self, record: IndexRecord) -> None:
         """Create *record* (the commit point of a sync). ReplicaConflict if another
-        record with its generation and seq exists."""
+        record with its key exists."""
         payload = encode_record(record)
         stored = await _in_thread_if_large(
             len(payload), encode_object, ObjectKind.INDEX_RECORD, payload
         )
-        key = record_key(record.generation, record.seq, compacted=record.compacted)
+        ref = record_ref(record)
         try:
-            await self.store.put(key, stored, mode="create", expected=(ALREADY_EXISTS,))
+            await self.store.put(ref.key, stored, mode="create", expected=(ALREADY_EXISTS,))
             return
         except ALREADY_EXISTS:
             pass
-        existing = await self.fetch_record(record.generation, record.seq, record.compacted)
+        existing = await self.fetch_record(record.generation, ref)
         if encode_record(existing) == payload:
             return  # our own earlier attempt succeeded; its response was lost
         what = "compacted record" if record.compacted else "index record"
@@ -282,24 +350,32 @@ class Replica:
             hint="another litetool is replicating into this replica",
         )
 
-    async def fetch_record(self, generation: str, seq: int, compacted: bool) -> IndexRecord:
+    async def fetch_record(self, generation: str, ref: RecordRef) -> IndexRecord:
         """Download and verify one record; CorruptObject if it is not what its key says."""
-        key = record_key(generation, seq, compacted=compacted)
-        data, _ = await self.store.get(key, max_bytes=self.max_object_bytes)
+        data, _ = await self.store.get(ref.key, max_bytes=self.max_object_bytes)
         payload = await _in_thread_if_large(
-            len(data), decode_object, key, data, ObjectKind.INDEX_RECORD, None
+            len(data), decode_object, ref.key, data, ObjectKind.INDEX_RECORD, None
         )
         try:
             record = await _in_thread_if_large(len(payload), decode_record, payload)
         except ReplicaFormatError as exc:
-            raise ReplicaFormatError(f"{key}: {exc.message}", hint=exc.hint) from exc
-        if (record.generation, record.seq, record.compacted) != (generation, seq, compacted):
+            raise ReplicaFormatError(f"{ref.key}: {exc.message}", hint=exc.hint) from exc
+        found = (record.generation, record.seq, record.first_seq, record.compacted)
+        if found != (generation, ref.seq, ref.first_seq, ref.compacted):
+            covers = f"records {record.first_seq}..{record.seq}" if record.compacted else ""
             raise CorruptObject(
-                key,
+                ref.key,
                 f"holds {'compacted' if record.compacted else 'index'} record {record.seq} "
-                f"of generation {record.generation}",
+                f"of generation {record.generation} {covers}".rstrip(),
             )
         return record
+
+    async def fetch_records(self, generation: str, refs: Iterable[RecordRef]) -> list[IndexRecord]:
+        """:meth:`fetch_record` for each of *refs*, in parallel; results in order."""
+        return await gather_limited(
+            ((lambda ref=ref: self.fetch_record(generation, ref)) for ref in refs),
+            self.concurrency,
+        )
 
     async def list_record_keys(self, generation: str | None = None) -> dict[str, RecordKeys]:
         """Record keys per generation (one listing; invalid keys are ignored)."""
@@ -309,23 +385,24 @@ class Replica:
             parsed = try_parse_key(meta.key)
             if parsed is None or parsed.generation is None or parsed.seq is None:
                 continue
-            keys = found.setdefault(parsed.generation, RecordKeys())
-            if parsed.kind is KeyKind.COMPACTED_RECORD:
-                keys.compacted[parsed.seq] = meta
-            else:
-                keys.index[parsed.seq] = meta
+            ref = RecordRef(
+                parsed.seq, parsed.first_seq or 0, parsed.kind is KeyKind.COMPACTED_RECORD, meta.key
+            )
+            found.setdefault(parsed.generation, RecordKeys()).add(ref, meta)
         return found
 
     async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
-        """Fetch the records a reader needs (from a listing) and validate them."""
-        records = await gather_limited(
-            (
-                (lambda seq=seq, compacted=compacted: self.fetch_record(generation, seq, compacted))
-                for seq, compacted in keys.view()
-            ),
-            self.concurrency,
-        )
-        return GenerationIndex.from_records(generation, select_view(records))
+        """Fetch the records a reader needs (from a listing) and validate them. A record
+        that vanished since the listing (GC trimmed or compacted it) means one more
+        listing and load."""
+        try:
+            records = await self.fetch_records(generation, keys.view())
+        except ObjectNotFound:
+            fresh = (await self.list_record_keys(generation)).get(generation)
+            if fresh is None:
+                raise
+            records = await self.fetch_records(generation, fresh.view())
+        return GenerationIndex.from_records(generation, records)
 
     async def load_generation(self, generation: str) -> GenerationIndex:
         """The validated index of *generation* (ObjectNotFound if it has no records)."""
@@ -336,6 +413,44 @@ class Replica:
                 generation_prefix(generation), hint=f"no generation {generation} here"
             )
         return await self.load_view(generation, keys)
+
+    async def load_tip(self, generation: str) -> GenerationTip:
+        """Where *generation* ends, for a writer that resumes it: read from the view's
+        last compacted record on, and further back only as far as the latest snapshot,
+        so the cost does not grow with the generation (ObjectNotFound if it has no
+        records; ReplicaFormatError if the records read do not follow each other)."""
+        validate_generation(generation)
+        keys = (await self.list_record_keys(generation)).get(generation)
+        view = keys.view() if keys is not None else []
+        if not view:
+            raise ObjectNotFound(
+                generation_prefix(generation), hint=f"no generation {generation} here"
+            )
+        start = max((i for i, ref in enumerate(view) if ref.compacted), default=0)
+        records = await self.fetch_records(generation, view[start:])
+        ends = [entry.last_txid for record in records for entry in record.segments]
+        next_txid = None
+        for entry in (segment for record in records for segment in record.segments):
+            if next_txid is not None and entry.first_txid != next_txid:
+                raise ReplicaFormatError(
+                    f"generation {generation}: segments are not contiguous at txid {next_txid}"
+                )
+            next_txid = entry.last_txid + 1
+        snapshots = [snapshot for record in records for snapshot in record.snapshots]
+        position = start
+        while not snapshots and position > 0:
+            position -= 1
+            snapshots = list((await self.fetch_record(generation, view[position])).snapshots)
+        if not snapshots:
+            raise ReplicaFormatError(f"generation {generation} has no snapshot")
+        latest = snapshots[-1]
+        return GenerationTip(
+            generation=generation,
+            last_txid=max([*ends, latest.txid]),
+            next_seq=view[-1].seq + 1,
+            snapshot_txid=latest.txid,
+            snapshot_time_us=latest.time_us,
+        )
 
     async def list_generations(self) -> list[GenerationInfo]:
         """Every generation with records, oldest first."""
@@ -353,37 +468,38 @@ class Replica:
         ]
 
     async def compact(
-        self, generation: str, *, writer: str = "litetool-compact", now_us: int | None = None
-    ) -> int | None:
-        """Write one compacted record covering every current record of *generation*.
-
-        Returns its seq, or None when the generation already loads from one record.
-        """
-        index = await self.load_generation(generation)
-        if len(index.records) <= 1:
-            return None
-        return await self.write_compacted(index, writer=writer, now_us=now_us)
-
-    async def write_compacted(
         self,
-        index: GenerationIndex,
+        generation: str,
         *,
-        keep_from_txid: int | None = None,
+        min_records: int = 1,
         writer: str = "litetool-compact",
         now_us: int | None = None,
-    ) -> int:
-        """Write the compacted record of *index* at its last seq, leaving out the snapshots
-        and segments before the snapshot at *keep_from_txid* (retention)."""
-        record = index.compacted_record(
-            writer=writer,
-            created_us=_now_us() if now_us is None else now_us,
-            keep_from_txid=keep_from_txid,
+    ) -> list[int]:
+        """Compact the index records after the view's last compacted record
+        (docs/FORMAT.md section 5): reads only those and that compacted record,
+        so the cost is bounded whatever the generation's length.
+
+        Returns the seqs of the compacted records written; none when fewer than
+        *min_records* index records follow the last compacted record.
+        """
+        keys = (await self.list_record_keys(generation)).get(generation)
+        if keys is None:
+            return []
+        view = keys.view()
+        start = max((i for i, ref in enumerate(view) if ref.compacted), default=0)
+        tail = len(view) - start - (1 if view and view[start].compacted else 0)
+        if tail < max(1, min_records):
+            return []
+        records = await self.fetch_records(generation, view[start:])
+        planned = plan_compaction(
+            records, writer=writer, created_us=_now_us() if now_us is None else now_us
         )
-        try:
-            await self.publish_record(record)
-        except ReplicaConflict:
-            pass  # another compactor covered the same records first: same effect
-        return record.seq
+        for record in planned:
+            try:
+                await self.publish_record(record)
+            except ReplicaConflict:
+                pass  # another compactor covered the same records first: same effect
+        return [record.seq for record in planned]
 
     # -- garbage collection and the lease ----------------------------------------------------
 

@@ -10,6 +10,10 @@ point always:
 - every restore point committed inside the window;
 - the latest restore point of the latest generation.
 
+Within a segment known only by its summary (index records of format 2), the
+first transaction stands for the segment: retention may keep a little more,
+never less.
+
 A restore point ``(generation, txid)`` needs a snapshot at or before ``txid``
 and every segment after that snapshot. So per generation the result is either
 *expired* (nothing needed) or the txid of the oldest snapshot to keep (the
@@ -35,32 +39,41 @@ class RetentionPlan:
 
 
 def _last_txid_at_or_before(index: GenerationIndex, time_us: int) -> int | None:
-    """The newest txid of *index* committed at or before *time_us*."""
+    """The newest txid of *index* committed at or before *time_us*, or an earlier one
+    where only a segment's summary is known (keeping more is always safe)."""
     found = None
     if index.snapshots[0].time_us <= time_us:
         found = index.first_txid
     for segment in index.segments:
-        for offset, commit_time_us in enumerate(segment.times_us):
-            if commit_time_us <= time_us:
-                found = segment.first_txid + offset
+        if segment.detail is not None:
+            for offset, commit_time_us in enumerate(segment.detail.times_us):
+                if commit_time_us <= time_us:
+                    found = segment.first_txid + offset
+        elif segment.max_time_us <= time_us or segment.last_time_us <= time_us:
+            found = segment.last_txid
+        elif segment.first_time_us <= time_us:
+            found = segment.first_txid
     return found
 
 
 def _first_txid_after(index: GenerationIndex, time_us: int) -> int | None:
-    """The oldest txid of *index* committed after *time_us* (in txid order)."""
+    """The oldest txid of *index* committed after *time_us* (in txid order), or an
+    earlier one where only a segment's summary is known."""
     if index.snapshots[0].time_us > time_us:
         return index.first_txid
     for segment in index.segments:
-        if max(segment.times_us) <= time_us:
+        if segment.max_time_us <= time_us:
             continue
-        for offset, commit_time_us in enumerate(segment.times_us):
+        if segment.detail is None:
+            return segment.first_txid
+        for offset, commit_time_us in enumerate(segment.detail.times_us):
             if commit_time_us > time_us:
                 return segment.first_txid + offset
     return None
 
 
 def _keep_from(index: GenerationIndex, txid: int) -> int:
-    """The newest snapshot at or before *txid* that a pruned view can start from: one at a
+    """The newest snapshot at or before *txid* that a trimmed view can start from: one at a
     segment boundary, so the remaining segments still start right after it."""
     best = index.first_txid
     for snapshot in index.snapshots:

@@ -4,7 +4,9 @@ Two rows of eighth-blocks (16 levels) over the generation's time range, one
 column per time bucket; the bucket of the picked restore point is drawn in
 the accent colour with a ``▲`` under it; the last row names the first and
 last commit times and the picked point. Any bucket with a commit shows at
-least one eighth, so a lone transaction is visible.
+least one eighth, so a lone transaction is visible. The counts come from
+``RestorePoints.histogram``: exact where a segment's detail is known, spread
+evenly over its first..last commit time where it is not (see there).
 """
 
 from __future__ import annotations

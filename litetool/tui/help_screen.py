@@ -22,7 +22,10 @@ engine (stopped with a final sync when you quit), or a daemon attached with
 
 **Timeline** (`t`): the generations of a replica and the restore points of the
 selected one: a histogram of commits over time (the picked point is marked
-`▲`) and one row per transaction.
+`▲`) and one row per transaction. The index names each segment's first and
+last commit; `…` is a commit time or size inside a segment not fetched yet:
+the rows on screen are fetched when you stop on them (the histogram spreads a
+segment's commits evenly until then).
 
 **Restore** (`enter` on a restore point): type the output path (it must not
 exist), `enter` shows the plan (`litetool restore --dry-run`), `Restore`

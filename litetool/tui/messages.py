@@ -1,15 +1,16 @@
-"""Typed messages: how workers report back to the screens ("messages up").
+"""Typed messages: how workers and widgets report back to the screens ("messages up").
 
-Workers never touch widgets. They post one of these; the screen or the app
-handles it on the UI loop and sets attributes on its widgets ("attributes
-down"). Failures travel as one rendered line (``error: ... (hint: ...)``).
+Workers never touch widgets, and widgets never reach into their screen. They
+post one of these; the screen or the app handles it on the UI loop and sets
+attributes on its widgets ("attributes down"). Failures travel as one
+rendered line (``error: ... (hint: ...)``).
 """
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from litetool.storage import GenerationInfo
+from litetool.storage import GenerationInfo, SegmentDetail, SegmentEntry
 from litetool.tui.daemon_client import StatusView
 from litetool.tui.restore_points import RestorePoints
 
@@ -52,12 +53,64 @@ class RestorePointsLoaded(Message):
         self.points = points
 
 
+class DetailsLoaded(Message):
+    """Segments of a generation were fetched for their per-transaction detail.
+
+    ``details`` pairs each fetched entry with its detail; ``failed`` lists the
+    entries that could not be fetched, ``error`` says why (one rendered line).
+    """
+
+    def __init__(
+        self,
+        replica_name: str,
+        generation: str,
+        details: list[tuple[SegmentEntry, SegmentDetail]],
+        failed: list[SegmentEntry],
+        error: str | None,
+    ) -> None:
+        super().__init__()
+        self.replica_name = replica_name
+        self.generation = generation
+        self.details = details
+        self.failed = failed
+        self.error = error
+
+
 class LoadFailed(Message):
     """Listing a replica or loading a generation failed."""
 
     def __init__(self, what: str, error: str) -> None:
         super().__init__()
         self.what = what
+        self.error = error
+
+
+class GotoResolved(Message):
+    """The "go to" bar's text names restore point ``txid`` of ``generation``."""
+
+    def __init__(self, generation: str, txid: int) -> None:
+        super().__init__()
+        self.generation = generation
+        self.txid = txid
+
+
+class GotoNeedsSegment(Message):
+    """The "go to" bar's instant ``time_us`` lands inside segment ``entry`` of
+    ``generation``, not fetched yet: fetch it, then go to the last commit at or
+    before ``time_us``."""
+
+    def __init__(self, generation: str, time_us: int, entry: SegmentEntry) -> None:
+        super().__init__()
+        self.generation = generation
+        self.time_us = time_us
+        self.entry = entry
+
+
+class GotoFailed(Message):
+    """The "go to" bar's text names no restore point (``error``: one rendered line)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
         self.error = error
 
 

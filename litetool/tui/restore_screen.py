@@ -2,6 +2,9 @@
 
 Everything goes through ``litetool restore`` run as a child process in an
 async worker (see ``restore_command``); its lines stream into the log here.
+The child plans with ``--generation G --txid N`` exactly as a user would, so
+a point inside a segment the timeline has not fetched yet is planned and
+restored the same way (the command fetches that segment itself).
 ``Restore`` is enabled only after a successful dry run for the same output
 path, so the user has seen the plan before confirming. A failure is shown as
 one line; a traceback never reaches the screen.
@@ -97,9 +100,7 @@ class RestoreScreen(ModalScreen[str | None]):
                     "\n",
                     ("Point       ", "dim"),
                     (f"txid {point.txid}", "bold"),
-                    ", committed ",
-                    (format_time_us(point.time_us) + " UTC", "bold"),
-                    f", database {format_bytes(point.db_size_bytes)}",
+                    *self._point_values(point),
                 ),
                 classes="field",
                 id="summary",
@@ -116,6 +117,21 @@ class RestoreScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#output", Input).focus()
+
+    @staticmethod
+    def _point_values(point: RestorePoint) -> list[str | tuple[str, str]]:
+        """``, committed <time> UTC, database <size>``; a value the timeline has not
+        fetched yet is ``…`` (the plan fetches and shows it)."""
+        time = "…" if point.time_us is None else format_time_us(point.time_us) + " UTC"
+        size = point.db_size_bytes
+        values: list[str | tuple[str, str]] = [
+            ", committed ",
+            (time, "bold"),
+            f", database {'…' if size is None else format_bytes(size)}",
+        ]
+        if point.pending:
+            values.append((" (not fetched yet: the plan shows it)", "dim"))
+        return values
 
     # -- the request -----------------------------------------------------------------------
 

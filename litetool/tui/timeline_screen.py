@@ -8,6 +8,17 @@ stored). The table holds a window of ``WINDOW_ROWS`` points around the
 cursor and slides when the cursor reaches an edge, so a generation with
 millions of transactions stays fast. ``enter`` on a point opens the restore
 dialog for exactly that txid.
+
+Only the index records are loaded to open a generation; they summarise each
+segment, so the commit time and size of a transaction inside a segment are
+pending (``…``) until that segment is fetched. Once the view settles
+(``DETAILS_DELAY_SECONDS``), the screen fetches the segments that the rows on
+screen and the picked point need, and nothing else, in a worker
+(``Replica.fetch_detail``); the status line says what it is fetching. ``g``
+opens the "go to" bar (``goto_bar``), which reads a txid or a time against the
+shown generation; a time lands where ``litetool restore --at`` would in this
+generation, and when that falls inside a segment not fetched yet, the screen
+fetches that one segment first and goes there once it has arrived.
 """
 
 from __future__ import annotations
@@ -21,24 +32,34 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from litetool.errors import LitetoolError
-from litetool.storage import GenerationInfo
-from litetool.timespec import parse_instant, to_us
+from litetool.storage import DetailNeeded, GenerationInfo, SegmentEntry
 from litetool.tui.commit_histogram import CommitHistogram
 from litetool.tui.display import format_bytes, format_time_us
-from litetool.tui.messages import GenerationsLoaded, LoadFailed, RestorePointsLoaded
+from litetool.tui.goto_bar import GotoBar
+from litetool.tui.messages import (
+    DetailsLoaded,
+    GenerationsLoaded,
+    GotoFailed,
+    GotoNeedsSegment,
+    GotoResolved,
+    LoadFailed,
+    RestorePointsLoaded,
+)
 from litetool.tui.options import ReplicaTarget
 from litetool.tui.restore_points import RestorePoint, RestorePoints
 from litetool.tui.restore_screen import RestoreScreen
+from litetool.tui.segment_details import DetailRequests, fetch_segment_details
 from litetool.tui.timeline_tables import (
     GENERATION_COLUMNS,
+    PENDING,
     POINT_COLUMNS,
     GenerationTable,
     RestorePointTable,
     generation_row,
-    point_row,
 )
 
 
@@ -53,6 +74,7 @@ class TimelineScreen(Screen):
     """Browse generations and pick a restore point."""
 
     WINDOW_ROWS = 1000
+    DETAILS_DELAY_SECONDS = 0.1  # fetch for the rows on screen once scrolling pauses this long
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "next_replica", "Next replica"),
@@ -69,8 +91,6 @@ class TimelineScreen(Screen):
     TimelineScreen #generations { height: auto; max-height: 9; }
     TimelineScreen #points { height: 1fr; }
     TimelineScreen #picked { height: 1; padding: 0 1; background: $boost; }
-    TimelineScreen #goto { display: none; }
-    TimelineScreen #goto.shown { display: block; }
     """
 
     def __init__(self, targets: tuple[ReplicaTarget, ...]) -> None:
@@ -83,6 +103,8 @@ class TimelineScreen(Screen):
         self.window: tuple[int, int] | None = None
         self.picked_txid: int | None = None
         self._loading_generation: str | None = None
+        self._details = DetailRequests()  # of the shown generation
+        self._details_timer: Timer | None = None
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -103,11 +125,7 @@ class TimelineScreen(Screen):
             points.add_column(label, key=key)
         yield points
         yield Static("", id="picked")
-        yield Input(
-            placeholder="go to: 2026-11-25T04:38Z, -15m, 2h ago (latest commit at or before), "
-            "or #txid; escape to cancel",
-            id="goto",
-        )
+        yield GotoBar(id="goto")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -147,6 +165,26 @@ class TimelineScreen(Screen):
         status = self.query_one("#timeline-status", Static)
         status.update(text)
         status.set_class(error, "error")
+
+    def _show_points_status(self) -> None:
+        """The status line for the shown generation: its range, what is being fetched,
+        and the last failure to fetch a segment."""
+        points = self.points
+        if points is None:
+            return
+        text = (
+            f"generation {points.generation}: {len(points)} restore points "
+            f"(txids {points.first_txid}..{points.last_txid})"
+        )
+        details = self._details
+        if details.goto_time_us is not None:
+            when = format_time_us(details.goto_time_us)
+            text += f"; finding the last commit at or before {when} UTC"
+        if not details.idle:
+            text += f"; {details.describe()}"
+        if details.error is not None:
+            text += f"; {details.error}"
+        self._status(text, error=details.error is not None)
 
     def _show_replica_line(self) -> None:
         line = Text()
@@ -199,6 +237,30 @@ class TimelineScreen(Screen):
             return
         self.post_message(RestorePointsLoaded(target.name, points))
 
+    @work(group="details", exit_on_error=False)
+    async def fetch_details(
+        self, replica_name: str, generation: str, entries: list[SegmentEntry]
+    ) -> None:
+        """Fetch the segments *entries* for their per-transaction detail and report
+        what arrived and what failed."""
+        target = next((t for t in self.targets if t.name == replica_name), None)
+        if target is None:  # no longer browsable: nothing to fetch from
+            self.post_message(DetailsLoaded(replica_name, generation, [], entries, None))
+            return
+        details, failures = await fetch_segment_details(self._replica(target), entries)
+        error = None
+        if failures:
+            entry, exc = failures[0]
+            error = (
+                f"segment {entry.digest[:12]} (txids {entry.first_txid}..{entry.last_txid}): "
+                f"{render_error(exc)}"
+            )
+        self.post_message(
+            DetailsLoaded(
+                replica_name, generation, details, [entry for entry, _ in failures], error
+            )
+        )
+
     # -- messages up -----------------------------------------------------------------------
 
     @on(GenerationsLoaded)
@@ -230,11 +292,33 @@ class TimelineScreen(Screen):
             return
         if message.points.generation != self._loading_generation:
             return
-        self._status(
-            f"generation {message.points.generation}: {len(message.points)} restore points "
-            f"(txids {message.points.first_txid}..{message.points.last_txid})"
-        )
         self._show_points(message.points)
+        self._show_points_status()
+
+    @on(DetailsLoaded)
+    def _details_loaded(self, message: DetailsLoaded) -> None:
+        points = self.points
+        if (
+            self.target is None
+            or message.replica_name != self.target.name
+            or points is None
+            or points.generation != message.generation
+        ):
+            return  # for a generation no longer shown (its fetches were cancelled)
+        self._details.finish((entry for entry, _ in message.details), message.failed, message.error)
+        for entry, detail in message.details:
+            try:
+                attached = points.attach_detail(entry, detail)
+            except ValueError as exc:  # fetch_detail verified it: a bug, but say so, go on
+                self._details.finish((), [entry], f"error: {exc}")
+                continue
+            if attached:
+                self._redraw_rows(points, entry.first_txid, entry.last_txid + 1)
+        self.query_one("#histogram", CommitHistogram).show(points, self.picked_txid)
+        self._show_picked()
+        if self._details.goto_time_us is not None:
+            self._goto_time(self._details.goto_time_us)
+        self._show_points_status()
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -270,7 +354,10 @@ class TimelineScreen(Screen):
     # -- restore points --------------------------------------------------------------------
 
     def _show_points(self, points: RestorePoints | None) -> None:
+        self.workers.cancel_group(self, "details")
+        self._details.clear()
         self.points = points
+        self.query_one("#goto", GotoBar).points = points
         self.window = None
         table = self.query_one("#points", DataTable)
         table.clear()
@@ -298,19 +385,64 @@ class TimelineScreen(Screen):
         table.move_cursor(row=txid - self.window[0])
         self.query_one("#histogram", CommitHistogram).show(points, txid)
         self._show_picked()
+        self._schedule_details()
 
     def _fill_window(self, around_txid: int) -> None:
         points = self.points
         assert points is not None
         first, last = points.window(around_txid, self.WINDOW_ROWS)
-        table = self.query_one("#points", DataTable)
-        table.clear()
-        previous = points.point(first - 1).time_us if first > points.first_txid else None
-        snapshots = set(points.snapshot_txids)
-        for point in points.points(first, last):
-            table.add_row(*point_row(point, previous, point.txid in snapshots), key=str(point.txid))
-            previous = point.time_us
+        self.query_one("#points", RestorePointTable).fill(points, first, last)
         self.window = (first, last)
+
+    def _redraw_rows(self, points: RestorePoints, first_txid: int, last_txid: int) -> None:
+        """Redraw the rows of txids ``first_txid..last_txid`` that are in the window."""
+        if self.window is not None:
+            first, last = max(first_txid, self.window[0]), min(last_txid, self.window[1])
+            self.query_one("#points", RestorePointTable).redraw(points, first, last)
+
+    # -- segment details -------------------------------------------------------------------
+
+    def _schedule_details(self) -> None:
+        """Fetch what the rows on screen and the picked point need once the view has
+        not moved for ``DETAILS_DELAY_SECONDS`` (holding a key down fetches nothing
+        for the rows it only passes)."""
+        if self._details_timer is not None:
+            self._details_timer.stop()
+        self._details_timer = self.set_timer(self.DETAILS_DELAY_SECONDS, self._request_details)
+
+    @property
+    def details_settled(self) -> bool:
+        """Nothing scheduled or being fetched for the shown generation."""
+        return self._details_timer is None and self._details.idle
+
+    def _request_details(self) -> None:
+        self._details_timer = None
+        points, window = self.points, self.window
+        if points is None or window is None:
+            return
+        rows = self.query_one("#points", RestorePointTable).visible_rows()
+        wanted: list[SegmentEntry] = []
+        if rows:
+            wanted += points.missing_details(window[0] + rows.start, window[0] + rows.stop - 1)
+        if self.picked_txid is not None:
+            wanted += points.missing_details(self.picked_txid, self.picked_txid)
+        self._fetch(wanted)
+
+    def _fetch(self, entries: list[SegmentEntry], *, retry: bool = False) -> None:
+        """Start fetching those of *entries* not being fetched already (nor failed
+        before, unless *retry*)."""
+        points, target = self.points, self.target
+        if points is None or target is None:
+            return
+        new = self._details.start(entries, retry=retry)
+        if not new:
+            return
+        self.fetch_details(target.name, points.generation, new)
+        self._show_points_status()
+
+    @on(RestorePointTable.ViewportMoved)
+    def _viewport_moved(self) -> None:
+        self._schedule_details()
 
     @on(DataTable.RowHighlighted, "#points")
     def _point_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -331,6 +463,7 @@ class TimelineScreen(Screen):
             self.picked_txid = txid
             self.query_one("#histogram", CommitHistogram).show(points, txid)
             self._show_picked()
+            self._schedule_details()
 
     @on(DataTable.RowSelected, "#points")
     def _point_selected(self, event: DataTable.RowSelected) -> None:
@@ -352,8 +485,14 @@ class TimelineScreen(Screen):
             line.append("Restore point ", style="dim")
             line.append(f"txid {point.txid}", style="bold")
             line.append(f" of {point.generation}, committed ", style="dim")
-            line.append(format_time_us(point.time_us) + " UTC", style="bold")
-            line.append(f", db {format_bytes(point.db_size_bytes)}", style="dim")
+            if point.time_us is None:
+                line.append(PENDING, style="bold")
+            else:
+                line.append(format_time_us(point.time_us) + " UTC", style="bold")
+            size = point.db_size_bytes
+            line.append(f", db {PENDING if size is None else format_bytes(size)}", style="dim")
+            if point.pending:
+                line.append(f" (in segment {point.segment_number}, not fetched yet)", style="dim")
         self.query_one("#picked", Static).update(line)
 
     # -- actions ---------------------------------------------------------------------------
@@ -381,54 +520,62 @@ class TimelineScreen(Screen):
     def action_focus_generations(self) -> None:
         self.query_one("#generations", DataTable).focus()
 
-    def action_goto(self) -> None:
-        goto = self.query_one("#goto", Input)
-        goto.add_class("shown")
-        goto.value = ""
-        goto.focus()
-
-    @on(Input.Submitted, "#goto")
-    def _goto_submitted(self, event: Input.Submitted) -> None:
-        points = self.points
-        if points is None:
-            return
-        text = event.value.strip()
-        try:
-            if text.startswith("#") or text.isdigit():
-                txid = int(text.lstrip("#"))
-                if txid not in points:
-                    raise ValueError(
-                        f"txid {txid} is not in this generation "
-                        f"({points.first_txid}..{points.last_txid})"
-                    )
-            else:
-                moment_us = to_us(parse_instant(text))
-                found = points.at_or_before(moment_us)
-                if found is None:
-                    raise ValueError(
-                        f"nothing committed at or before {format_time_us(moment_us)} UTC in "
-                        f"this generation (first commit {format_time_us(points.first_time_us)})"
-                    )
-                txid = found
-        except ValueError as exc:
-            self._status(f"error: {exc}", error=True)
-            return
-        self._close_goto()
-        self.pick(txid)
-
-    def _close_goto(self) -> None:
-        goto = self.query_one("#goto", Input)
-        goto.remove_class("shown")
-        self.query_one("#points", DataTable).focus()
-
-    def on_key(self, event) -> None:
-        if event.key == "escape" and self.query_one("#goto", Input).has_focus:
-            event.stop()
-            self._close_goto()
-
     def action_restore(self) -> None:
         point = self.picked_point()
         target = self.target
         if point is None or target is None:
             return
         self.app.push_screen(RestoreScreen(target, point))
+
+    # -- go to a txid or a time ------------------------------------------------------------
+
+    def action_goto(self) -> None:
+        self.query_one("#goto", GotoBar).open()
+
+    @on(GotoResolved)
+    def _goto_resolved(self, message: GotoResolved) -> None:
+        if self.points is None or message.generation != self.points.generation:
+            return  # read against a generation no longer shown
+        self._close_goto()
+        self.pick(message.txid)
+
+    @on(GotoNeedsSegment)
+    def _goto_needs_segment(self, message: GotoNeedsSegment) -> None:
+        if self.points is None or message.generation != self.points.generation:
+            return  # read against a generation no longer shown
+        # Fetch it (again if it failed before: this is asking again), then go there
+        # once it has arrived (_details_loaded).
+        self._close_goto()
+        self._details.goto_time_us = message.time_us
+        self._fetch([message.entry], retry=True)
+        self._show_points_status()
+
+    @on(GotoFailed)
+    def _goto_failed(self, message: GotoFailed) -> None:
+        self._status(message.error, error=True)
+
+    def _goto_time(self, time_us: int) -> None:
+        """Finish a "go to a time" that waited for a segment."""
+        points = self.points
+        if points is None:
+            return
+        self._details.goto_time_us = None
+        try:
+            found = points.at_or_before(time_us)
+        except DetailNeeded as need:
+            if self._details.has_failed(need.entry):
+                return  # its fetch failed: the status line says why
+            self._details.goto_time_us = time_us
+            self._fetch([need.entry])
+            return
+        if found is not None:  # (None only before the first point, known without fetching)
+            self.pick(found)
+
+    def _close_goto(self) -> None:
+        self.query_one("#goto", GotoBar).close()
+        self.query_one("#points", DataTable).focus()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.query_one("#goto", GotoBar).has_focus:
+            event.stop()
+            self._close_goto()

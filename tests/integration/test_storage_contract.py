@@ -90,24 +90,30 @@ async def _put_snapshot(replica, txid, time_us, fill):
 
 
 async def _write_generation(replica, generation, start_us, last_txid, snapshot_txids=(0,)):
-    """Record t publishes txid t (commit time start + t s); snapshots at snapshot_txids."""
+    """As the sync loop writes: record 0 holds the snapshot at txid 0, then one record per
+    txid t (commit time start + t s), and a snapshot at t in a record of its own after."""
+    seq = 0
     for txid in range(last_txid + 1):
         time_us = start_us + txid * SECOND
-        snapshots = ()
+        published = []
+        if txid:
+            published.append(((), (await _put_segment(replica, txid, time_us, fill=txid),)))
         if txid in snapshot_txids:
-            snapshots = (await _put_snapshot(replica, txid, time_us, fill=txid * 2 + 1),)
-        segments = () if txid == 0 else (await _put_segment(replica, txid, time_us, fill=txid),)
-        await replica.publish_record(
-            IndexRecord(
-                generation,
-                txid,
-                time_us,
-                "contract:1:00000000",
-                snapshots,
-                segments,
-                reason="first run" if txid == 0 else None,
+            snapshot = await _put_snapshot(replica, txid, time_us, fill=txid * 2 + 1)
+            published.append(((snapshot,), ()))
+        for snapshots, segments in published:
+            await replica.publish_record(
+                IndexRecord(
+                    generation,
+                    seq,
+                    time_us,
+                    "contract:1:00000000",
+                    snapshots,
+                    segments,
+                    reason="first run" if seq == 0 else None,
+                )
             )
-        )
+            seq += 1
 
 
 async def _keys(replica):
@@ -207,7 +213,7 @@ async def test_generations_list_load_and_compact(object_store_backend):
     await _write_generation(replica, new, start + 5 * SECOND, 4, snapshot_txids=(0, 2))
     infos = await replica.list_generations()
     assert [info.generation for info in infos] == [old, new]
-    assert [(i.first_txid, i.last_txid, i.record_count) for i in infos] == [(0, 3, 4), (0, 4, 5)]
+    assert [(i.first_txid, i.last_txid, i.record_count) for i in infos] == [(0, 3, 4), (0, 4, 6)]
     assert infos[1].last_commit_time_us == start + 9 * SECOND
     index = await replica.load_generation(new)
     assert [index.commit_time_us(t) for t in range(5)] == [
@@ -215,13 +221,15 @@ async def test_generations_list_load_and_compact(object_store_backend):
     ]
     assert index.snapshot_at_or_before(3).txid == 2
 
-    assert await replica.compact(new) == 4
+    # one compacted record per run of records that starts with a snapshot
+    assert await replica.compact(new) == [2, 5]
     compacted = await replica.load_generation(new)
-    assert compacted.compacted_seq == 4 and len(compacted.records) == 1
+    assert [(r.first_seq, r.seq) for r in compacted.records] == [(0, 2), (3, 5)]
+    assert all(r.compacted for r in compacted.records)
     assert compacted.segments == index.segments and compacted.snapshots == index.snapshots
-    # the next writer record continues after the compacted one
+    # the next writer record continues after the compacted ones
     segment = await _put_segment(replica, 5, start + 20 * SECOND, fill=9)
-    await replica.publish_record(IndexRecord(new, 5, 0, "w", (), (segment,)))
+    await replica.publish_record(IndexRecord(new, 6, 0, "w", (), (segment,)))
     assert (await replica.load_generation(new)).last_txid == 5
     for entry in (await replica.load_generation(new)).segments:
         await replica.fetch_segment(entry.digest)
@@ -287,21 +295,27 @@ async def test_gc_respects_grace_and_retention(object_store_backend):
     before = await _keys(replica)
 
     # 24 h retention: only the latest restore point (new, txid 6) is needed, from the
-    # snapshot at txid 3. Inside the grace period nothing is deleted; the new generation's
-    # view is pruned by a compacted record.
+    # snapshot at txid 3. Until a compacted record starts with that snapshot, nothing
+    # can be trimmed, and inside the grace period nothing else is deleted.
     report = await replica.collect_garbage(24 * HOUR, HOUR, now_us=start + 60 * SECOND)
     assert (report.deleted_objects, report.deleted_records) == (0, 0)
-    assert report.pruned_generations == (new,) and report.expired_generations == ()
-    assert report.young_objects >= 1
+    assert report.trimmed_generations == () and report.expired_generations == ()
     assert set(before) <= set(await _keys(replica))
-    pruned = await replica.load_generation(new)
-    assert (pruned.first_txid, pruned.last_txid, pruned.compacted_seq) == (3, 6, 6)
+    assert await replica.compact(new) == [3, 7]
+    # Now the view starts at compacted 4..7: the records before it go at once, the
+    # objects only they named wait for the grace period.
+    report = await replica.collect_garbage(24 * HOUR, HOUR, now_us=start + 60 * SECOND)
+    assert (report.deleted_objects, report.deleted_records) == (0, 5)
+    assert report.trimmed_generations == (new,) and report.expired_generations == ()
+    assert report.young_objects >= 1
+    trimmed = await replica.load_generation(new)
+    assert (trimmed.first_txid, trimmed.last_txid, trimmed.compacted_seq) == (3, 6, 7)
 
     # One grace period later everything unneeded goes: the old generation, the covered
-    # records, what the pruned view dropped, and the orphan upload.
+    # records, what the trimmed view dropped, and the orphan upload.
     report = await replica.collect_garbage(24 * HOUR, HOUR, now_us=start + 2 * HOUR * SECOND)
     assert report.expired_generations == (old,)
-    assert report.deleted_records == 3 + 7
+    assert report.deleted_records == 3 + 4  # the old generation; index records 4..7
     keys = await _keys(replica)
     assert object_key(orphan.digest) not in keys
     assert not any(old in key for key in keys)
@@ -319,7 +333,7 @@ async def test_gc_respects_grace_and_retention(object_store_backend):
 
     # Idempotent: a second run finds nothing more to do.
     report = await replica.collect_garbage(24 * HOUR, HOUR, now_us=start + 3 * HOUR * SECOND)
-    assert (report.deleted_objects, report.deleted_records, report.pruned_generations) == (
+    assert (report.deleted_objects, report.deleted_records, report.trimmed_generations) == (
         0,
         0,
         (),

@@ -25,15 +25,18 @@ from hypothesis import strategies as st
 from litetool.errors import TargetUnreachable
 from litetool.restore.plan import (
     RestoreTarget,
+    attach_detail,
     fallback_point,
-    plan_for_txid,
     plan_restore,
 )
 from litetool.storage import (
+    DetailNeeded,
     GenerationIndex,
     IndexRecord,
     SegmentEntry,
     SnapshotEntry,
+    decode_record,
+    encode_record,
     new_generation_id,
 )
 
@@ -180,14 +183,73 @@ def check_plan_shape(plan, index, txid):
     assert plan.object_count >= 2 + len(plan.segments)
 
 
+def plan_in(name, index, txid):
+    """The plan for *txid* within one candidate."""
+    return plan_restore([(name, index)], RestoreTarget(txid=txid, generation=index.generation))
+
+
+def summarised(index):
+    """The same generation as a format-2 reader loads it: segments without detail."""
+    records = [decode_record(encode_record(record)) for record in index.records]
+    return GenerationIndex.from_records(index.generation, records)
+
+
+def plan_from_summaries(candidates, target):
+    """Plan over summaries, attaching each segment's detail when the planner asks
+    (what ``restore.session.plan_fetching`` does with fetched segments)."""
+    summaries = [(name, summarised(index)) for name, index in candidates]
+    asked = []
+    while True:
+        try:
+            return plan_restore(summaries, target), asked
+        except DetailNeeded as need:
+            asked.append(need.entry)
+            detail = next(
+                segment.detail
+                for _, index in candidates
+                if index.generation == need.generation
+                for segment in index.segments
+                if segment == need.entry
+            )
+            summaries = attach_detail(summaries, need.generation, need.entry, detail)
+
+
 # -- properties ----------------------------------------------------------------------------
+
+
+@given(candidate_sets(), st.data())
+def test_plans_from_summaries_are_the_plans_from_full_detail(candidates, data):
+    all_times = [t for _, index in candidates for t in running_times(index).values()]
+    _, index = data.draw(st.sampled_from(candidates))
+    target = data.draw(
+        st.builds(RestoreTarget, time_us=st.integers(min(all_times) - 3, max(all_times) + 3))
+        | st.builds(
+            RestoreTarget,
+            txid=st.integers(index.first_txid, index.last_txid),
+            generation=st.just(index.generation),
+        )
+        | st.just(RestoreTarget())
+    )
+    try:
+        expected = plan_restore(candidates, target)
+    except TargetUnreachable:
+        with pytest.raises(TargetUnreachable):
+            plan_from_summaries(candidates, target)
+        return
+    plan, asked = plan_from_summaries(candidates, target)
+    assert plan == expected
+    assert len(asked) <= len(candidates)  # at most one segment per candidate
+    if target.txid is None and target.time_us is None:
+        assert asked == []  # the latest point is a segment boundary
+    for entry in asked:
+        assert entry.transaction_count > 1  # a one-transaction segment is all summary
 
 
 @given(candidate_sets(), st.data())
 def test_txid_plans_cover_the_target_cheapest_and_never_past_it(candidates, data):
     name, index = data.draw(st.sampled_from(candidates))
     txid = data.draw(st.integers(index.first_txid, index.last_txid))
-    plan = plan_for_txid(name, index, txid)
+    plan = plan_in(name, index, txid)
     check_plan_shape(plan, index, txid)
     target = RestoreTarget(txid=txid, generation=index.generation)
     chosen = plan_restore(candidates, target)
@@ -279,9 +341,7 @@ def test_fallback_point_is_the_latest_point_avoiding_broken_objects(candidates, 
     broken = set(data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)))
     found = fallback_point(name, index, txid, broken)
     clean = [
-        t
-        for t in range(index.first_txid, txid + 1)
-        if not plan_for_txid(name, index, t).digests & broken
+        t for t in range(index.first_txid, txid + 1) if not plan_in(name, index, t).digests & broken
     ]
     if found is None:
         assert clean == []

@@ -26,7 +26,7 @@ def _rebuild(parsed):
     if parsed.kind is KeyKind.INDEX_RECORD:
         return index_record_key(parsed.generation, parsed.seq)
     if parsed.kind is KeyKind.COMPACTED_RECORD:
-        return compacted_record_key(parsed.generation, parsed.seq)
+        return compacted_record_key(parsed.generation, parsed.seq, parsed.first_seq)
     return parsed.key
 
 
@@ -44,6 +44,17 @@ def test_record_keys_round_trip(generation, seq):
     ):
         parsed = parse_key(build(generation, seq))
         assert (parsed.kind, parsed.generation, parsed.seq) == (kind, generation, seq)
+
+
+@given(generations, seqs, st.data())
+def test_compacted_keys_of_a_range_round_trip(generation, seq, data):
+    first_seq = data.draw(st.integers(0, seq))
+    key = compacted_record_key(generation, seq, first_seq)
+    parsed = parse_key(key)
+    assert (parsed.kind, parsed.seq, parsed.first_seq) == (KeyKind.COMPACTED_RECORD, seq, first_seq)
+    assert parse_key(compacted_record_key(generation, seq)).first_seq is None  # format 1
+    backwards = f"generations/{generation}/compacted/{first_seq:016x}-{seq:016x}"
+    assert (try_parse_key(backwards) is None) == (first_seq < seq)
 
 
 @given(st.text(max_size=120))

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from litetool.errors import ReplicaFormatError
 from litetool.storage import (
+    DetailNeeded,
     GenerationIndex,
     IndexRecord,
     SegmentEntry,
@@ -17,6 +18,7 @@ from litetool.storage import (
     encode_manifest,
     encode_record,
 )
+from litetool.storage.generation import plan_compaction, walk_view
 
 digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
 generations = st.binary(min_size=8, max_size=8).map(bytes.hex)
@@ -58,6 +60,7 @@ def segment_entries(draw, first_txid=None, page_size=None):
 def records(draw):
     seq = draw(st.integers(0, 2**64 - 1))
     compacted = draw(st.booleans())
+    first_seq = draw(st.integers(0, seq))
     return IndexRecord(
         generation=draw(generations),
         seq=seq,
@@ -66,7 +69,7 @@ def records(draw):
         snapshots=tuple(draw(st.lists(snapshot_entries(), max_size=3))),
         segments=tuple(draw(st.lists(segment_entries(), max_size=3))),
         reason=draw(st.none() | text),
-        covers=(0, seq) if compacted else None,
+        covers=(first_seq, seq) if compacted else None,
     )
 
 
@@ -146,33 +149,44 @@ def test_any_field_replaced_is_rejected_or_still_valid(record, data):
 
 @st.composite
 def generations_of_records(draw):
-    """A valid generation: snapshot at 0, contiguous segments spread over records."""
+    """A valid generation: snapshot at 0, contiguous segments spread over records, and
+    maybe later snapshots in records of their own (as the sync loop writes them)."""
     generation = draw(generations)
     page_size = draw(page_sizes)
     records_out = []
     next_txid = 1
     times = {0: draw(i64)}
-    snapshot = SnapshotEntry(draw(digests), 0, times[0], page_size, 1, 1)
-    for seq in range(draw(st.integers(1, 6))):
+    first = SnapshotEntry(draw(digests), 0, times[0], page_size, 1, 1)
+    for seq in range(draw(st.integers(1, 8))):
         segments = []
-        for _ in range(draw(st.integers(0, 3))):
-            entry = draw(segment_entries(first_txid=next_txid, page_size=page_size))
-            for offset, time_us in enumerate(entry.times_us):
-                times[next_txid + offset] = time_us
-            next_txid = entry.last_txid + 1
-            segments.append(entry)
+        snapshots = (first,) if seq == 0 else ()
+        if seq and draw(st.integers(0, 4)) == 0:
+            txid = next_txid - 1
+            snapshots = (SnapshotEntry(draw(digests), txid, draw(i64), page_size, 1, 1),)
+        else:
+            for _ in range(draw(st.integers(0, 3))):
+                entry = draw(segment_entries(first_txid=next_txid, page_size=page_size))
+                for offset, time_us in enumerate(entry.detail.times_us):
+                    times[next_txid + offset] = time_us
+                next_txid = entry.last_txid + 1
+                segments.append(entry)
         records_out.append(
             IndexRecord(
                 generation,
                 seq,
                 seq,
                 "w",
-                (snapshot,) if seq == 0 else (),
+                snapshots,
                 tuple(segments),
                 reason="first run" if seq == 0 else None,
             )
         )
     return generation, records_out, times
+
+
+def _summaries(records_list):
+    """The records as a format-2 reader sees them (no per-transaction detail)."""
+    return [decode_record(encode_record(record)) for record in records_list]
 
 
 @given(generations_of_records(), st.randoms())
@@ -197,6 +211,44 @@ def test_generation_index_answers_every_commit_time(case, random):
     again = GenerationIndex.from_records(generation, [*records_list, compacted])
     assert again.segments == index.segments and again.records == (compacted,)
     assert encode_record(decode_record(encode_record(compacted))) == encode_record(compacted)
+
+
+@given(generations_of_records())
+def test_summaries_answer_or_name_the_segment_that_does(case):
+    generation, records_list, times = case
+    full = GenerationIndex.from_records(generation, records_list)
+    index = GenerationIndex.from_records(generation, _summaries(records_list))
+    for txid, time_us in times.items():
+        try:
+            assert index.commit_time_us(txid) == time_us
+        except DetailNeeded as need:
+            entry = need.entry
+            assert entry.first_txid < txid < entry.last_txid  # boundaries never need it
+            detail = full.segment_for(txid).detail
+            assert index.with_detail(entry, detail).commit_time_us(txid) == time_us
+
+
+@given(generations_of_records(), st.integers(1, 12), st.data())
+def test_compacting_at_any_moment_keeps_the_generation(case, max_entries, data):
+    generation, records_list, _ = case
+    stored = list(records_list)
+    cuts = data.draw(st.lists(st.integers(1, len(records_list)), max_size=4), label="cuts")
+    for cut in sorted(cuts):
+        # the compactor sees the store as it was when records 0..cut-1 existed
+        view = walk_view([record for record in stored if record.seq < cut])
+        start = max((i for i, r in enumerate(view) if r.compacted), default=0)
+        planned = plan_compaction(view[start:], writer="c", created_us=0, max_entries=max_entries)
+        for record in planned:
+            assert record.compacted and record.reason == "first run"
+            # a compacted record names a snapshot only as its first entry
+            if record.snapshots and record.segments:
+                assert record.segments[0].first_txid == record.snapshots[-1].txid + 1
+            assert len(record.snapshots) <= 1 or record.first_seq == 0
+        stored += [decode_record(encode_record(record)) for record in planned]
+    original = GenerationIndex.from_records(generation, records_list)
+    index = GenerationIndex.from_records(generation, stored)
+    assert index.segments == original.segments and index.snapshots == original.snapshots
+    assert index.next_seq == original.next_seq and index.reason == original.reason
 
 
 @given(generations_of_records(), st.data())

@@ -2,26 +2,45 @@
 
 ``make_engine_replica``: a real replica written by ``litetool replicate`` in
 another process while this process commits rows to a real SQLite database.
-``write_fixed_replica``: index records with fixed ids and commit times (no
-objects), for snapshot tests whose pixels must not depend on the clock.
+``write_fixed_replica``: index records with fixed ids and commit times, and
+their segment objects (so the timeline can fetch their detail), for snapshot
+tests whose pixels must not depend on the clock. No snapshot objects: these
+replicas are for browsing and planning, not for restoring.
+``write_long_replica``: one generation of many multi-transaction segments,
+for tests of what the timeline fetches.
+``repack_replica``: a copy of an engine replica whose segments are merged into
+segments of several transactions (the engine's own grouping depends on timing).
+
+Records read back from a replica are format 2: segment summaries, no detail.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from litetool.storage import (
     IndexRecord,
+    ObjectKind,
     Replica,
+    SegmentDetail,
     SegmentEntry,
+    SegmentTransaction,
     SnapshotEntry,
+    concat_segments,
+    decode_segment,
+    digest_hex,
+    encode_object,
+    encode_segment,
     new_generation_id,
 )
 
@@ -94,6 +113,70 @@ def make_engine_replica(
     return EngineReplica(db_path, url, rows, pause_after)
 
 
+async def repack_replica(source_url: str, directory: Path, *, per_segment: int) -> str:
+    """Copy the replica at *source_url* (a directory, one generation) to *directory*,
+    merging consecutive segments until each holds at least *per_segment* transactions
+    (the last may hold fewer), all snapshots in record 0. Restorable like the source;
+    returns the new replica's URL."""
+    source = Replica.open(source_url)
+    (info,) = await source.list_generations()
+    index = await source.load_generation(info.generation)
+    shutil.copytree(
+        _directory_of(source_url),
+        directory,
+        ignore=shutil.ignore_patterns("generations"),
+    )
+    url = directory.as_uri()
+    replica = Replica.open(url)
+    runs: list[list[SegmentEntry]] = [[]]
+    for segment in index.segments:
+        if sum(s.transaction_count for s in runs[-1]) >= per_segment:
+            runs.append([])
+        runs[-1].append(segment)
+    records = [
+        IndexRecord(
+            info.generation,
+            0,
+            index.records[0].created_us,
+            "repacked:1",
+            snapshots=index.snapshots,
+            reason=index.reason,
+        )
+    ]
+    for run in (run for run in runs if run):
+        payload = concat_segments(
+            [await source.fetch_object(s.digest, ObjectKind.SEGMENT) for s in run]
+        )
+        ref = await replica.put_object(ObjectKind.SEGMENT, payload)
+        segment = decode_segment(payload)
+        entry = SegmentEntry.summarise(
+            ref.digest,
+            segment.first_txid,
+            ref.stored_bytes,
+            segment.page_size,
+            segment.frame_count,
+            SegmentDetail.of(segment),
+        )
+        records.append(
+            IndexRecord(
+                info.generation,
+                len(records),
+                records[-1].created_us,
+                "repacked:1",
+                segments=(entry,),
+            )
+        )
+    for record in records:
+        await replica.publish_record(record)
+    return url
+
+
+def _directory_of(url: str) -> Path:
+    parsed = urlparse(url)
+    assert parsed.scheme == "file", url
+    return Path(url2pathname(parsed.path))
+
+
 def restored_rows(path: Path) -> list[int]:
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -112,20 +195,60 @@ def _digest(label: str) -> str:
     return (label.encode().hex() + "0" * 64)[:64]
 
 
-def _segment(first_txid: int, times_us: list[int], db_pages: list[int], label: str):
-    return SegmentEntry.create(
-        digest=_digest(label),
+def segment_payload(first_txid: int, times_us: list[int], db_pages: list[int]) -> bytes:
+    """A real segment: two frames (pages 1 and 2, zeros) per transaction."""
+    return encode_segment(
+        PAGE_SIZE,
+        first_txid,
+        [
+            SegmentTransaction(time_us, pages, [1, 2], bytes(2 * PAGE_SIZE))
+            for time_us, pages in zip(times_us, db_pages, strict=True)
+        ],
+    )
+
+
+def segment_entry(
+    first_txid: int, times_us: list[int], db_pages: list[int], *, stored_bytes: int | None = None
+) -> tuple[SegmentEntry, bytes]:
+    """The index entry (with detail) of a real segment object, and that object's payload.
+    *stored_bytes*: a fixed figure for pictures that must not depend on zstd (default:
+    the real stored size)."""
+    payload = segment_payload(first_txid, times_us, db_pages)
+    stored = encode_object(ObjectKind.SEGMENT, payload)
+    entry = SegmentEntry.create(
+        digest=digest_hex(stored),
         first_txid=first_txid,
-        stored_bytes=700 + 90 * len(times_us),
+        stored_bytes=len(stored) if stored_bytes is None else stored_bytes,
         page_size=PAGE_SIZE,
         frames=2 * len(times_us),
         times_us=times_us,
         db_pages=db_pages,
     )
+    return entry, payload
+
+
+_FIXED_PAYLOADS: dict[str, bytes] = {}
+
+
+def _segment(first_txid: int, times_us: list[int], db_pages: list[int]) -> SegmentEntry:
+    entry, payload = segment_entry(
+        first_txid, times_us, db_pages, stored_bytes=700 + 90 * len(times_us)
+    )
+    _FIXED_PAYLOADS[entry.digest] = payload
+    return entry
+
+
+def summaries_only(records: list[IndexRecord]) -> list[IndexRecord]:
+    """*records* as a reader gets them back from a replica: segments without detail."""
+    return [
+        replace(record, segments=tuple(replace(s, detail=None) for s in record.segments))
+        for record in records
+    ]
 
 
 def fixed_generations() -> list[tuple[str, list[IndexRecord]]]:
-    """Two generations with fixed ids, times and sizes (records only)."""
+    """Two generations with fixed ids, times and sizes (records, segments with detail;
+    the segments' stored sizes are fixed figures, not their objects' real sizes)."""
     old = new_generation_id(BASE_TIME_US // 1000 - 3_600_000, 0x1111)
     new = new_generation_id(BASE_TIME_US // 1000, 0x2222)
     old_records = [
@@ -149,7 +272,6 @@ def fixed_generations() -> list[tuple[str, list[IndexRecord]]]:
                     2,
                     [BASE_TIME_US - 3_590_000_000 + i * 10_000_000 for i in range(9)],
                     [2] * 9,
-                    "old-seg",
                 ),
             ),
         ),
@@ -171,14 +293,14 @@ def fixed_generations() -> list[tuple[str, list[IndexRecord]]]:
             1,
             BASE_TIME_US + 4_000_000,
             "fixture:1",
-            segments=(_segment(41, times[1:12], [3 + i // 4 for i in range(11)], "new-a"),),
+            segments=(_segment(41, times[1:12], [3 + i // 4 for i in range(11)]),),
         ),
         IndexRecord(
             new,
             2,
             BASE_TIME_US + 62_000_000,
             "fixture:1",
-            segments=(_segment(52, times[12:], [6 + i // 5 for i in range(20)], "new-b"),),
+            segments=(_segment(52, times[12:], [6 + i // 5 for i in range(20)]),),
         ),
     ]
     return [(old, old_records), (new, new_records)]
@@ -187,6 +309,68 @@ def fixed_generations() -> list[tuple[str, list[IndexRecord]]]:
 async def write_fixed_replica(url: str) -> None:
     replica = Replica.open(url)
     await replica.ensure_format(create=True)
-    for _generation, records in fixed_generations():
+    generations = fixed_generations()
+    for payload in _FIXED_PAYLOADS.values():
+        await replica.put_object(ObjectKind.SEGMENT, payload)
+    for _generation, records in generations:
         for record in records:
             await replica.publish_record(record)
+
+
+def long_generation_times(segments: int, per_segment: int) -> list[int]:
+    """Commit times of txids 1.. of ``write_long_replica``: one a second, except that
+    in every segment the clock goes back 1.5 s at its third transaction (as after an
+    NTP step), so a running maximum and "the last commit at or before" differ."""
+    times = []
+    for number in range(segments):
+        for i in range(per_segment):
+            second = number * per_segment + i + 1
+            times.append(BASE_TIME_US + second * 1_000_000 - (1_500_000 if i == 2 else 0))
+    return times
+
+
+def long_generation(
+    segments: int = 40, per_segment: int = 10
+) -> tuple[str, list[IndexRecord], list[bytes]]:
+    """One generation: a snapshot at txid 0, then *segments* segments of *per_segment*
+    transactions each, one index record per segment (entries with detail); times from
+    :func:`long_generation_times`, db size = txid + 1 pages. Returns the generation id,
+    the records and the segment payloads."""
+    generation = new_generation_id(BASE_TIME_US // 1000, 0x3333)
+    records = [
+        IndexRecord(
+            generation,
+            0,
+            BASE_TIME_US,
+            "fixture:1",
+            snapshots=(SnapshotEntry(_digest("long-snap"), 0, BASE_TIME_US, PAGE_SIZE, 1, 900),),
+            reason="first run",
+        )
+    ]
+    payloads = []
+    times = long_generation_times(segments, per_segment)
+    for number in range(segments):
+        first = number * per_segment + 1
+        entry, payload = segment_entry(
+            first,
+            times[first - 1 : first - 1 + per_segment],
+            [txid + 1 for txid in range(first, first + per_segment)],
+        )
+        payloads.append(payload)
+        records.append(
+            IndexRecord(generation, number + 1, times[first - 1], "fixture:1", segments=(entry,))
+        )
+    return generation, records, payloads
+
+
+async def write_long_replica(url: str, *, segments: int = 40, per_segment: int = 10) -> str:
+    """Publish :func:`long_generation` (segment objects, no snapshot object) to a new
+    replica at *url*; returns the generation id."""
+    generation, records, payloads = long_generation(segments, per_segment)
+    replica = Replica.open(url)
+    await replica.ensure_format(create=True)
+    for payload in payloads:
+        await replica.put_object(ObjectKind.SEGMENT, payload)
+    for record in records:
+        await replica.publish_record(record)
+    return generation

@@ -28,7 +28,8 @@ def run_python(code: str) -> subprocess.CompletedProcess:
         "import litetool.cli.tui",
         # the TUI's widget-free parts do not need textual either
         "import litetool.tui, litetool.tui.restore_points, litetool.tui.daemon_client, "
-        "litetool.tui.restore_command, litetool.tui.display, litetool.tui.options",
+        "litetool.tui.restore_command, litetool.tui.display, litetool.tui.options, "
+        "litetool.tui.segment_details",
     ],
 )
 def test_textual_is_not_loaded(imports):

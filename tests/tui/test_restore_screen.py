@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from replica_builders import restored_rows
+from replica_builders import repack_replica, restored_rows
 from screen_capture import screen_text, wait_for
 from textual.widgets import Button, Input
 
 from litetool.storage import Replica
+from litetool.timespec import format_instant_us
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.restore_screen import RestoreScreen
+from litetool.tui.timeline_screen import TimelineScreen
 
 SIZE = (120, 40)
 
@@ -131,3 +133,37 @@ async def test_changing_the_output_after_the_plan_needs_a_new_plan(engine_replic
         await pilot.press("escape")
         assert app.screen.id == "timeline"
     assert not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()
+
+
+async def test_a_point_not_fetched_yet_is_planned_and_restored(
+    engine_replica, tmp_path, monkeypatch
+):
+    # The engine's segments regrouped into segments of five transactions or more, and
+    # the timeline told not to fetch any: the picked point's time and size are pending.
+    url = await repack_replica(engine_replica.url, tmp_path / "repacked", per_segment=5)
+    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)
+    replica = Replica.open(url)
+    (info,) = await replica.list_generations()
+    index = await replica.load_generation(info.generation)
+    segment = index.segments[0]
+    assert segment.transaction_count >= 5 and segment.detail is None
+    txid = segment.first_txid + 2
+    committed = (await replica.fetch_details(index, [segment])).commit_time_us(txid)
+    target = ReplicaTarget("replica", url, (url,), database=str(engine_replica.db_path))
+    app = browse(target)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, txid)
+        assert dialog.point.txid == txid and dialog.point.time_us is None
+        assert dialog.point.db_pages is None
+        summary = str(dialog.query_one("#summary").content)
+        assert f"txid {txid}, committed …, database … (not fetched yet" in summary
+
+        output = tmp_path / "restored.db"
+        await set_output(pilot, dialog, output)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
+        plan_line = f"target      txid {txid}, committed {format_instant_us(committed)}"
+        assert plan_line in log_text(dialog)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.restored_path is not None, what="the restore")
+    assert restored_rows(output) == list(range(txid - info.first_txid))

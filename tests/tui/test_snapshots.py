@@ -17,6 +17,7 @@ from textual.widgets import Input
 from litetool.engine.status import StatusBoard
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.restore_screen import RestoreScreen
+from litetool.tui.timeline_screen import TimelineScreen
 
 NOW_US = BASE_TIME_US + 90_000_000
 FIXED_URL = "memory://tui-snapshot-replica"
@@ -106,6 +107,13 @@ def browse_app(target: ReplicaTarget) -> LitetoolApp:
 async def points_loaded(pilot) -> None:
     timeline = pilot.app.timeline_screen
     await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+    await details_settled(pilot)
+
+
+async def details_settled(pilot) -> None:
+    """Wait until the segments the rows on screen need are fetched (their times exact)."""
+    timeline = pilot.app.timeline_screen
+    await wait_for(pilot, lambda: timeline.details_settled, what="segment details")
 
 
 def test_live_screen(snap_compare):
@@ -117,8 +125,22 @@ def test_timeline_screen(snap_compare, fixed_replica):
     async def pick_a_point(pilot):
         await points_loaded(pilot)
         await pilot.press("enter", "up", "up", "left")
+        await details_settled(pilot)
 
     assert snap_compare(browse_app(fixed_replica), terminal_size=(120, 40), run_before=pick_a_point)
+
+
+def test_timeline_screen_before_fetching(snap_compare, fixed_replica, monkeypatch):
+    # As the index records alone show it: times and sizes inside segments pending (…),
+    # the histogram spreading each segment over its first..last commit time.
+    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)
+
+    async def loaded(pilot):
+        timeline = pilot.app.timeline_screen
+        await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+        await pilot.press("enter", "up", "up")
+
+    assert snap_compare(browse_app(fixed_replica), terminal_size=(120, 40), run_before=loaded)
 
 
 def test_restore_dialog(snap_compare, fixed_replica, monkeypatch):
@@ -128,7 +150,9 @@ def test_restore_dialog(snap_compare, fixed_replica, monkeypatch):
 
     async def open_dialog(pilot):
         await points_loaded(pilot)
-        await pilot.press("enter", "up", "up", "enter")
+        await pilot.press("enter", "up", "up")
+        await details_settled(pilot)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RestoreScreen))
         pilot.app.screen.query_one("#output", Input).value = "/srv/restored/app-txid69.db"
 

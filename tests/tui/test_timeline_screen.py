@@ -1,14 +1,28 @@
-"""The timeline on a real replica written by the engine: browse, navigate, pick a point."""
+"""The timeline on real replicas: browse, navigate, pick a point, and fetch only the
+segments the rows on screen need (index records are format 2: summaries only)."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+
+from replica_builders import (
+    BASE_TIME_US,
+    long_generation,
+    long_generation_times,
+    write_long_replica,
+)
 from screen_capture import screen_text, wait_for
 from textual.widgets import Input
 
-from litetool.storage import Replica
+from litetool.restore import RestoreTarget, load_candidates, plan_fetching
+from litetool.storage import Replica, object_key
 from litetool.timespec import format_instant_us
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
+from litetool.tui.display import format_bytes, format_time_us
 from litetool.tui.timeline_screen import TimelineScreen
+from litetool.tui.timeline_tables import PENDING
 
 SIZE = (120, 40)
 
@@ -31,6 +45,33 @@ async def loaded(pilot) -> TimelineScreen:
     timeline = pilot.app.timeline_screen
     await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
     return timeline
+
+
+async def settled(pilot) -> None:
+    timeline = pilot.app.timeline_screen
+    await wait_for(pilot, lambda: timeline.details_settled, what="segment details")
+
+
+def txids_on_screen(timeline: TimelineScreen) -> range:
+    rows = timeline.query_one("#points").visible_rows()
+    first = timeline.window[0]
+    return range(first + rows.start, first + rows.stop)
+
+
+def count_segment_fetches(monkeypatch) -> tuple[list[str], asyncio.Event]:
+    """Record the digest of every segment object fetched, in order; fetches wait
+    until the returned event is set (set it at once to let them through)."""
+    fetched: list[str] = []
+    gate = asyncio.Event()
+    original = Replica.fetch_segment
+
+    async def fetch_segment(self, digest):
+        fetched.append(digest)
+        await gate.wait()
+        return await original(self, digest)
+
+    monkeypatch.setattr(Replica, "fetch_segment", fetch_segment)
+    return fetched, gate
 
 
 async def test_browse_generations_and_walk_the_restore_points(engine_replica):
@@ -78,9 +119,10 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         await go_to(pilot, f"#{info.first_txid + 5}")
         assert timeline.picked_txid == info.first_txid + 5
         target_txid = info.first_txid + 7
-        instant = format_instant_us(timeline.points.point(target_txid).time_us)
+        index = await replica.fetch_details(await replica.load_generation(info.generation))
+        instant = format_instant_us(index.commit_time_us(target_txid))
         await go_to(pilot, instant)
-        assert timeline.picked_txid == target_txid
+        await wait_for(pilot, lambda: timeline.picked_txid == target_txid, what="the jump")
         assert app.focused.id == "points"
 
         await go_to(pilot, "1999-01-01T00:00Z")
@@ -142,3 +184,146 @@ async def test_next_replica_switches_what_is_browsed(engine_replica, tmp_path):
         await pilot.press("r")
         await wait_for(pilot, lambda: timeline.points is not None)
         assert timeline.target.name == "first"
+
+
+# -- a generation known only by its index records ------------------------------------------
+
+
+async def test_only_the_segments_on_screen_are_fetched(tmp_path, monkeypatch):
+    url = (tmp_path / "long").as_uri()
+    await write_long_replica(url, segments=40, per_segment=10)  # txids 0..400
+    times = [BASE_TIME_US, *long_generation_times(40, 10)]  # times[txid]
+    fetched, gate = count_segment_fetches(monkeypatch)
+    app = browse(url)
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = await loaded(pilot)
+        points = timeline.points
+        assert (points.first_txid, points.last_txid) == (0, 400)
+        assert all(segment.detail is None for segment in points.segments)
+        table = timeline.query_one("#points")
+        assert table.row_count == 401  # the whole generation fits the table's window
+
+        # the rows on screen are pending until their segments arrive; the status says so
+        await wait_for(pilot, lambda: fetched, what="a fetch to start")
+        await pilot.pause()
+        on_screen = txids_on_screen(timeline)
+        assert 10 < len(on_screen) < 40 and on_screen[-1] == 400
+        needed = {points.segment_for(txid) for txid in on_screen}
+        assert len(needed) <= 4
+        assert str(table.get_cell(str(on_screen[0] + 1), "time")) == PENDING
+        text = screen_text(app)
+        first_needed = min(segment.first_txid for segment in needed)
+        assert f"fetching {len(needed)} segments (txids {first_needed}..400, " in text
+
+        gate.set()
+        await settled(pilot)
+        # exactly the segments of the rows on screen, each once
+        assert sorted(fetched) == sorted(segment.digest for segment in needed)
+        for txid in on_screen:
+            assert table.get_cell(str(txid), "time") == format_time_us(times[txid])
+            assert str(table.get_cell(str(txid), "db_size")) == format_bytes((txid + 1) * 4096)
+        assert f"committed {format_time_us(times[400])} UTC" in screen_text(app)
+        assert "fetching" not in screen_text(app)
+        # everything else is still known only by its summary
+        assert points.point(5).time_us is None and points.point(205).pending
+
+        # moving elsewhere fetches that neighbourhood, and only that
+        fetched.clear()
+        await go_to(pilot, "#205")
+        await settled(pilot)
+        on_screen = txids_on_screen(timeline)
+        assert 205 in on_screen
+        assert sorted(fetched) == sorted({points.segment_for(t).digest for t in on_screen})
+        assert not points.point(205).pending
+        assert table.get_cell("205", "time") == format_time_us(times[205])
+        assert points.point(5).pending
+        assert len(points.missing_details(0, 400)) >= 40 - 8
+
+
+def restore_at_dry_run(url: str, instant: str) -> int:
+    """The txid ``litetool restore --dry-run --at INSTANT URL`` plans."""
+    result = subprocess.run(
+        [sys.executable, "-m", "litetool", "restore", "--dry-run", "--at", instant, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.strip().startswith("target")]
+    return int(line.split("txid ")[1].split(",")[0])
+
+
+async def test_go_to_a_time_lands_where_restore_at_does(tmp_path, monkeypatch):
+    url = (tmp_path / "long").as_uri()
+    await write_long_replica(url, segments=40, per_segment=10)
+    times = [BASE_TIME_US, *long_generation_times(40, 10)]
+    # In segment 20 (txids 191..200) the clock went back: 193 committed at 191.5 s,
+    # after 192 at 192 s. At 191.7 s, restore --at lands on 191 (192 is later; a
+    # restore never includes a transaction after the instant), not on 193.
+    backwards = BASE_TIME_US + 191_700_000
+    assert times[193] < backwards < times[192]
+    instants = [
+        backwards,
+        BASE_TIME_US + 55_000_000,  # exactly txid 55's commit, inside segment 6
+        BASE_TIME_US + 123_400_000,  # between commits inside segment 13
+        BASE_TIME_US + 300_500_000,  # between segments 30 and 31: no fetch needed
+        BASE_TIME_US + 10**9,  # after the last commit
+    ]
+    replica = Replica.open(url)
+    expected = {}
+    for instant in instants:
+        candidates = await load_candidates([replica])
+        plan, _ = await plan_fetching(candidates, RestoreTarget(time_us=instant), [replica])
+        expected[instant] = plan.txid
+    assert expected[backwards] == 191
+    assert restore_at_dry_run(url, format_instant_us(backwards)) == 191
+    assert list(expected.values()) == [191, 55, 123, 300, 400]
+
+    fetched, gate = count_segment_fetches(monkeypatch)
+    gate.set()
+    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
+    app = browse(url)
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = await loaded(pilot)
+        segment_20 = timeline.points.segment_for(191)
+        assert segment_20.detail is None and not fetched
+        for instant in instants:
+            await go_to(pilot, format_instant_us(instant))
+            await wait_for(
+                pilot,
+                lambda instant=instant: timeline.picked_txid == expected[instant],
+                what=f"the jump to {expected[instant]}",
+            )
+            assert app.focused.id == "points"
+        # only the segments the instants fell inside were fetched (20, 6 and 13)
+        assert sorted(fetched) == sorted(
+            timeline.points.segment_for(txid).digest for txid in (191, 55, 123)
+        )
+
+
+async def test_a_segment_that_cannot_be_fetched_stays_pending_and_says_why(tmp_path):
+    directory = tmp_path / "long"
+    await write_long_replica(directory.as_uri(), segments=40, per_segment=10)
+    _, records, _ = long_generation(40, 10)
+    (last_segment,) = records[-1].segments
+    (directory / object_key(last_segment.digest)).unlink()
+    app = browse(directory.as_uri())
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = await loaded(pilot)
+        await settled(pilot)
+        text = screen_text(app)
+        assert f"segment {last_segment.digest[:12]} (txids 391..400): error: " in text
+        assert "Traceback" not in text
+        points = timeline.points
+        assert points.point(395).pending and not points.point(385).pending
+        assert timeline.query_one("#points").get_cell("395", "time") == PENDING
+        # not fetched again and again: moving on the screen leaves it failed
+        await pilot.press("enter", "up")
+        await settled(pilot)
+        assert points.point(395).pending
+        # a time inside it cannot be resolved without it: the same error, no jump
+        picked = timeline.picked_txid
+        await go_to(pilot, format_instant_us(BASE_TIME_US + 395_000_000))
+        await settled(pilot)
+        assert timeline.picked_txid == picked
+        assert f"segment {last_segment.digest[:12]} (txids 391..400): error: " in screen_text(app)

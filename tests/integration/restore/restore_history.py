@@ -144,8 +144,11 @@ def record_history(root: Path) -> History:
     for line in log.read_text().splitlines():
         entry = json.loads(line)
         entries[entry["k"]] = entry
-    candidates = asyncio.run(load_candidates([Replica.open(replica_dir.as_uri(), name="local")]))
-    old, new = (index for _, index in candidates)
+    replica = Replica.open(replica_dir.as_uri(), name="local")
+    candidates = asyncio.run(load_candidates([replica]))
+    # The expected values need every transaction's commit time: index records
+    # summarise segments, the times are in the segment objects.
+    old, new = (asyncio.run(replica.fetch_details(index)) for _, index in candidates)
     assert old.generation < new.generation
     history = History(root, db, config, replica_dir.as_uri(), replica_dir, entries, old, new)
     # One litetool txid per writer commit, in both generations.

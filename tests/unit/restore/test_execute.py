@@ -8,7 +8,6 @@ import dataclasses
 import fcntl
 import itertools
 import os
-from array import array
 
 import pytest
 from restore_builders import PAGE_SIZE, build_replica, make_states
@@ -18,8 +17,7 @@ from litetool.restore import (
     RestoreTarget,
     execute_plan,
     load_candidates,
-    plan_for_txid,
-    plan_restore,
+    plan_fetching,
 )
 from litetool.storage import Replica, object_key
 
@@ -42,7 +40,8 @@ async def built(states):
 
 async def plan_for(built, **target):
     candidates = await load_candidates([built.replica])
-    return plan_restore(candidates, RestoreTarget(**target))
+    plan, _ = await plan_fetching(candidates, RestoreTarget(**target), [built.replica])
+    return plan
 
 
 def leftovers(directory):
@@ -50,9 +49,8 @@ def leftovers(directory):
 
 
 async def test_every_txid_restores_byte_for_byte(built, states, tmp_path):
-    candidates = await load_candidates([built.replica])
     for txid in range(HISTORY + 1):
-        plan = plan_restore(candidates, RestoreTarget(txid=txid))
+        plan = await plan_for(built, txid=txid)
         out = tmp_path / f"{txid}.db"
         result = await execute_plan(plan, built.replica, out, parallelism=3)
         assert out.read_bytes() == states[txid], txid
@@ -182,8 +180,8 @@ def _with_entry(plan, position, **changes):
 @pytest.mark.parametrize(
     "changes, problem",
     [
-        ({"times_us": array("q", [1])}, "commit times or db sizes differ"),
-        ({"db_pages": array("I", [999])}, "commit times or db sizes differ"),
+        ({"first_time_us": 1, "last_time_us": 1, "max_time_us": 1}, "commit times or db sizes"),
+        ({"db_pages": 999}, "commit times or db sizes differ"),
         ({"frames": 99}, "frames of"),
     ],
 )
@@ -331,12 +329,3 @@ async def test_keyboard_interrupt_leaves_nothing(built, tmp_path):
     finally:
         built.replica.fetch_object = fetch_object
     assert leftovers(tmp_path) == []
-
-
-async def test_plan_for_txid_matches_plan_restore(built):
-    candidates = await load_candidates([built.replica])
-    name, index = candidates[0]
-    for txid in range(HISTORY + 1):
-        assert plan_for_txid(name, index, txid) == plan_restore(
-            candidates, RestoreTarget(txid=txid)
-        )

@@ -128,36 +128,69 @@ async def test_an_expired_generation_within_the_grace_period_is_kept(replica):
     assert len(await replica.list_generations()) == 2
 
 
-async def test_retention_prunes_inside_a_generation_after_grace(replica):
+async def _write_like_the_daemon(replica, generation, start_us, last_txid, snapshot_txids):
+    """Record 0 holds the snapshot at 0; then one record per segment (txid t), and a
+    snapshot at txid t in a record of its own right after t's, as the sync loop does.
+    Commit time of txid t is start_us + t seconds."""
+    seq = itertools.count()
+
+    async def publish(snapshots=(), segments=()):
+        number = next(seq)
+        await replica.publish_record(
+            IndexRecord(
+                generation,
+                number,
+                start_us,
+                "writer",
+                tuple(snapshots),
+                tuple(segments),
+                reason="first run" if number == 0 else None,
+            )
+        )
+
+    for txid in range(0, last_txid + 1):
+        time_us = start_us + txid * SECOND
+        if txid:
+            await publish(segments=[await _segment(replica, txid, time_us)])
+        if txid in snapshot_txids:
+            await publish(snapshots=[await _snapshot(replica, txid, time_us, fill=txid + 1)])
+
+
+async def test_retention_trims_a_generation_at_a_compacted_snapshot(replica):
     start = _now_us()
     generation = new_generation_id(start // 1000, 1)
-    await _write_generation(replica, generation, start, 6, snapshot_txids=(0, 3))
+    await _write_like_the_daemon(replica, generation, start, 6, snapshot_txids=(0, 3))
     full = await replica.load_generation(generation)
     dropped = {full.snapshots[0].manifest_digest} | {s.digest for s in full.segments[:3]}
     # Window starts at txid 5's commit time: txid 5 needs the snapshot at 3 and segments 4..6.
     now_us = start + 100 * SECOND
     retention = (now_us - (start + 5 * SECOND)) / SECOND
     report = await replica.collect_garbage(retention, HOUR, now_us=now_us)
-    assert report.pruned_generations == (generation,)
-    assert (
-        report.deleted_records == 0 and report.deleted_objects == 0
-    )  # grace: readers may be mid-way
-    pruned = await replica.load_generation(generation)
-    assert (pruned.first_txid, pruned.last_txid, pruned.compacted_seq) == (3, 6, 6)
-    assert [s.first_txid for s in pruned.segments] == [4, 5, 6]
+    # the snapshot at 3 opens no record but index record 4: nothing to trim yet
+    assert report.trimmed_generations == () and report.deleted_records == 0
+    assert await replica.compact(generation) == [3, 7]  # runs 0..3 and 4..7
+    report = await replica.collect_garbage(retention, HOUR, now_us=now_us)
+    assert report.trimmed_generations == (generation,)
+    # compacted 0..3 and index records 0..3 are before the view; 4..7 wait for the grace
+    # period of compacted 4..7, and the objects only they named for their own
+    assert report.deleted_records == 5 and report.deleted_objects == 0
+    trimmed = await replica.load_generation(generation)
+    assert (trimmed.first_txid, trimmed.last_txid, trimmed.compacted_seq) == (3, 6, 7)
+    assert [s.first_txid for s in trimmed.segments] == [4, 5, 6]
 
     later = now_us + 2 * HOUR * SECOND
     retention = (later - (start + 5 * SECOND)) / SECOND
     report = await replica.collect_garbage(retention, HOUR, now_us=later)
-    assert report.deleted_records == 7  # index records 0..6, covered by compacted/6
+    assert report.deleted_records == 4  # index records 4..7, covered by compacted 4..7
     keys = await _keys(replica)
     assert all(object_key(digest) not in keys for digest in dropped)
     assert report.deleted_objects == len(dropped) + 1  # plus the first snapshot's chunk
-    assert report.pruned_generations == ()  # nothing new to prune: no new records
+    assert report.trimmed_generations == ()  # nothing new to trim
     index = await replica.load_generation(generation)
     assert index.first_txid == 3
     for entry in index.segments:
         await replica.fetch_segment(entry.digest)
+    assert [k.rsplit("/", 2)[1] for k in keys if "/generations/" in f"/{k}"] == ["compacted"]
 
 
 async def test_unknown_keys_are_never_deleted(replica):

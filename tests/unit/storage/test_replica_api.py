@@ -149,13 +149,13 @@ async def test_load_and_list_generations(replica):
         await replica.load_generation("0000000000000001")
 
 
-async def test_compaction_covers_every_record(replica):
+async def test_compaction_covers_the_records_after_the_last_compacted_one(replica):
     await replica.publish_record(record(0, [_snapshot_entry()], [segment(1, [110])]))
-    assert await replica.compact(GENERATION) is None
+    assert await replica.compact(GENERATION, min_records=2) == []
     await replica.publish_record(record(1, [], [segment(2, [120])]))
     await replica.publish_record(record(2, [], [segment(3, [130])]))
-    assert await replica.compact(GENERATION, now_us=5) == 2
-    assert await replica.compact(GENERATION) is None
+    assert await replica.compact(GENERATION, now_us=5) == [2]
+    assert await replica.compact(GENERATION) == []
     index = await replica.load_generation(GENERATION)
     assert index.compacted_seq == 2 and len(index.records) == 1
     assert index.records[0].reason == "first run"
@@ -163,6 +163,40 @@ async def test_compaction_covers_every_record(replica):
     await replica.publish_record(record(3, [], [segment(4, [140])]))
     index = await replica.load_generation(GENERATION)
     assert [r.seq for r in index.records] == [2, 3] and index.last_txid == 4
+    # the next compaction joins record 3 to the compacted record 0..2
+    assert await replica.compact(GENERATION, now_us=6) == [3]
+    keys = (await replica.list_record_keys(GENERATION))[GENERATION]
+    assert [(ref.first_seq, ref.seq) for ref in keys.view()] == [(0, 3)]
+    assert any(
+        ref.key.endswith("/compacted/0000000000000003-0000000000000000") for ref in keys.refs
+    )
+    index = await replica.load_generation(GENERATION)
+    assert index.last_txid == 4 and [s.first_txid for s in index.segments] == [1, 2, 3, 4]
+
+
+async def test_load_tip_reads_back_only_as_far_as_the_latest_snapshot(replica):
+    # records 0..3 compacted into 0..1 (the snapshot) and 2..3 (a continuation),
+    # then index record 4: the tip needs compacted 2..3, record 4 and compacted 0..1.
+    records = [
+        record(0, [_snapshot_entry()]),
+        *[record(seq, [], [segment(seq, [100 + seq])]) for seq in range(1, 5)],
+    ]
+    for item in records:
+        await replica.publish_record(item)
+    await replica.publish_record(
+        record(1, [_snapshot_entry()], [segment(1, [101])], covers=(0, 1), reason="first run")
+    )
+    await replica.publish_record(
+        record(3, [], [segment(2, [102]), segment(3, [103])], covers=(2, 3), reason="first run")
+    )
+    before = replica.stats.snapshot()["get"].requests
+    tip = await replica.load_tip(GENERATION)
+    assert (tip.last_txid, tip.next_seq, tip.snapshot_txid) == (4, 5, 0)
+    assert replica.stats.snapshot()["get"].requests - before == 3
+    index = await replica.load_generation(GENERATION)
+    assert (index.last_txid, index.next_seq) == (tip.last_txid, tip.next_seq)
+    with pytest.raises(ObjectNotFound):
+        await replica.load_tip("0000000000000009")
 
 
 async def test_put_snapshot_chunks_dedup_and_manifest(replica):

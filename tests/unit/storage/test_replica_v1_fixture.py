@@ -15,6 +15,7 @@ import blake3
 import pytest
 
 from litetool.storage import LEASE_KEY, MARKER_KEY, ObjectKind, Replica
+from litetool.storage.replica import RecordRef
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "replica-v1"
 GEN_A = "019ab8fa42000a0a"
@@ -127,7 +128,9 @@ async def test_generation_a_records(replica):
     ]
     assert [index.db_size_pages(t) for t in range(7)] == [5, 5, 6, 6, 6, 7, 4]
     # the covered records are still there and still decode
-    record0 = await replica.fetch_record(GEN_A, 0, compacted=False)
+    record0 = await replica.fetch_record(
+        GEN_A, RecordRef(0, 0, False, f"generations/{GEN_A}/index/0000000000000000")
+    )
     assert (record0.reason, record0.created_us, len(record0.segments)) == ("first run", T0_A + 1, 1)
 
 
