@@ -38,7 +38,9 @@ from litetool.storage import (
     IndexRecord,
     ObjectKind,
     Replica,
+    SegmentDetail,
     SegmentEntry,
+    SnapshotEntry,
     new_generation_id,
 )
 
@@ -56,6 +58,11 @@ COMPACT_EVERY_RECORDS = 256
 MIN_SYNC_SPACING_SECONDS = 0.02
 GC_INTERVAL_SECONDS = 3600.0
 LEASE_TTL_SECONDS = 60.0
+
+
+class SpoolGap(Exception):
+    """The spool no longer holds the transactions after a replica's position (the
+    spool cap dropped them): only a new generation from a snapshot continues it."""
 
 
 @dataclass(slots=True)
@@ -89,6 +96,8 @@ class EngineView(Protocol):
     writer_id: str
 
     async def take_snapshot(self) -> SnapshotSource: ...
+
+    def release_snapshot(self, source: SnapshotSource) -> None: ...
 
 
 class ReplicaSync:
@@ -136,6 +145,8 @@ class ReplicaSync:
         self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
         self._segment_buffer = ReusableBuffer()
+        # The last sync stopped at MAX_SEGMENTS_PER_RECORD with more waiting.
+        self._backlog = False
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -150,6 +161,9 @@ class ReplicaSync:
                     await self._publish_snapshot(reason=self._pending_reason)
                 await self.sync_once()
                 self._failures = 0
+            except SpoolGap as exc:
+                self._lost_place(exc)
+                continue
             except ReplicaConflict as exc:
                 self._failed(exc, state="conflict")
             except (StorageError, OSError) as exc:
@@ -165,7 +179,11 @@ class ReplicaSync:
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         # Sleep until there are new transactions (or periodic upkeep is due);
-        # then keep at least sync_interval between two syncs.
+        # then keep at least sync_interval between two syncs. A sync that left
+        # a backlog (a record's worth of segments and more waiting) goes on at
+        # once: no capture may come to wake it, and the interval is for batching.
+        if self._backlog:
+            return
         upkeep = self._seconds_to_upkeep()
         await _wait_any(stop, self.wake, upkeep)
         self.wake.clear()
@@ -187,13 +205,22 @@ class ReplicaSync:
             await asyncio.gather(self._compaction, return_exceptions=True)
             self._compaction = None
         try:
-            if (
-                self.position is not None
-                and not self._needs_new_generation()
-                and not self.needs_snapshot
-            ):
-                while await self.sync_once(upkeep=False):
-                    pass
+            if self.position is not None:
+                try:
+                    if not self._needs_new_generation() and not self.needs_snapshot:
+                        while await self.sync_once(upkeep=False):
+                            pass
+                except SpoolGap as exc:
+                    self._lost_place(exc)
+                if self._needs_new_generation() or self.needs_snapshot:
+                    # What the spool lost is in the database: a last snapshot (only
+                    # its changed chunks are uploaded) so the replica ends current.
+                    if self._needs_new_generation():
+                        await self._start()
+                    else:
+                        await self._publish_snapshot(reason=self._pending_reason)
+                    while await self.sync_once(upkeep=False):
+                        pass
             if self._lease is not None:
                 await self.replica.release_lease(self._lease)
             self._status(state="stopped")
@@ -239,21 +266,25 @@ class ReplicaSync:
         entries: list[SegmentEntry] = []
         txid = position.txid
         last_time_us = 0
-        while len(entries) < MAX_SEGMENTS_PER_RECORD:
+        self._backlog = False
+        while True:
+            if len(entries) == MAX_SEGMENTS_PER_RECORD:
+                self._backlog = True  # the next sync goes on at once
+                break
             built = await asyncio.to_thread(self._build_after, txid, through_txid)
             if built is None:
                 break
             ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
             segment = built.segment
             entries.append(
-                SegmentEntry.create(
+                SegmentEntry.summarise(
                     ref.digest,
                     segment.first_txid,
                     ref.stored_bytes,
                     segment.page_size,
                     segment.frame_count,
-                    segment.times_us,
-                    segment.db_pages,
+                    SegmentDetail(segment.times_us, segment.db_pages),
+                    keep_detail=False,
                 )
             )
             txid = segment.last_txid
@@ -262,15 +293,7 @@ class ReplicaSync:
                 break  # what arrived meanwhile goes with the next sync
         if not entries:
             return False
-        await self._publish(
-            IndexRecord(
-                generation=position.generation,
-                seq=position.next_seq,
-                created_us=int(self.clock() * 1e6),
-                writer=self.engine.writer_id,
-                segments=tuple(entries),
-            )
-        )
+        await self._publish(segments=tuple(entries))
         first = entries[0].first_txid
         stored = sum(e.stored_bytes for e in entries)
         position.txid = txid
@@ -312,8 +335,8 @@ class ReplicaSync:
             if not records:
                 return None
             if records[0].first_txid != txid + 1:
-                raise StorageError(
-                    f"spool does not continue replica {self.name} at txid {txid + 1} "
+                raise SpoolGap(
+                    f"the spool no longer holds txid {txid + 1} for replica {self.name} "
                     f"(it starts at {records[0].first_txid})"
                 )
             segment = build_segment_from_spool(located, self._segment_buffer, self._headers)
@@ -324,11 +347,28 @@ class ReplicaSync:
         backlog = left_out and (through_txid is None or segment.last_txid < through_txid)
         return _Built(segment, records[-1].last_time_us, backlog)
 
-    async def _publish(self, record: IndexRecord) -> None:
+    async def _publish(
+        self,
+        *,
+        snapshots: tuple[SnapshotEntry, ...] = (),
+        segments: tuple[SegmentEntry, ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        """Publish the next index record of our generation (the commit point)."""
+        position = self.position
+        assert position is not None
+        record = IndexRecord(
+            generation=position.generation,
+            seq=position.next_seq,
+            created_us=int(self.clock() * 1e6),
+            writer=self.engine.writer_id,
+            snapshots=snapshots,
+            segments=segments,
+            reason=reason,
+        )
         if self._lease is not None:
             self._lease = await self.replica.renew_lease_if_needed(self._lease)
         await self.replica.publish_record(record)
-        assert self.position is not None
         self.position.next_seq = record.seq + 1
         self.position.records_since_compaction += 1
 
@@ -379,29 +419,29 @@ class ReplicaSync:
     async def _resume(self, engine_generation: str) -> bool:
         """Continue a generation this replica already has records of."""
         try:
-            index = await self.replica.load_generation(engine_generation)
+            tip = await self.replica.load_tip(engine_generation)
         except ObjectNotFound:
             return False
         spool_first = self.engine.spool.first_txid
-        if index.last_txid < self.engine.txid and (
-            spool_first is None or spool_first > index.last_txid + 1
+        if tip.last_txid < self.engine.txid and (
+            spool_first is None or spool_first > tip.last_txid + 1
         ):
             return False  # the spool no longer holds what follows: start afresh
         self.position = ReplicaPosition(
             engine_generation,
             engine_generation,
-            index.last_txid,
-            index.next_seq,
-            index.snapshots[-1].time_us if index.snapshots else 0,
-            index.snapshots[-1].txid if index.snapshots else -1,
+            tip.last_txid,
+            tip.next_seq,
+            tip.snapshot_time_us,
+            tip.snapshot_txid,
         )
-        self._status(state="ok", generation=engine_generation, published_txid=index.last_txid)
+        self._status(state="ok", generation=engine_generation, published_txid=tip.last_txid)
         self.log(
             "info",
             "resumed",
             replica=self.name,
             generation=engine_generation,
-            txid=index.last_txid,
+            txid=tip.last_txid,
         )
         return True
 
@@ -413,35 +453,30 @@ class ReplicaSync:
         started = time.perf_counter()
         source = await self.engine.take_snapshot()
         try:
-            # Keep the generation contiguous: publish the segments up to the
-            # snapshot first.
-            while 0 <= position.txid < source.txid:
-                if not await self._publish_pending(through_txid=source.txid):
-                    break
-            entry = await self.replica.put_snapshot(
-                _chunks(source, DEFAULT_CHUNK_SIZE),
-                txid=source.txid,
-                time_us=source.time_us,
-                page_size=source.page_size,
-                page_count=source.page_count,
-            )
+            try:
+                # Keep the generation contiguous: publish the segments up to the
+                # snapshot first.
+                while 0 <= position.txid < source.txid:
+                    if not await self._publish_pending(through_txid=source.txid):
+                        break
+                entry = await self.replica.put_snapshot(
+                    _chunks(source, DEFAULT_CHUNK_SIZE),
+                    txid=source.txid,
+                    time_us=source.time_us,
+                    page_size=source.page_size,
+                    page_count=source.page_count,
+                )
+            finally:
+                await asyncio.to_thread(source.close)
+            new = position.txid < 0
+            await self._publish(snapshots=(entry,), reason=reason if new else None)
+            position.txid = max(position.txid, source.txid)
+            position.snapshot_time_us = int(self.clock() * 1e6)
+            position.snapshot_txid = source.txid
+            self.needs_snapshot = False
         finally:
-            await asyncio.to_thread(source.close)
-        new = position.txid < 0
-        await self._publish(
-            IndexRecord(
-                generation=position.generation,
-                seq=position.next_seq,
-                created_us=int(self.clock() * 1e6),
-                writer=self.engine.writer_id,
-                snapshots=(entry,),
-                reason=reason if new else None,
-            )
-        )
-        position.txid = max(position.txid, source.txid)
-        position.snapshot_time_us = int(self.clock() * 1e6)
-        position.snapshot_txid = source.txid
-        self.needs_snapshot = False
+            # Published (our position now holds the spool) or given up.
+            self.engine.release_snapshot(source)
         self._after_publish(source.time_us)
         seconds = time.perf_counter() - started
         self._status(state="ok", snapshots=self._replica_status().snapshots + 1)
@@ -487,9 +522,10 @@ class ReplicaSync:
         if self._compaction is not None and self._compaction.done():
             self._compaction = None
         if position.records_since_compaction >= COMPACT_EVERY_RECORDS and self._compaction is None:
-            # In the background: compaction reads every record since the last
-            # one, and syncs (at a sync interval of 0s, many a second) must
-            # not wait for that. It writes only a compacted record of its own.
+            # In the background: compaction reads the records since the last
+            # compacted one (and that one), and syncs (at a sync interval of 0s,
+            # many a second) must not wait for that. It writes only compacted
+            # records, under keys of their own.
             position.records_since_compaction = 0
             self._compaction = asyncio.create_task(self._compact(position.generation))
         if now - self._last_gc >= GC_INTERVAL_SECONDS:
@@ -514,6 +550,20 @@ class ReplicaSync:
 
         Called from the capture thread: only flags are set here.
         """
+        self.detached = True
+        self.board.update_replica(self.db_path, self.name, state="detached")
+
+    def _lost_place(self, exc: SpoolGap) -> None:
+        """Start this replica over in a new generation (loudly): its history past the
+        spool's start is gone from the spool, and retrying would never succeed."""
+        self.log(
+            "error",
+            "replica lost its place in the spool",
+            replica=self.name,
+            error=str(exc),
+            action="a new generation starts from a fresh snapshot",
+        )
+        self.board.publish("error", self.db_path, str(exc), replica=self.name)
         self.detached = True
         self.board.update_replica(self.db_path, self.name, state="detached")
 

@@ -81,6 +81,11 @@ class DatabaseReplication:
         self.writer_id = ""
         self.replicas: list[ReplicaSync] = []
         self._snapshot_requests: queue.Queue[concurrent.futures.Future] = queue.Queue()
+        # txids of snapshots taken and not yet published: the spool keeps what
+        # follows each, so their replica can go on from there (while under the cap).
+        self._snapshot_pins: list[int] = []
+        self._pins_lock = threading.Lock()  # also guards _capture_stopped
+        self._capture_stopped = False
         self._stop_capture = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: WalWakeup | None = None
@@ -106,11 +111,23 @@ class DatabaseReplication:
         return self.capture.last_time_us
 
     async def take_snapshot(self) -> SnapshotSource:
+        """A snapshot at the current txid. The spool keeps the transactions after it
+        until :meth:`release_snapshot` (call it once the snapshot is published, or
+        given up), unless the spool reaches its cap first."""
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._snapshot_requests.put(future)
+        with self._pins_lock:
+            served_here = self._capture_stopped
+            if not served_here:
+                self._snapshot_requests.put(future)
+        if served_here:  # the capture thread is gone (a final sync): open it here
+            return await asyncio.to_thread(self._open_snapshot)
         if self._wakeup is not None:
             self._wakeup.interrupt()
         return await asyncio.wrap_future(future)
+
+    def release_snapshot(self, source: SnapshotSource) -> None:
+        with self._pins_lock, contextlib.suppress(ValueError):
+            self._snapshot_pins.remove(source.txid)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -333,7 +350,9 @@ class DatabaseReplication:
                 if self._stop_capture.wait(1.0):
                     stopping = True
             if stopping:
-                self._serve_snapshot_requests(cancel=True)
+                with self._pins_lock:
+                    self._capture_stopped = True  # later requests open their own
+                self._serve_snapshot_requests()
                 return
             if batch is not None or self.capture.checkpoint_in_progress:
                 if not busy:
@@ -450,7 +469,7 @@ class DatabaseReplication:
         except OSError:
             return 0
 
-    def _serve_snapshot_requests(self, *, cancel: bool = False) -> None:
+    def _serve_snapshot_requests(self) -> None:
         if self._snapshot_requests.empty():
             return  # the common case, without raising queue.Empty
         while True:
@@ -458,18 +477,24 @@ class DatabaseReplication:
                 future = self._snapshot_requests.get_nowait()
             except queue.Empty:
                 return
-            if cancel:
-                future.set_exception(DatabaseError("litetool is stopping"))
-                continue
             try:
-                source = self.capture.open_snapshot()
-            except (LitetoolError, OSError, ContinuityLost) as exc:
-                future.set_exception(
-                    exc if isinstance(exc, LitetoolError) else DatabaseError(str(exc))
-                )
+                source = self._open_snapshot()
+            except LitetoolError as exc:
+                future.set_exception(exc)
             else:
                 future.set_result(source)
                 self._notify_replicas()
+
+    def _open_snapshot(self) -> SnapshotSource:
+        """Open a snapshot and pin its txid in the spool (in the capture thread, or
+        in any thread once it has stopped: before any later trim can run)."""
+        try:
+            source = self.capture.open_snapshot()
+        except (OSError, ContinuityLost) as exc:
+            raise DatabaseError(str(exc)) from exc
+        with self._pins_lock:
+            self._snapshot_pins.append(source.txid)
+        return source
 
     def _check_spool_cap(self) -> None:
         # Replicas without an established position (never reached, detached,
@@ -479,9 +504,25 @@ class DatabaseReplication:
             for r in self.replicas
             if r.position is not None and not r.detached and not r.needs_snapshot
         ]
+        with self._pins_lock:
+            pins = list(self._snapshot_pins)
+            if pins and self.spool.over_cap:
+                # The cap comes first: the snapshots in flight lose their place,
+                # and their replicas start over from another one (loudly, below).
+                self._snapshot_pins.clear()
         if not self.spool.over_cap:
-            self.spool.trim(min(r.position.txid for r in holders) if holders else self.txid)
+            floor = [r.position.txid for r in holders] + pins
+            self.spool.trim(min(floor) if floor else self.txid)
             return
+        if pins:
+            self.log(
+                "error",
+                "spool full",
+                spool_bytes=self.spool.size_bytes,
+                cap=self.spool.max_bytes,
+                action="snapshots being uploaded lose their place in the spool; "
+                "their replicas start from another snapshot",
+            )
         if not holders:
             self.spool.trim(self.txid)
             return

@@ -126,6 +126,7 @@ async def validate_replica(replication, sync) -> ValidationResult:
         live = await asyncio.to_thread(source_digest, source)
     finally:
         await asyncio.to_thread(source.close)
+        replication.release_snapshot(source)
     deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
     while sync.position.txid < txid:
         sync.wake.set()

@@ -273,3 +273,121 @@ def test_an_unexpected_capture_error_is_reported_and_capture_goes_on(tmp_path, m
     failed = [f for e, f in running.events if e == "capture failed"]
     assert failures and failed and "unexpected RuntimeError: injected" in failed[0]["error"]
     app.close()
+
+
+def _slow_snapshots(monkeypatch, seconds):
+    """Every snapshot upload takes *seconds* longer: commits land meanwhile."""
+    original = Replica.put_snapshot
+
+    async def slow(self, *args, **kwargs):
+        await asyncio.sleep(seconds)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Replica, "put_snapshot", slow)
+
+
+def _writer(db, stop, rows=None, size=2000):
+    """Commit a row at a time from another connection until *stop* is set."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=10)
+    count = 0
+    while not stop.is_set() and (rows is None or count < rows):
+        conn.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(size),))
+        count += 1
+        time.sleep(0.001)
+    conn.close()
+
+
+def _capped_database(tmp_path, tag, spool_max_bytes):
+    """A database with one row and the config of one memory replica ``m`` at 0s."""
+    db = tmp_path / "app.db"
+    app = make_db(db)
+    app.execute("INSERT INTO t(data) VALUES (?)", (b"before",))
+    url = f"memory://{tag}-{time.time_ns()}"
+    config = database_config(
+        db,
+        [{"url": url, "name": "m", "sync-interval": "0s"}],
+        **{"spool-max-bytes": spool_max_bytes},
+    )
+    return db, app, url, config
+
+
+def _restore_latest(url, path):
+    """Restore the replica's latest point to *path*: (generations it has, rows restored)."""
+    from litetool.restore import RestoreTarget, load_candidates, plan_fetching, restore_plan
+
+    async def restore():
+        replica = Replica.open(url)
+        candidates = await load_candidates([replica])
+        plan, candidates = await plan_fetching(candidates, RestoreTarget(), [replica])
+        await restore_plan(plan, [replica], candidates, path)
+        return len({index.generation for _, index in candidates})
+
+    generations = asyncio.run(restore())
+    restored = sqlite3.connect(path)
+    rows = restored.execute("SELECT count(*) FROM t").fetchone()[0]
+    restored.close()
+    return generations, rows
+
+
+def test_a_snapshot_taken_while_commits_stream_in_keeps_its_place(tmp_path, monkeypatch):
+    # The replica's first snapshot uploads for a second while the
+    # application writes: the spool must keep what follows the snapshot (it used
+    # to trim it, and the replica then failed every sync forever).
+    _slow_snapshots(monkeypatch, 1.0)
+    # A spool of small files (a 16 MiB cap rotates every 2 MiB) that the
+    # writer never fills: trims happen during the upload, the cap does not.
+    db, app, url, config = _capped_database(tmp_path, "pinned", "16MiB")
+    stop = threading.Event()
+    writer = threading.Thread(target=_writer, args=(db, stop, None, 4000))
+    with Running(config) as running:
+        writer.start()
+        time.sleep(2.0)
+        stop.set()
+        writer.join()
+        running.wait_published("m", running.replication.txid, timeout=30)
+        assert not [e for e, _ in running.events if e in ("sync failed", "spool full")]
+        assert not any(e == "replica lost its place in the spool" for e, _ in running.events)
+        assert running.replication._snapshot_pins == []  # released once published
+    rows = app.execute("SELECT count(*) FROM t").fetchone()[0]
+    assert rows > 100
+    assert _restore_latest(url, tmp_path / "restored.db") == (1, rows)
+    app.close()
+
+
+def test_a_snapshot_that_loses_its_place_to_the_cap_starts_over(tmp_path, monkeypatch):
+    # Over the spool cap, a snapshot in flight gives way: its replica finds the
+    # spool no longer continues it and starts a new generation from another
+    # snapshot (loudly) instead of failing every sync; in the end it is current.
+    _slow_snapshots(monkeypatch, 1.0)
+    db, app, url, config = _capped_database(tmp_path, "capped-pin", "256KiB")
+    writer = threading.Thread(target=_writer, args=(db, threading.Event(), 400, 3000))
+    with Running(config) as running:
+        writer.start()
+        writer.join()
+        running.wait_published("m", running.replication.txid, timeout=60)
+        events = [e for e, _ in running.events]
+        assert "spool full" in events
+        assert "replica lost its place in the spool" in events
+        assert "sync failed" not in events  # never retried in vain
+    generations, rows = _restore_latest(url, tmp_path / "restored.db")
+    assert generations >= 2 and rows == 401
+    app.close()
+
+
+def test_a_backlog_of_several_records_ships_without_new_commits(tmp_path, monkeypatch):
+    # A sync names at most MAX_SEGMENTS_PER_RECORD segments; what is left must go
+    # at once, not wait for a commit that may never come (it used to wait until
+    # the next upkeep, an hour later).
+    from litetool.engine import replica_sync
+
+    monkeypatch.setattr(replica_sync, "MAX_SEGMENTS_PER_RECORD", 1)
+    monkeypatch.setattr(replica_sync, "SEGMENT_TARGET_BYTES", 16 << 10)
+    app, _url, config = one_memory_replica(tmp_path, "backlog", "1s")
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        for _ in range(200):  # spread over many captures: many small spool records
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(4000),))
+            time.sleep(0.005)
+        status = running.wait_published("m", 200, timeout=30)
+        assert status.syncs >= 10  # one segment per record: the backlog took many
+    app.close()
