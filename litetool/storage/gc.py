@@ -40,8 +40,6 @@ from litetool.storage.store import ObjectMeta
 if TYPE_CHECKING:
     from litetool.storage.replica import RecordKeys, RecordRef, Replica
 
-GC_WRITER = "litetool-gc"
-
 
 @dataclass(frozen=True, slots=True)
 class GcReport:
@@ -63,7 +61,7 @@ class _Listing:
 
 
 async def _list_root(replica: Replica) -> _Listing:
-    from litetool.storage.replica import RecordKeys, RecordRef
+    from litetool.storage.replica import RecordKeys
 
     listing = _Listing({}, {}, 0)
     async for meta in replica.store.list(""):
@@ -73,9 +71,7 @@ async def _list_root(replica: Replica) -> _Listing:
         elif parsed.kind is KeyKind.OBJECT and parsed.digest is not None:
             listing.objects[parsed.digest] = meta
         elif parsed.generation is not None and parsed.seq is not None:
-            compacted = parsed.kind is KeyKind.COMPACTED_RECORD
-            keys = listing.records.setdefault(parsed.generation, RecordKeys())
-            keys.add(RecordRef(parsed.seq, parsed.first_seq or 0, compacted, meta.key), meta)
+            listing.records.setdefault(parsed.generation, RecordKeys()).add(parsed, meta)
     return listing
 
 

@@ -55,6 +55,7 @@ from litetool.storage.keys import (
     GENERATIONS_PREFIX,
     MARKER_KEY,
     KeyKind,
+    ParsedKey,
     generation_prefix,
     object_key,
     record_key,
@@ -119,7 +120,11 @@ class RecordKeys:
     refs: list[RecordRef] = field(default_factory=list)
     metas: dict[str, ObjectMeta] = field(default_factory=dict)
 
-    def add(self, ref: RecordRef, meta: ObjectMeta) -> None:
+    def add(self, parsed: ParsedKey, meta: ObjectMeta) -> None:
+        """A record key from a listing (*parsed*: its ``parse_key``)."""
+        assert parsed.seq is not None
+        compacted = parsed.kind is KeyKind.COMPACTED_RECORD
+        ref = RecordRef(parsed.seq, parsed.first_seq or 0, compacted, meta.key)
         self.refs.append(ref)
         self.metas[ref.key] = meta
 
@@ -385,10 +390,7 @@ class Replica:
             parsed = try_parse_key(meta.key)
             if parsed is None or parsed.generation is None or parsed.seq is None:
                 continue
-            ref = RecordRef(
-                parsed.seq, parsed.first_seq or 0, parsed.kind is KeyKind.COMPACTED_RECORD, meta.key
-            )
-            found.setdefault(parsed.generation, RecordKeys()).add(ref, meta)
+            found.setdefault(parsed.generation, RecordKeys()).add(parsed, meta)
         return found
 
     async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
