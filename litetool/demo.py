@@ -4,7 +4,8 @@ The README's first command. No cloud account, nothing outside ``--dir``:
 
 1. create ``<dir>/app.db`` (WAL mode) and start ``litetool replicate`` on it
    with a ``file://`` replica in ``<dir>/replica``;
-2. a small writer process commits orders for a few seconds;
+2. a small writer process commits orders for a few seconds, with a half-second
+   pause in the middle;
 3. stop litetool with SIGINT (final sync), list what can be restored,
    restore the latest state and a point in the middle, and compare them with
    what the writer recorded.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import shutil
 import signal
@@ -31,11 +33,16 @@ db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("PRAGMA busy_timeout=10000")
 db.execute("CREATE TABLE IF NOT EXISTS orders(id INTEGER PRIMARY KEY, item TEXT, qty INT, ts REAL)")
 log = open(sys.argv[2], "w")
-deadline = time.time() + float(sys.argv[3])
+start = time.time()
+deadline = start + float(sys.argv[3])
 rng = random.Random(7)
 digest = hashlib.sha256()
 n = 0
+paused = False
 while time.time() < deadline:
+    if not paused and time.time() > (start + deadline) / 2:
+        paused = True
+        time.sleep(0.5)  # a quiet moment in the middle: step 5 restores to it
     n += 1
     item, qty = rng.choice(["apple", "pear", "fig", "kiwi"]), rng.randint(1, 9)
     db.execute("INSERT INTO orders(item, qty, ts) VALUES (?, ?, ?)", (item, qty, time.time()))
@@ -106,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     ok = (rows, sha) == (commits[-1]["rows"], commits[-1]["sha"])
     print(f"4. latest restore: {rows} orders, {'matches' if ok else 'DIFFERS FROM'} the source")
 
-    # Halfway between two commits: litetool stamps each transaction when it
-    # captures it, a millisecond or so after the commit returned.
-    middle = commits[len(commits) // 2]
-    instant = (middle["time"] + commits[len(commits) // 2 + 1]["time"]) / 2
+    # The middle of the writer's pause: litetool stamps each transaction when it
+    # captures it (within about 10 ms of the commit), so an instant between two
+    # commits 10 ms apart could fall on either side of a stamp; the pause is 0.5 s.
+    gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(commits)]
+    before_pause = max(range(len(gaps)), key=gaps.__getitem__)
+    middle = commits[before_pause]
+    instant = (middle["time"] + commits[before_pause + 1]["time"]) / 2
     at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(instant))
     at += f".{int(instant % 1 * 1e6):06d}Z"
     past = work / "restored-past.db"
