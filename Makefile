@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/storage.py
 	$(PY) bench/replication.py
 	$(PY) bench/restore.py
+	$(PY) bench/index_growth.py
 
 clean:
 	rm -rf $(VENV) demo .tools
