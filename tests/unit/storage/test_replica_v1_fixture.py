@@ -213,3 +213,40 @@ async def test_garbage_collection_on_a_copy_keeps_every_restore_point(tmp_path):
     for generation, last in ((GEN_A, 6), (GEN_B, 2)):
         index = await replica.load_generation(generation)
         assert index.last_txid == last
+
+
+async def test_a_format_2_writer_continues_and_compacts_a_format_1_generation(tmp_path):
+    # An upgraded daemon appends a format-2 record to generation A, then compacts:
+    # record 2 names a snapshot, so it opens a run of its own; records 2..3
+    # become one format-2 compacted record after the format-1 one (0..1).
+    from litetool.storage import IndexRecord, SegmentEntry, SegmentTransaction, encode_segment
+
+    copy = tmp_path / "replica"
+    shutil.copytree(FIXTURE, copy)
+    replica = Replica.open(str(copy))
+    payload = encode_segment(512, 7, [SegmentTransaction(T0_A + 400_000, 4, [2], b"\x07" * 512)])
+    ref = await replica.put_object(ObjectKind.SEGMENT, payload)
+    entry = SegmentEntry.create(ref.digest, 7, ref.stored_bytes, 512, 1, [T0_A + 400_000], [4])
+    await replica.publish_record(IndexRecord(GEN_A, 3, T0_A + 5, "upgraded", (), (entry,)))
+    before = await replica.load_generation(GEN_A)
+    assert [r.record_format for r in before.records] == [1, 1, 2]
+    assert await replica.compact(GEN_A, now_us=T0_A + 6) == [3]
+    after = await replica.load_generation(GEN_A)
+    assert [(r.first_seq, r.seq, r.record_format) for r in after.records] == [
+        (0, 1, 1),
+        (2, 3, 2),
+    ]
+    assert after.reason == "first run"
+    assert after.segments == before.segments and after.snapshots == before.snapshots
+    # the per-transaction values of the format-1 segments now come from the objects
+    full = await replica.fetch_details(after)
+    assert [full.commit_time_us(t) for t in range(8)] == [
+        T0_A,
+        T0_A + 100_000,
+        T0_A + 105_000,
+        T0_A + 200_000,
+        T0_A + 200_500,
+        T0_A + 201_000,
+        T0_A + 300_000,
+        T0_A + 400_000,
+    ]
