@@ -89,6 +89,9 @@ DEFAULT_MAX_OBJECT_BYTES = HEADER_SIZE + MAX_PAYLOAD_BYTES + (MAX_PAYLOAD_BYTES 
 #: Below this, compressing/hashing inline beats a thread hop.
 THREAD_THRESHOLD_BYTES = 256 << 10
 DEFAULT_CONCURRENCY = 8
+#: Snapshot chunks in flight at once: each holds about 8-12 MiB (the 4 MiB chunk,
+#: compressed, enveloped), and compressing is CPU-bound on a small machine.
+SNAPSHOT_CONCURRENCY = 4
 
 T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview
@@ -318,7 +321,8 @@ class Replica:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> SnapshotEntry:
         """Upload a database image given as consecutive chunks of *chunk_size* bytes (the
-        last may be shorter), then its manifest. At most ``concurrency`` chunks are held."""
+        last may be shorter), then its manifest. At most ``SNAPSHOT_CONCURRENCY`` chunks
+        are held."""
         return await upload_snapshot(
             self.put_object,
             chunks,
@@ -327,7 +331,7 @@ class Replica:
             page_size=page_size,
             page_count=page_count,
             chunk_size=chunk_size,
-            concurrency=self.concurrency,
+            concurrency=min(self.concurrency, SNAPSHOT_CONCURRENCY),
         )
 
     # -- index records ---------------------------------------------------------------------

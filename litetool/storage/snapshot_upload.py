@@ -61,15 +61,24 @@ async def upload_snapshot(
         finally:
             semaphore.release()
 
+    iterator = aiter(_as_async(chunks))
     try:
-        async for chunk in _as_async(chunks):
+        while True:
+            # A slot first, then the next chunk: at most *concurrency* chunks are
+            # in memory (read, compressed or uploading) at any time.
+            await semaphore.acquire()
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                semaphore.release()
+                break
             if len(chunk) != min(chunk_size, image_size - received) or len(chunk) == 0:
+                semaphore.release()
                 raise ValueError(
                     f"snapshot chunk {len(tasks)} has {len(chunk)} bytes at offset {received} "
                     f"of a {image_size}-byte image with {chunk_size}-byte chunks"
                 )
             received += len(chunk)
-            await semaphore.acquire()
             tasks.append(asyncio.create_task(upload(chunk)))
         if received != image_size:
             raise ValueError(f"snapshot image has {received} bytes, expected {image_size}")

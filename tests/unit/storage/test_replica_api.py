@@ -22,7 +22,7 @@ from litetool.storage import (
     index_record_key,
     object_key,
 )
-from litetool.storage.replica import THREAD_THRESHOLD_BYTES
+from litetool.storage.replica import SNAPSHOT_CONCURRENCY, THREAD_THRESHOLD_BYTES
 
 _names = itertools.count()
 
@@ -246,13 +246,14 @@ async def test_put_snapshot_checks_chunk_sizes(replica, chunks, match):
         )
 
 
-async def test_put_snapshot_holds_at_most_concurrency_chunks(replica):
-    replica.concurrency = 2
-    in_flight = peak = 0
+@pytest.mark.parametrize("concurrency, expected", [(2, 2), (8, SNAPSHOT_CONCURRENCY)])
+async def test_put_snapshot_holds_at_most_concurrency_chunks(replica, concurrency, expected):
+    replica.concurrency = concurrency
+    in_flight = peak = alive = peak_alive = 0
     upload = replica.put_object
 
     async def counting_upload(kind, payload):
-        nonlocal in_flight, peak
+        nonlocal in_flight, peak, alive
         in_flight += 1
         peak = max(peak, in_flight)
         try:
@@ -260,14 +261,22 @@ async def test_put_snapshot_holds_at_most_concurrency_chunks(replica):
             return await upload(kind, payload)
         finally:
             in_flight -= 1
+            alive -= 1
+
+    def chunks():
+        # Counts chunks read and not yet uploaded: no chunk is read ahead of a slot.
+        nonlocal alive, peak_alive
+        for i in range(12):
+            alive += 1
+            peak_alive = max(peak_alive, alive)
+            yield bytes([i]) * 4096
 
     replica.put_object = counting_upload
-    chunks = (bytes([i]) * 4096 for i in range(8))
     entry = await replica.put_snapshot(
-        chunks, txid=0, time_us=0, page_size=4096, page_count=8, chunk_size=4096
+        chunks(), txid=0, time_us=0, page_size=4096, page_count=12, chunk_size=4096
     )
-    assert entry.page_count == 8
-    assert peak == 2
+    assert entry.page_count == 12
+    assert peak == expected and peak_alive == expected
 
 
 async def test_listing_ignores_unknown_and_hostile_keys(replica):
