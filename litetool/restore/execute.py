@@ -187,7 +187,7 @@ class _Run:
         )
 
     def _apply_segment(self, planned: PlannedSegment, segment: Segment, first_version: int) -> None:
-        _check_segment(planned, segment, self.plan)
+        _check_segment(planned, segment)
         first = planned.first_txid
         start = segment.frames_through(first - 1) if first > segment.first_txid else 0
         stop = segment.frames_through(planned.last_txid)
@@ -317,10 +317,9 @@ def _check_manifest(plan: RestorePlan, manifest: SnapshotManifest) -> None:
         )
 
 
-def _check_segment(planned: PlannedSegment, segment: Segment, plan: RestorePlan) -> None:
+def _check_segment(planned: PlannedSegment, segment: Segment) -> None:
+    # The entry's page size is the generation's (GenerationIndex checks that).
     problem = planned.entry.mismatch(segment)
-    if problem is None and segment.page_size != plan.page_size:
-        problem = f"has pages of {segment.page_size} bytes, the generation {plan.page_size}"
     if problem is not None:
         raise CorruptObject(object_key(planned.entry.digest), problem)
 

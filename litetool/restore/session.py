@@ -120,16 +120,16 @@ async def fetch_detail(
     whose view of that generation names it (CorruptObject if it disagrees with its
     summary; the next replica is tried when it is missing or corrupt)."""
     entry = need.entry
+    by_name = {replica.name: replica for replica in replicas}
     holders = [
-        name
+        by_name[name]
         for name, index in candidates
-        if index.generation == need.generation
+        if name in by_name
+        and index.generation == need.generation
         and any(segment.digest == entry.digest for segment in index.segments)
     ]
     error: Exception | None = None
-    for replica in sorted(
-        (r for r in replicas if r.name in holders), key=lambda r: holders.index(r.name)
-    ):
+    for replica in dict.fromkeys(holders):  # candidates' order, each replica once
         try:
             return await replica.fetch_detail(entry)
         except (CorruptObject, ObjectNotFound) as exc:
