@@ -36,10 +36,13 @@ that is a torn append (kill -9 mid-write, or a power cut before the data was
 flushed); everything before it stands.
 
 Durability. ``append`` writes into the page cache (that survives kill -9);
-``sync`` makes it durable (fdatasync). The engine syncs at least every
-``SPOOL_SYNC_SECONDS``, at close, and always before a controlled checkpoint
-lets SQLite restart the WAL, the only moment frames could be overwritten, so
-a power cut never loses frames that were neither in the WAL nor the spool.
+``sync`` makes it durable (fdatasync of every file appended to since the last
+sync). Rotating to a new file never waits for the disk: the old file is
+flushed by the next ``sync``, or not at all if every replica has its records
+by then (it is deleted). The engine syncs after each background backfill
+step, at close, and always before a controlled checkpoint lets SQLite restart
+the WAL, the only moment frames could be overwritten, so a power cut never
+loses frames that were neither in the WAL, the spool nor every replica.
 
 Files are rotated at ``ROTATE_BYTES`` and deleted once every replica has
 published past their last txid.
@@ -260,6 +263,10 @@ class Spool:
         self._log_dir = directory / "log"
         self._files: list[_SpoolFile] = []
         self._fd = -1
+        self._fd_path = Path()
+        # Files rotated out before a sync covered them: path -> open descriptor.
+        # ``sync`` flushes them; rotation itself never waits for the disk.
+        self._unsynced: dict[Path, int] = {}
         # Appends counted, and how many of them the last fdatasync covered.
         self._appended = 0
         self._synced = 0
@@ -315,6 +322,7 @@ class Spool:
         """Forget every spooled record and record a new generation's state."""
         with self._lock:
             self._close_file()
+            self._drop_unsynced(list(self._unsynced))
             for spool_file in self._files:
                 spool_file.path.unlink(missing_ok=True)
             self._files = []
@@ -322,18 +330,29 @@ class Spool:
             self._write_json(self.directory / "state.json", {**state, "spool_format": SPOOL_FORMAT})
 
     def close(self) -> None:
-        """Sync and close the file being appended to (trimmed files are deleted)."""
+        """Sync and close every file (trimmed files are deleted)."""
         self.wait_for_trims()
+        self.sync()
         self._close_file()
 
     def _close_file(self) -> None:
+        """Stop appending to the current file; if it has appends no sync
+        covered yet, keep it open for the next ``sync`` (never wait here)."""
         with self._lock:
-            if self._fd >= 0:
-                if self._synced < self._appended:
-                    os.fdatasync(self._fd)
-                    self._synced = self._appended
-                os.close(self._fd)
-                self._fd = -1
+            if self._fd < 0:
+                return
+            fd, self._fd = self._fd, -1
+            if self._synced < self._appended:
+                self._unsynced[self._fd_path] = fd
+            else:
+                os.close(fd)
+
+    def _drop_unsynced(self, paths: list[Path]) -> None:
+        """Forget pending flushes of files that left the spool."""
+        for path in paths:
+            fd = self._unsynced.pop(path, None)
+            if fd is not None:
+                os.close(fd)
 
     # -- appending --------------------------------------------------------------
 
@@ -356,6 +375,7 @@ class Spool:
                     self._created += 1
                 self._close_file()
                 self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._fd_path = current.path
             _writev_all(self._fd, [header, frames], current.path)
             self._appended += 1
             length = HEADER_SIZE + len(frames)
@@ -377,23 +397,41 @@ class Spool:
     def sync(self) -> None:
         """Make every record appended before this call durable.
 
-        Safe from any thread: the fdatasync runs on a duplicate descriptor
-        outside the lock, so appends go on meanwhile.
+        Safe from any thread: the fdatasyncs run outside the lock (the file
+        being appended to on a duplicate descriptor), so appends go on meanwhile.
         """
         with self._lock:
             target, created = self._appended, self._created
             if self._synced >= target and self._created_synced >= created:
                 return
+            # Files rotated out since the last sync, then the current one.
+            pending = list(self._unsynced.items())
+            self._unsynced.clear()
             fd = os.dup(self._fd) if self._fd >= 0 and self._synced < target else -1
             sync_dir = self._created_synced < created
+        flushed = 0
         try:
+            for _path, old_fd in pending:
+                os.fdatasync(old_fd)
+                flushed += 1
             if fd >= 0:
                 os.fdatasync(fd)
             if sync_dir:
                 _fsync_dir(self._log_dir)  # new files' names are durable too
         except OSError as exc:
+            with self._lock:
+                # Still owed: the next sync tries them again (unless trimmed).
+                live = {f.path for f in self._files}
+                for path, old_fd in pending[flushed:]:
+                    if path in live:
+                        self._unsynced[path] = old_fd
+                    else:
+                        os.close(old_fd)
+                pending = pending[:flushed]
             raise DatabaseError(f"cannot sync spool {self.directory}: {exc.strerror}") from None
         finally:
+            for _path, old_fd in pending:
+                os.close(old_fd)
             if fd >= 0:
                 os.close(fd)
         with self._lock:
@@ -479,6 +517,8 @@ class Spool:
                 spool_file = self._files.pop(0)
                 doomed.append(spool_file.path)
                 freed += spool_file.size
+            # Every replica has them: they need no flush any more.
+            self._drop_unsynced(doomed)
             if doomed:
                 if self._deleter is None:
                     self._deleter = concurrent.futures.ThreadPoolExecutor(

@@ -230,3 +230,40 @@ def test_trim_drops_replicated_files_at_once_and_deletes_them_in_the_background(
         located.close()
     spool.close()  # waits for the deletions
     assert sorted(log.iterdir()) == files[-1:]
+
+
+def test_rotation_never_waits_for_the_disk_and_sync_flushes_what_is_left(tmp_path, monkeypatch):
+    """Appends (rotations included) issue no fdatasync; ``sync`` flushes every
+    file appended to since the last one, except files every replica has."""
+    flushed: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        flushed.append(os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    spool = Spool(tmp_path, max_bytes=1 << 19)  # rotates every 64 KiB
+    spool.open()
+    spool.start_generation({"generation": "g"})
+    built = build([[3, 3, 3]] * 41)
+    for record in built[:-1]:
+        spool.append(record)
+    assert flushed == []
+    files = sorted((tmp_path / "log").iterdir())
+    assert len(files) >= 3
+    inodes = [f.stat().st_ino for f in files]
+    # Every replica has the first file: it leaves without a flush.
+    first_last = max(r.last_txid for r in decode_records(files[0].read_bytes())[0])
+    spool.trim(first_last)
+    spool.sync()
+    assert sorted(flushed) == sorted(inodes[1:])
+    flushed.clear()
+    spool.sync()  # nothing appended since
+    assert flushed == []
+    spool.append(built[-1])
+    spool.close()  # flushes the file being appended to
+    assert flushed == [inodes[-1]]
+    reopened = Spool(tmp_path, max_bytes=1 << 19)
+    reopened.open()
+    assert reopened.last is not None and reopened.last.last_txid == built[-1].last_txid
