@@ -56,6 +56,9 @@ COMPACT_EVERY_RECORDS = 256
 # costing two PUTs each (at 200 tx/s, about one sync per 4 commits instead of
 # one per commit), for at most this much more lag.
 MIN_SYNC_SPACING_SECONDS = 0.02
+# While the sync interval runs, the spool is checked this often for a full
+# segment to upload ahead of the sync (``_stage_full_segment``).
+STAGE_POLL_SECONDS = 0.05
 GC_INTERVAL_SECONDS = 3600.0
 LEASE_TTL_SECONDS = 60.0
 
@@ -147,6 +150,9 @@ class ReplicaSync:
         self._segment_buffer = ReusableBuffer()
         # The last sync stopped at MAX_SEGMENTS_PER_RECORD with more waiting.
         self._backlog = False
+        # Full segments uploaded while waiting for the sync interval, not yet
+        # named by a record: (generation, entry, commit time of its last txid).
+        self._staged: list[tuple[str, SegmentEntry, int]] = []
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -194,9 +200,69 @@ class ReplicaSync:
             self._last_sync + self.sync_interval,
             self._last_sync_started + MIN_SYNC_SPACING_SECONDS,
         )
-        remaining = resume - self.clock()
-        if remaining > 0:
-            await _wait_any(stop, None, remaining)
+        staging = True
+        while not stop.is_set():
+            remaining = resume - self.clock()
+            if remaining <= 0 or len(self._staged) >= MAX_SEGMENTS_PER_RECORD:
+                return  # a record's worth is staged: publish it now
+            if staging:
+                staged = await self._stage_full_segment()
+                if staged:
+                    continue
+                staging = staged is not None  # after a failure, the sync retries
+            await _wait_any(stop, None, min(remaining, STAGE_POLL_SECONDS))
+
+    async def _stage_full_segment(self) -> bool | None:
+        """While the sync interval runs, upload the next *full* segment, if the
+        spool holds one; the next sync names it in its record.
+
+        At full speed this spreads the building and uploading over the
+        interval instead of doing it all at its end (the replica then keeps up
+        with a writer filling the WAL as fast as the disk takes it); the
+        requests are the same, and a partial segment still waits for the
+        sync, so a slow trickle of commits still costs one segment per
+        interval. False when there is nothing (more) to stage; None when it
+        failed: the sync then does the work, and reports what went wrong.
+        """
+        position = self.position
+        if (
+            position is None
+            or self.needs_snapshot
+            or self._needs_new_generation()
+            or len(self._staged) >= MAX_SEGMENTS_PER_RECORD
+        ):
+            return False
+        self._drop_stale_staged()
+        txid = self._staged[-1][1].last_txid if self._staged else position.txid
+        if not self.engine.spool.holds_more_than(txid, SEGMENT_TARGET_BYTES):
+            return False
+        try:
+            uploaded = await self._upload_after(txid, None)
+        except (LitetoolError, OSError, SpoolGap):
+            return None
+        if uploaded is None:
+            return False
+        entry, last_time_us, _backlog = uploaded
+        self._staged.append((position.generation, entry, last_time_us))
+        stats = self.replica.stats.snapshot()
+        self._status(
+            requests={k: c.requests for k, c in stats.items()},
+            bytes={k: c.bytes for k, c in stats.items()},
+        )
+        return True
+
+    def _drop_stale_staged(self) -> None:
+        """Forget staged segments that no longer continue our position."""
+        position = self.position
+        if not self._staged:
+            return
+        generation, first, _ = self._staged[0]
+        if (
+            position is None
+            or generation != position.generation
+            or first.first_txid != position.txid + 1
+        ):
+            self._staged.clear()  # unreferenced objects: GC removes them
 
     async def _final_sync(self) -> None:
         if self._compaction is not None:
@@ -267,29 +333,25 @@ class ReplicaSync:
         txid = position.txid
         last_time_us = 0
         self._backlog = False
+        # Segments staged while waiting come first (up to ``through_txid``).
+        self._drop_stale_staged()
+        for _generation, entry, time_us in self._staged:
+            if through_txid is not None and entry.last_txid > through_txid:
+                break
+            entries.append(entry)
+            txid, last_time_us = entry.last_txid, time_us
+        self._staged.clear()
         while True:
-            if len(entries) == MAX_SEGMENTS_PER_RECORD:
+            if len(entries) >= MAX_SEGMENTS_PER_RECORD:
                 self._backlog = True  # the next sync goes on at once
                 break
-            built = await asyncio.to_thread(self._build_after, txid, through_txid)
-            if built is None:
+            uploaded = await self._upload_after(txid, through_txid)
+            if uploaded is None:
                 break
-            ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
-            segment = built.segment
-            entries.append(
-                SegmentEntry.summarise(
-                    ref.digest,
-                    segment.first_txid,
-                    ref.stored_bytes,
-                    segment.page_size,
-                    segment.frame_count,
-                    SegmentDetail(segment.times_us, segment.db_pages),
-                    keep_detail=False,
-                )
-            )
-            txid = segment.last_txid
-            last_time_us = built.last_time_us
-            if not built.backlog:
+            entry, last_time_us, backlog = uploaded
+            entries.append(entry)
+            txid = entry.last_txid
+            if not backlog:
                 break  # what arrived meanwhile goes with the next sync
         if not entries:
             return False
@@ -317,6 +379,27 @@ class ReplicaSync:
             bytes=stored,
         )
         return True
+
+    async def _upload_after(
+        self, txid: int, through_txid: int | None
+    ) -> tuple[SegmentEntry, int, bool] | None:
+        """Build and upload the next segment after ``txid``: its entry, the
+        commit time of its last txid, and whether more was waiting."""
+        built = await asyncio.to_thread(self._build_after, txid, through_txid)
+        if built is None:
+            return None
+        ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+        segment = built.segment
+        entry = SegmentEntry.summarise(
+            ref.digest,
+            segment.first_txid,
+            ref.stored_bytes,
+            segment.page_size,
+            segment.frame_count,
+            SegmentDetail(segment.times_us, segment.db_pages),
+            keep_detail=False,
+        )
+        return entry, built.last_time_us, built.backlog
 
     def _build_after(self, txid: int, through_txid: int | None) -> _Built | None:
         """The next segment after ``txid`` from the spool (in a worker thread).
@@ -400,33 +483,63 @@ class ReplicaSync:
             self._lease = await self.replica.acquire_lease(
                 self.engine.writer_id, LEASE_TTL_SECONDS, engine_generation
             )
+        cannot_continue = ""
         if not self.detached and self.position is None:
-            resumed = await self._resume(engine_generation)
+            resumed, cannot_continue = await self._resume(engine_generation)
             if resumed:
                 return
+        if cannot_continue:
+            # The replica has records of this generation that the spool does
+            # not continue: a generation of its own, like a detached replica.
+            self.log(
+                "warning",
+                "replica cannot continue its generation",
+                replica=self.name,
+                generation=engine_generation,
+                reason=cannot_continue,
+                action="a new generation starts from a fresh snapshot",
+            )
+            self.detached = True
         generation = new_generation_id() if self.detached else engine_generation
-        reason = (
-            "the replica was unreachable until the spool reached its size cap"
-            if self.detached
-            else self.engine.generation_reason
-        )
+        if not self.detached:
+            reason = self.engine.generation_reason
+        else:
+            reason = (
+                cannot_continue
+                or "the replica was unreachable until the spool reached its size cap"
+            )
         self.position = ReplicaPosition(generation, engine_generation, -1, 0, 0)
         self.needs_snapshot = True
         self._pending_reason = reason
         self.detached = False
         await self._publish_snapshot(reason=reason)
 
-    async def _resume(self, engine_generation: str) -> bool:
-        """Continue a generation this replica already has records of."""
+    async def _resume(self, engine_generation: str) -> tuple[bool, str]:
+        """Continue a generation this replica already has records of.
+
+        Returns (resumed, why not): why is empty when the replica has no
+        record of the generation (it starts it), else the generation is the
+        replica's but cannot go on here.
+        """
         try:
             tip = await self.replica.load_tip(engine_generation)
         except ObjectNotFound:
-            return False
+            return False, ""
+        if tip.last_txid > self.engine.txid:
+            # A spool tail lost to a power cut after its upload: the txids
+            # after the spool's would name other transactions.
+            return False, (
+                f"the replica has txid {tip.last_txid} of generation {engine_generation}, "
+                f"the local spool only up to {self.engine.txid}"
+            )
         spool_first = self.engine.spool.first_txid
         if tip.last_txid < self.engine.txid and (
             spool_first is None or spool_first > tip.last_txid + 1
         ):
-            return False  # the spool no longer holds what follows: start afresh
+            return False, (
+                f"the local spool no longer holds the transactions after the replica's "
+                f"txid {tip.last_txid}"
+            )
         self.position = ReplicaPosition(
             engine_generation,
             engine_generation,
@@ -443,7 +556,7 @@ class ReplicaSync:
             generation=engine_generation,
             txid=tip.last_txid,
         )
-        return True
+        return True, ""
 
     async def _publish_snapshot(self, *, reason: str | None) -> None:
         """Upload a snapshot at the current txid and publish it (record 0 if new)."""

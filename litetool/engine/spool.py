@@ -487,6 +487,11 @@ class Spool:
                 total += length
         return wanted, False
 
+    def holds_more_than(self, txid: int, nbytes: int) -> bool:
+        """Whether the records after ``txid`` take more than ``nbytes``."""
+        with self._lock:
+            return self._extents_after(txid, nbytes)[1]
+
     @property
     def first_txid(self) -> int | None:
         with self._lock:

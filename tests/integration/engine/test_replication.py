@@ -391,3 +391,117 @@ def test_a_backlog_of_several_records_ships_without_new_commits(tmp_path, monkey
         status = running.wait_published("m", 200, timeout=30)
         assert status.syncs >= 10  # one segment per record: the backlog took many
     app.close()
+
+
+def test_full_segments_upload_while_the_interval_runs_and_one_record_names_them(
+    tmp_path, monkeypatch
+):
+    # At full speed the work of a sync is spread over its interval: each full
+    # segment is uploaded as soon as the spool holds it, and the next sync
+    # publishes one record naming them all (the restore points appear at the
+    # interval, as before).
+    from litetool.engine import replica_sync
+
+    monkeypatch.setattr(replica_sync, "SEGMENT_TARGET_BYTES", 64 << 10)
+    app, url, config = one_memory_replica(tmp_path, "staged", "4s")
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        before = running.replica_status("m")
+        app.execute("INSERT INTO t(data) VALUES (?)", (b"first",))
+        first = running.wait_published("m", 1, timeout=10)  # opens a 4 s interval
+        for _ in range(60):  # about 700 KB of WAL: several full segments
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(8000),))
+            # Apart, so that captures take them in small batches (a spool
+            # record, however large, goes into one segment).
+            time.sleep(0.015)
+        deadline = time.time() + 2.0
+        staged_puts = 0
+        while time.time() < deadline:
+            status = running.replica_status("m")
+            if status.published_txid == 1:
+                staged_puts = status.requests["put"] - first.requests["put"]
+            if staged_puts >= 4:
+                break
+            time.sleep(0.05)
+        # Uploaded, not yet published: the record waits for the interval.
+        assert staged_puts >= 4
+        assert running.replica_status("m").published_txid == 1
+        status = running.wait_published("m", 61, timeout=10)
+        assert status.syncs == first.syncs + 1  # one record for all of them
+        assert before.syncs <= first.syncs
+    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    later = [s for s in index.segments if s.first_txid > 1]
+    assert len(later) >= staged_puts
+    assert [s.first_txid for s in later] == [1 + 1] + [s.last_txid + 1 for s in later[:-1]]
+    assert index.last_txid == 61
+    assert _restore_latest(url, tmp_path / "restored.db") == (1, 61)
+    app.close()
+
+
+def test_a_replica_the_spool_does_not_continue_starts_a_generation_of_its_own(
+    tmp_path, monkeypatch
+):
+    # After a power cut, the spool may have lost a tail that the replica already
+    # has (and the database may have lost it too): the next transactions would
+    # reuse those txids for other changes. Such a replica, like one whose next
+    # transactions the spool no longer holds, starts a new generation instead of
+    # resuming (or trying to rewrite record 0 of the old one).
+    from types import SimpleNamespace
+
+    from litetool.engine.replica_sync import ReplicaSync
+
+    app, url, config = one_memory_replica(tmp_path, "ahead", "0s")
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        for _ in range(10):
+            app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+        status = running.wait_published("m", 10)
+        writer_id = running.replication.writer_id
+    app.close()
+    generation = status.generation
+
+    def sync_for(txid, spool_first):
+        engine = SimpleNamespace(
+            generation=generation,
+            generation_reason="",
+            txid=txid,
+            writer_id=writer_id,
+            spool=SimpleNamespace(first_txid=spool_first),
+        )
+        events = []
+        sync = ReplicaSync(
+            name="m",
+            replica=Replica.open(url),
+            engine=engine,
+            board=StatusBoard(version="test"),
+            db_path=str(tmp_path / "app.db"),
+            sync_interval=1.0,
+            snapshot_interval=0.0,
+            retention=3600.0,
+            gc_grace=60.0,
+            log=lambda level, event, **f: events.append((event, f)),
+        )
+        return sync, events
+
+    sync, _ = sync_for(10, None)
+    assert asyncio.run(sync._resume(generation)) == (True, "")
+    sync, _ = sync_for(12, 11)  # the spool holds what follows txid 10
+    assert asyncio.run(sync._resume(generation)) == (True, "")
+    resumed, why = asyncio.run(sync_for(7, None)[0]._resume(generation))
+    assert not resumed and "has txid 10" in why and "up to 7" in why
+    resumed, why = asyncio.run(sync_for(30, 20)[0]._resume(generation))
+    assert not resumed and "no longer holds" in why
+
+    # _start gives such a replica a generation of its own, with the reason.
+    sync, events = sync_for(7, None)
+    published = []
+
+    async def no_snapshot(*, reason):
+        published.append(reason)
+
+    monkeypatch.setattr(sync, "_publish_snapshot", no_snapshot)
+    asyncio.run(sync._start())
+    assert sync.position.generation != generation
+    assert sync.position.engine_generation == generation
+    assert published and "has txid 10" in published[0]
+    assert [e for e, _ in events] == ["replica cannot continue its generation"]
