@@ -46,11 +46,11 @@ from litetool.wal.header import (
 READ_BATCH_BYTES = 1 << 20
 # Controlled checkpoints backfill without the write lock first, in up to this
 # many rounds, until at most LOCKED_TAIL_FRAMES are left for under the lock.
-UNLOCKED_CHECKPOINT_ROUNDS = 3
+UNLOCKED_CHECKPOINT_ROUNDS = 6
 # Between them, the fence moves and SQLite backfills every this many frames
 # (SQLite's own automatic checkpoint cadence).
 BACKFILL_STEP_FRAMES = 1000
-LOCKED_TAIL_FRAMES = 256
+LOCKED_TAIL_FRAMES = 2048
 # Without a usable wal-index, verifying reads start at this size and grow
 # while everything read is valid.
 MIN_READ_BYTES = 64 << 10
@@ -277,7 +277,10 @@ class Capture:
             self._capture_tail()
             self._submit_backfill(on_backfilled)
             return None
-        left = unlocked.wal_frames - unlocked.checkpointed_frames
+        # Left for the lock: what the round did not backfill, counted up to
+        # where capture stands now (the application wrote on during the
+        # round's fsyncs).
+        left = max(unlocked.wal_frames, self._captured_frames()) - unlocked.checkpointed_frames
         more_rounds = self._rounds < UNLOCKED_CHECKPOINT_ROUNDS
         if more_rounds and not unlocked.busy and left > LOCKED_TAIL_FRAMES:
             self._capture_tail()
@@ -409,6 +412,12 @@ class Capture:
             byte_order=header[0].byte_order,
         )
         return len(result.transactions)
+
+    def _captured_frames(self) -> int:
+        """Frames of the current WAL up to the captured position."""
+        if self.position is None or not self.page_size:
+            return 0
+        return (self.position.offset - WAL_HEADER_SIZE) // (FRAME_HEADER_SIZE + self.page_size)
 
     def wal_frames(self) -> int:
         """Captured frames of the current WAL not yet checkpointed by litetool."""

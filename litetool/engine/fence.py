@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,16 +58,20 @@ BUSY_TIMEOUT_MS = 5000
 BACKFILL_RETRY_SECONDS = 1.0
 LOCKED_RETRY_SECONDS = 0.02
 
-# (device, inode) -> read-only descriptor, kept for the life of the process.
-_PINNED_FDS: dict[tuple[int, int], int] = {}
+# SQLite's checkpoint lock: byte 121 of -shm (WALINDEX_LOCK_OFFSET 120 +
+# WAL_CKPT_LOCK 1), taken exclusively by every checkpoint.
+CKPT_LOCK_BYTE = 121
+
+# (device, inode, flags) -> descriptor, kept for the life of the process.
+_PINNED_FDS: dict[tuple[int, int, int], int] = {}
 
 
-def _pinned_fd(path: Path) -> int:
+def _pinned_fd(path: Path, flags: int = os.O_RDONLY) -> int:
     st = os.stat(path)
-    key = (st.st_dev, st.st_ino)
+    key = (st.st_dev, st.st_ino, flags)
     fd = _PINNED_FDS.get(key)
     if fd is None:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, flags)
         _PINNED_FDS[key] = fd
     return fd
 
@@ -99,6 +105,11 @@ class ReadFence:
         self._ckpt_conn: sqlite3.Connection | None = None
         self.switched_to_wal = False
         self._fds: dict[str, int] = {}
+        # SQLite's checkpoint lock (``hold_checkpoints``): wished for, held, and
+        # a mutex that orders taking it with litetool's own checkpoints.
+        self._ckpt_mutex = threading.Lock()
+        self._hold_wanted = False
+        self._held = False
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -128,6 +139,7 @@ class ReadFence:
 
     def close(self) -> None:
         """Release everything; read-write connections first (see module doc)."""
+        self.hold_checkpoints(False)
         if self._ckpt_conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._ckpt_conn.close()
@@ -327,6 +339,55 @@ class ReadFence:
             )
         return result
 
+    def hold_checkpoints(self, hold: bool) -> None:
+        """Hold SQLite's checkpoint lock between litetool's own checkpoints.
+
+        Between litetool's WAL restarts the WAL holds more than
+        ``wal_autocheckpoint`` frames, so the application tries a checkpoint
+        after each of its commits: it takes locks, sizes up the read marks,
+        and backfills what it may, inside its commit. With this lock held each
+        try returns at once (one failed ``fcntl``) and litetool's own steps do
+        all the backfill. Held only while commits keep coming: an idle
+        application never meets it (SQLite also needs it to recover the
+        wal-index after a writer died mid-commit).
+
+        Never waits: while litetool checkpoints, the checkpoint applies the
+        wish when it ends.
+        """
+        self._hold_wanted = hold
+        if self._ckpt_mutex.acquire(blocking=False):
+            try:
+                self._apply_hold()
+            finally:
+                self._ckpt_mutex.release()
+
+    def _apply_hold(self) -> None:
+        """Take or release the lock as wished (under ``_ckpt_mutex``)."""
+        if self._hold_wanted == self._held:
+            return
+        fd = self._shm_rw_fd()
+        if fd < 0:
+            return
+        try:
+            if self._hold_wanted:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, CKPT_LOCK_BYTE)
+                self._held = True
+            else:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, CKPT_LOCK_BYTE)
+                self._held = False
+        except OSError:
+            self._held = False  # the application is checkpointing: next time
+
+    def _shm_rw_fd(self) -> int:
+        fd = self._fds.get("shm-rw")
+        if fd is None:
+            try:
+                fd = _pinned_fd(Path(f"{self.path}-shm"), os.O_RDWR)
+            except OSError:
+                fd = -1  # not writable by us: no hold, only a slower application
+            self._fds["shm-rw"] = fd
+        return fd
+
     def _checkpointer(self) -> sqlite3.Connection:
         # A separate read-write connection: the writer connection is inside its
         # transaction, and read-only connections cannot checkpoint.
@@ -337,14 +398,21 @@ class ReadFence:
             self._ckpt_conn = conn
         return conn
 
-    @staticmethod
-    def _checkpoint_on(conn: sqlite3.Connection, mode: str, started: float) -> CheckpointResult:
-        try:
-            busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        except sqlite3.OperationalError:
-            busy, log, done = 1, -1, -1
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"checkpoint failed: {exc}") from None
+    def _checkpoint_on(
+        self, conn: sqlite3.Connection, mode: str, started: float
+    ) -> CheckpointResult:
+        with self._ckpt_mutex:
+            try:
+                busy, log, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            except sqlite3.OperationalError:
+                busy, log, done = 1, -1, -1
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"checkpoint failed: {exc}") from None
+            finally:
+                # POSIX locks belong to the process: the checkpoint's unlock
+                # released ours too.
+                self._held = False
+                self._apply_hold()
         return CheckpointResult(
             mode, bool(busy), int(log), int(done), time.perf_counter() - started
         )

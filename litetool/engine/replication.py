@@ -358,7 +358,13 @@ class DatabaseReplication:
                 if not busy:
                     wakeup.pause()
                     busy = True
+                # While commits keep coming, the application's own checkpoint
+                # attempts are turned away (each would cost it a commit's time;
+                # see ``ReadFence.hold_checkpoints``). Asked each time: a wish
+                # made during one of litetool's checkpoints may not take.
+                self.fence.hold_checkpoints(True)
                 continue  # poll: the next capture comes after the spacing
+            self.fence.hold_checkpoints(False)
             if busy:
                 wakeup.resume()
                 busy = False

@@ -213,3 +213,39 @@ def test_application_cannot_truncate_while_fence_held(live):
     assert busy == 1  # blocked by litetool's read mark; frames stay in the WAL
     batch = capture.capture_once()
     assert batch is not None and batch.last_txid == 30
+
+
+CHECKPOINT = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    print(db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0])
+    """
+)
+
+
+def application_checkpoint_busy(db: Path) -> bool:
+    """Whether another process's PASSIVE checkpoint (the application's
+    automatic one) is turned away; fcntl locks never conflict within one."""
+    out = subprocess.run(
+        [sys.executable, "-c", CHECKPOINT, str(db)], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip() == "1"
+
+
+def test_held_checkpoint_lock_turns_the_application_away_until_released(live):
+    db, fence, _spool, capture, _base = live
+    run_writer(db, 100, 30)
+    capture.capture_once()
+    assert not application_checkpoint_busy(db)
+    fence.hold_checkpoints(True)
+    assert application_checkpoint_busy(db)
+    # litetool's own checkpoints still run, and the lock is held again after them
+    # (SQLite's unlock at the end of one drops the process's lock).
+    run_writer(db, 200, 30)
+    capture.capture_once()
+    result = capture.checkpoint(truncate=False)
+    assert result.complete
+    assert application_checkpoint_busy(db)
+    fence.hold_checkpoints(False)
+    assert not application_checkpoint_busy(db)
