@@ -124,7 +124,8 @@ class RestoreOutput(Message):
 
 
 class RestoreFinished(Message):
-    """The child exited; ``error`` is its one-line failure, None on success."""
+    """The child exited; ``error`` is a one-line failure to run it at all (the
+    screen summarises a non-zero exit from the output it has shown)."""
 
     def __init__(self, dry_run: bool, returncode: int, error: str | None) -> None:
         super().__init__()

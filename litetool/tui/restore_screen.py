@@ -211,8 +211,9 @@ class RestoreScreen(ModalScreen[str | None]):
         except OSError as exc:
             self.post_message(RestoreFinished(dry_run, -1, f"error: cannot run litetool: {exc}"))
             return
-        error = None if returncode == 0 else summarize_failure(self._output_lines, returncode)
-        self.post_message(RestoreFinished(dry_run, returncode, error))
+        # The summary is made when this message is handled: only then have the
+        # output messages posted before it been handled too.
+        self.post_message(RestoreFinished(dry_run, returncode, None))
 
     @on(RestoreOutput)
     def _restore_output(self, message: RestoreOutput) -> None:
@@ -231,10 +232,13 @@ class RestoreScreen(ModalScreen[str | None]):
 
     @on(RestoreFinished)
     def _restore_finished(self, message: RestoreFinished) -> None:
-        if message.error is not None:
+        error = message.error
+        if error is None and message.returncode != 0:
+            error = summarize_failure(self._output_lines, message.returncode)
+        if error is not None:
             self.planned_output = None
             self._set_running(None)
-            self._result(message.error, error=True)
+            self._result(error, error=True)
             return
         if message.dry_run:
             self.planned_output = self._started_output
