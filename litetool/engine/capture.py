@@ -109,6 +109,10 @@ class Capture:
         self._backfill: concurrent.futures.Future[CheckpointResult] | None = None
         self._checkpointing = False  # a checkpoint_step sequence is under way
         self._rounds = 0
+        self._left = -1  # frames the last round left for the lock
+        # The rounds of the checkpoint under way do not converge: the capture
+        # loop holds the application's writers in short pulses until it is done.
+        self.braking = False
         # Where the fence was last moved to (about: the WAL may have been longer).
         self._fence_header = b""
         self._fence_offset = 0
@@ -265,6 +269,7 @@ class Capture:
         if not self._checkpointing:
             self._checkpointing = True
             self._rounds = 0
+            self._left = -1
         unlocked = None
         if self._backfill is not None:
             if not self._backfill.done():
@@ -283,10 +288,17 @@ class Capture:
         left = max(unlocked.wal_frames, self._captured_frames()) - unlocked.checkpointed_frames
         more_rounds = self._rounds < UNLOCKED_CHECKPOINT_ROUNDS
         if more_rounds and not unlocked.busy and left > LOCKED_TAIL_FRAMES:
+            if 0 <= self._left <= left:
+                # The application writes faster than the rounds backfill and
+                # flush (the disk is the limit): brake it until this
+                # checkpoint is done (see ``braking``).
+                self.braking = True
+            self._left = left
             self._capture_tail()
             self._submit_backfill(on_backfilled)
             return None
         self._checkpointing = False
+        self.braking = False
         self._ensure_pool()
         result = self.fence.checkpoint(self._capture_durably, truncate=truncate)
         if result.complete and self.position is not None:

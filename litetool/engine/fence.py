@@ -243,12 +243,14 @@ class ReadFence:
             self._writer.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
 
     @contextlib.contextmanager
-    def write_locked(self) -> Iterator[None]:
+    def write_locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold SQLite's write lock (nothing can commit) without writing."""
-        if not self._take_write_lock(self._busy_timeout_ms / 1000):
+        if timeout is None:
+            timeout = self._busy_timeout_ms / 1000
+        if not self._take_write_lock(timeout):
             raise DatabaseError(
                 f"{self.path}: cannot take the write lock: the application held it "
-                f"for {self._busy_timeout_ms / 1000:.0f}s"
+                f"for {timeout:g}s"
             )
         try:
             yield

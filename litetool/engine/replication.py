@@ -53,6 +53,13 @@ MIN_CHECKPOINT_SPACING_SECONDS = 1.0
 # 0.4 ms of CPU whatever it finds, so at 200 tx/s this halves litetool's CPU
 # against one capture per commit.
 CAPTURE_SPACING_SECONDS = 0.010
+# Braking a writer faster than the checkpoint rounds: pulses of this long
+# under the write lock, this far apart (``DatabaseReplication._brake``). A
+# writer that met a pulse retries after 1, 3, 8 and 18 ms (SQLite's busy
+# handler), so it gets in at the fourth try; the gap lets it write long enough
+# before the next pulse that its retries never grow to SQLite's longer sleeps.
+BRAKE_PULSE_SECONDS = 0.015
+BRAKE_GAP_SECONDS = 0.050
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
 
@@ -92,6 +99,8 @@ class DatabaseReplication:
         self._lock_fd = -1
         self._last_checkpoint = clock()
         self._checkpoints: dict[str, int] = {}
+        self._braked_seconds = 0.0  # writers held by brake pulses, in all
+        self._next_brake = 0.0
         self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
@@ -338,6 +347,8 @@ class DatabaseReplication:
                     self._captured(batch)
                 self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
+                if self.capture.braking and time.monotonic() >= self._next_brake:
+                    self._brake()
                 self._refresh_status(force=batch is None or stopping)
             except ContinuityLost as exc:
                 self._new_generation(exc.reason)
@@ -371,6 +382,25 @@ class DatabaseReplication:
                 continue  # one more capture now that the watch is back
             wakeup.wait(IDLE_WAKE_SECONDS)
             wakeup.clear_interrupt()
+
+    def _brake(self) -> None:
+        """Hold the application's writers for one short pulse.
+
+        While a controlled checkpoint's rounds do not converge (the
+        application fills the WAL faster than the disk takes the backfill,
+        the WAL and the spool), the WAL would grow without bound and its
+        last, locked step with it. Pulses of ``BRAKE_PULSE_SECONDS`` under
+        the write lock, one per capture, slow the application down in steps
+        no commit waits long for, until the rounds catch up.
+        """
+        started = time.monotonic()
+        self._next_brake = started + BRAKE_PULSE_SECONDS + BRAKE_GAP_SECONDS
+        try:
+            with self.fence.write_locked(timeout=BRAKE_PULSE_SECONDS):
+                time.sleep(BRAKE_PULSE_SECONDS)
+        except LitetoolError:
+            return  # the application held the write lock meanwhile: no pulse
+        self._braked_seconds += time.monotonic() - started
 
     def _captured(self, batch) -> None:
         pending = self._unannounced
@@ -466,6 +496,7 @@ class DatabaseReplication:
             busy=result.busy,
             seconds=round(result.seconds, 4),
             locked_seconds=round(result.locked_seconds, 4),
+            braked_seconds_total=round(self._braked_seconds, 3),
         )
         self._notify_replicas()
 

@@ -249,3 +249,34 @@ def test_held_checkpoint_lock_turns_the_application_away_until_released(live):
     assert application_checkpoint_busy(db)
     fence.hold_checkpoints(False)
     assert not application_checkpoint_busy(db)
+
+
+def test_rounds_that_do_not_converge_brake_the_writer_until_the_checkpoint_is_done(live):
+    # The application writes more during each unlocked round than the round
+    # backfilled: the capture side asks for braking (write-lock pulses) until
+    # the checkpoint finishes under the lock.
+    import concurrent.futures
+
+    db, _fence, _spool, capture, _base = live
+
+    def finish_round():
+        concurrent.futures.wait([capture._backfill])
+
+    run_writer(db, 1000, 50)
+    capture.capture_once()
+    assert capture.checkpoint_step(truncate=False) is None  # round 1
+    finish_round()
+    run_writer(db, 2000, 1500)  # more than LOCKED_TAIL_FRAMES during round 1
+    capture.capture_once()
+    assert capture.checkpoint_step(truncate=False) is None  # round 2
+    assert not capture.braking  # one round behind is not yet a trend
+    finish_round()
+    run_writer(db, 4000, 2500)  # even more during round 2: not converging
+    capture.capture_once()
+    assert capture.checkpoint_step(truncate=False) is None  # round 3
+    assert capture.braking
+    finish_round()
+    capture.capture_once()
+    result = capture.checkpoint_step(truncate=False)  # little left: the lock
+    assert result is not None and result.complete
+    assert not capture.braking
