@@ -58,7 +58,7 @@ COMPACT_EVERY_RECORDS = 256
 MIN_SYNC_SPACING_SECONDS = 0.02
 # While the sync interval runs, the spool is checked this often for a full
 # segment to upload ahead of the sync (``_stage_full_segment``).
-STAGE_POLL_SECONDS = 0.05
+STAGE_POLL_SECONDS = 0.1
 GC_INTERVAL_SECONDS = 3600.0
 LEASE_TTL_SECONDS = 60.0
 
@@ -153,6 +153,8 @@ class ReplicaSync:
         # Full segments uploaded while waiting for the sync interval, not yet
         # named by a record: (generation, entry, commit time of its last txid).
         self._staged: list[tuple[str, SegmentEntry, int]] = []
+        # The spool's appended_bytes at which a full segment may be waiting.
+        self._stage_recheck_at = 0
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -232,9 +234,14 @@ class ReplicaSync:
             or len(self._staged) >= MAX_SEGMENTS_PER_RECORD
         ):
             return False
+        spool = self.engine.spool
+        if spool.appended_bytes < self._stage_recheck_at:
+            return False  # too little appended since the last look to fill one
         self._drop_stale_staged()
         txid = self._staged[-1][1].last_txid if self._staged else position.txid
-        if not self.engine.spool.holds_more_than(txid, SEGMENT_TARGET_BYTES):
+        waiting = spool.bytes_after(txid, SEGMENT_TARGET_BYTES)
+        if waiting <= SEGMENT_TARGET_BYTES:
+            self._stage_recheck_at = spool.appended_bytes + SEGMENT_TARGET_BYTES - waiting
             return False
         try:
             uploaded = await self._upload_after(txid, None)

@@ -270,6 +270,8 @@ class Spool:
         # Appends counted, and how many of them the last fdatasync covered.
         self._appended = 0
         self._synced = 0
+        # Bytes appended since open, ever growing: a cheap "anything new?".
+        self.appended_bytes = 0
         # Files created, and how many of them the last directory fsync covered.
         self._created = 0
         self._created_synced = 0
@@ -378,6 +380,7 @@ class Spool:
                 self._fd_path = current.path
             _writev_all(self._fd, [header, frames], current.path)
             self._appended += 1
+            self.appended_bytes += HEADER_SIZE + len(frames)
             length = HEADER_SIZE + len(frames)
             current.extents.append((record.last_txid, current.size, length))
             current.size += length
@@ -487,10 +490,13 @@ class Spool:
                 total += length
         return wanted, False
 
-    def holds_more_than(self, txid: int, nbytes: int) -> bool:
-        """Whether the records after ``txid`` take more than ``nbytes``."""
+    def bytes_after(self, txid: int, limit: int) -> int:
+        """Bytes of the records after ``txid``, counted up to about ``limit``
+        (more than ``limit`` means: more than that)."""
         with self._lock:
-            return self._extents_after(txid, nbytes)[1]
+            extents, more = self._extents_after(txid, limit)
+            total = sum(length for _path, _offset, length in extents)
+            return max(total, limit + 1) if more else total
 
     @property
     def first_txid(self) -> int | None:
