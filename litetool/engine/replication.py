@@ -101,6 +101,7 @@ class DatabaseReplication:
         self._checkpoints: dict[str, int] = {}
         self._braked_seconds = 0.0  # writers held by brake pulses, in all
         self._next_brake = 0.0
+        self._last_trim = 0.0
         self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
@@ -414,9 +415,13 @@ class DatabaseReplication:
         """Announce captures, check the spool cap and update the board, at most
         every STATUS_INTERVAL_SECONDS while commits stream in (at once when idle)."""
         now = time.monotonic()
-        if self._unannounced is None or (
-            not force and now - self._last_status < STATUS_INTERVAL_SECONDS
-        ):
+        if self._unannounced is None:
+            if force and now - self._last_trim >= STATUS_INTERVAL_SECONDS:
+                # Idle: what the replicas published meanwhile leaves the spool.
+                self._last_trim = now
+                self._check_spool_cap()
+            return
+        if not force and now - self._last_status < STATUS_INTERVAL_SECONDS:
             return
         first, last, time_us = self._unannounced
         self._unannounced = None
@@ -541,16 +546,20 @@ class DatabaseReplication:
             for r in self.replicas
             if r.position is not None and not r.detached and not r.needs_snapshot
         ]
+        # Trim first: the cap is about what some replica still needs, not
+        # about what was published since the last trim (checking first once
+        # detached a replica that had caught up, after a burst).
         with self._pins_lock:
             pins = list(self._snapshot_pins)
-            if pins and self.spool.over_cap:
-                # The cap comes first: the snapshots in flight lose their place,
-                # and their replicas start over from another one (loudly, below).
-                self._snapshot_pins.clear()
+        floor = [r.position.txid for r in holders] + pins
+        self.spool.trim(min(floor) if floor else self.txid)
         if not self.spool.over_cap:
-            floor = [r.position.txid for r in holders] + pins
-            self.spool.trim(min(floor) if floor else self.txid)
             return
+        with self._pins_lock:
+            pins = list(self._snapshot_pins)
+            # The cap comes first: the snapshots in flight lose their place,
+            # and their replicas start over from another one (loudly, below).
+            self._snapshot_pins.clear()
         if pins:
             self.log(
                 "error",

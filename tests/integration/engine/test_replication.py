@@ -505,3 +505,23 @@ def test_a_replica_the_spool_does_not_continue_starts_a_generation_of_its_own(
     assert sync.position.engine_generation == generation
     assert published and "has txid 10" in published[0]
     assert [e for e, _ in events] == ["replica cannot continue its generation"]
+
+
+def test_the_spool_cap_counts_only_what_a_replica_still_needs(tmp_path):
+    # A replica that keeps up is never detached for data it already published:
+    # the cap check trims to what the replicas hold before it compares (it used
+    # to compare first, and a burst between two trims detached a current replica).
+    db, app, url, config = _capped_database(tmp_path, "cap-trim", "1MiB")
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        writer = sqlite3.connect(db, isolation_level=None, timeout=10)
+        for _burst in range(40):  # 40 x 280 KB, several within one 250 ms trim
+            for _ in range(15):
+                writer.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(15000),))
+            running.wait_published("m", running.replication.txid, timeout=30)
+        writer.close()
+        full = [f for e, f in running.events if e == "spool full"]
+        assert not full, full
+        assert running.replica_status("m").state == "ok"
+    assert _restore_latest(url, tmp_path / "restored.db") == (1, 601)
+    app.close()
