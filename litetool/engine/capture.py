@@ -425,20 +425,18 @@ class Capture:
         )
         return len(result.transactions)
 
-    def _captured_frames(self) -> int:
-        """Frames of the current WAL up to the captured position."""
+    def _captured_frames(self, start: int = WAL_HEADER_SIZE) -> int:
+        """Frames of the current WAL from offset ``start`` to the captured position."""
         if self.position is None or not self.page_size:
             return 0
-        return (self.position.offset - WAL_HEADER_SIZE) // (FRAME_HEADER_SIZE + self.page_size)
+        return max(0, self.position.offset - start) // (FRAME_HEADER_SIZE + self.page_size)
 
     def wal_frames(self) -> int:
         """Captured frames of the current WAL not yet checkpointed by litetool."""
-        if self.position is None or not self.page_size:
-            return 0
-        start = WAL_HEADER_SIZE
-        if self._checkpointed is not None and self._checkpointed[0] == self.position.header:
-            start = self._checkpointed[1]
-        return max(0, self.position.offset - start) // (FRAME_HEADER_SIZE + self.page_size)
+        done = self._checkpointed
+        if done is not None and self.position is not None and done[0] == self.position.header:
+            return self._captured_frames(done[1])
+        return self._captured_frames()
 
     def close(self) -> None:
         """Wait for a backfill in flight (descriptors belong to the fence)."""

@@ -227,12 +227,7 @@ class ReplicaSync:
         failed: the sync then does the work, and reports what went wrong.
         """
         position = self.position
-        if (
-            position is None
-            or self.needs_snapshot
-            or self._needs_new_generation()
-            or len(self._staged) >= MAX_SEGMENTS_PER_RECORD
-        ):
+        if position is None or self.needs_snapshot or self._needs_new_generation():
             return False
         spool = self.engine.spool
         if spool.appended_bytes < self._stage_recheck_at:
@@ -251,11 +246,7 @@ class ReplicaSync:
             return False
         entry, last_time_us, _backlog = uploaded
         self._staged.append((position.generation, entry, last_time_us))
-        stats = self.replica.stats.snapshot()
-        self._status(
-            requests={k: c.requests for k, c in stats.items()},
-            bytes={k: c.bytes for k, c in stats.items()},
-        )
+        self._status(**self._traffic())
         return True
 
     def _drop_stale_staged(self) -> None:
@@ -472,9 +463,16 @@ class ReplicaSync:
             lag_transactions=max(0, engine_txid - self.position.txid),
             lag_seconds=max(0.0, self.engine.last_time_us / 1e6 - time_us / 1e6),
             last_sync_us=int(self.clock() * 1e6),
-            requests={k: c.requests for k, c in self.replica.stats.snapshot().items()},
-            bytes={k: c.bytes for k, c in self.replica.stats.snapshot().items()},
+            **self._traffic(),
         )
+
+    def _traffic(self) -> dict[str, dict[str, int]]:
+        """Requests and bytes to the replica so far, by kind (status fields)."""
+        stats = self.replica.stats.snapshot()
+        return {
+            "requests": {k: c.requests for k, c in stats.items()},
+            "bytes": {k: c.bytes for k, c in stats.items()},
+        }
 
     # -- generations and snapshots ------------------------------------------------------
 

@@ -391,8 +391,8 @@ class DatabaseReplication:
         application fills the WAL faster than the disk takes the backfill,
         the WAL and the spool), the WAL would grow without bound and its
         last, locked step with it. Pulses of ``BRAKE_PULSE_SECONDS`` under
-        the write lock, one per capture, slow the application down in steps
-        no commit waits long for, until the rounds catch up.
+        the write lock, ``BRAKE_GAP_SECONDS`` apart, slow the application
+        down in steps no commit waits long for, until the rounds catch up.
         """
         started = time.monotonic()
         self._next_brake = started + BRAKE_PULSE_SECONDS + BRAKE_GAP_SECONDS

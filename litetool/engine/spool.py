@@ -380,8 +380,8 @@ class Spool:
                 self._fd_path = current.path
             _writev_all(self._fd, [header, frames], current.path)
             self._appended += 1
-            self.appended_bytes += HEADER_SIZE + len(frames)
             length = HEADER_SIZE + len(frames)
+            self.appended_bytes += length
             current.extents.append((record.last_txid, current.size, length))
             current.size += length
             current.last_txid = record.last_txid
