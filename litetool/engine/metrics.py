@@ -23,12 +23,18 @@ _DATABASE_GAUGES = (
     ("txid", "gauge", "Last captured transaction id of the current generation"),
     ("spool_bytes", "gauge", "Bytes held in the local spool"),
     ("spool_over_cap", "gauge", "1 when the spool reached its size cap"),
+    ("backpressure", "gauge", "1 while writers are braked because a reachable replica lags"),
     ("capture_errors", "counter", "Capture errors"),
     ("checkpoint_seconds_total", "counter", "Time spent in controlled checkpoints"),
     (
         "writers_held_seconds_total",
         "counter",
         "Time the application's writers waited for controlled checkpoints",
+    ),
+    (
+        "braked_seconds_total",
+        "counter",
+        "Time litetool held the application's writers in brake pulses",
     ),
 )
 _REPLICA_GAUGES = (

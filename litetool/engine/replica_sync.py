@@ -50,6 +50,10 @@ SEGMENT_TARGET_BYTES = 4 << 20
 MAX_SEGMENTS_PER_RECORD = 64
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
+# A replica that stored nothing for this long with work waiting (a request
+# hanging in an outage, retried inside the store client) no longer counts as
+# reachable, so it never brakes the application (see ``reachable``).
+PROGRESS_WINDOW_SECONDS = 10.0
 COMPACT_EVERY_RECORDS = 256
 # Two syncs start at least this far apart, even at a sync interval of 0s: the
 # commits that arrive meanwhile share one segment and one record instead of
@@ -97,6 +101,7 @@ class EngineView(Protocol):
     last_time_us: int
     spool: Spool
     writer_id: str
+    backpressure: bool  # the spool fills for a slow replica: publish sooner
 
     async def take_snapshot(self) -> SnapshotSource: ...
 
@@ -145,6 +150,7 @@ class ReplicaSync:
         self._last_sync_started = 0.0
         self._last_gc = clock()
         self._failures = 0
+        self._last_progress = time.monotonic()  # an object stored, or nothing to do
         self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
         self._segment_buffer = ReusableBuffer()
@@ -351,7 +357,13 @@ class ReplicaSync:
             txid = entry.last_txid
             if not backlog:
                 break  # what arrived meanwhile goes with the next sync
+            if self.engine.backpressure:
+                # The spool is trimmed to published records only: under
+                # pressure each segment's record goes at once.
+                self._backlog = True
+                break
         if not entries:
+            self._last_progress = time.monotonic()  # nothing was waiting
             return False
         await self._publish(segments=tuple(entries))
         first = entries[0].first_txid
@@ -387,6 +399,7 @@ class ReplicaSync:
         if built is None:
             return None
         ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+        self._last_progress = time.monotonic()
         segment = built.segment
         entry = SegmentEntry.summarise(
             ref.digest,
@@ -450,6 +463,7 @@ class ReplicaSync:
         if self._lease is not None:
             self._lease = await self.replica.renew_lease_if_needed(self._lease)
         await self.replica.publish_record(record)
+        self._last_progress = time.monotonic()
         self.position.next_seq = record.seq + 1
         self.position.records_since_compaction += 1
 
@@ -662,6 +676,14 @@ class ReplicaSync:
             self.log("warning", "compaction failed", replica=self.name, error=str(exc))
 
     # -- status helpers ----------------------------------------------------------------
+
+    @property
+    def reachable(self) -> bool:
+        """Nothing failed since the last success, which is recent: an object
+        stored (or nothing to store) within ``PROGRESS_WINDOW_SECONDS``. Read
+        from the capture thread (plain attributes)."""
+        recent = time.monotonic() - self._last_progress < PROGRESS_WINDOW_SECONDS
+        return self._failures == 0 and recent
 
     def detach(self) -> None:
         """Give up on the spooled history for this replica (spool cap reached).

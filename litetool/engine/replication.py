@@ -60,8 +60,25 @@ CAPTURE_SPACING_SECONDS = 0.010
 # before the next pulse that its retries never grow to SQLite's longer sleeps.
 BRAKE_PULSE_SECONDS = 0.015
 BRAKE_GAP_SECONDS = 0.050
+# Backpressure (``DatabaseReplication._update_backpressure``): pulses with
+# this shorter gap, several per capture, once the spool holds a share of its cap for a replica that
+# is reachable but slower than the application (at the cap it would be
+# detached), until the spool is back under the lower share. A writer at full
+# speed keeps a fifth to two fifths of it; no commit waits more than about 40 ms.
+BACKPRESSURE_ON_SHARE = 0.75
+BACKPRESSURE_OFF_SHARE = 0.5
+BACKPRESSURE_GAP_SECONDS = 0.005
+BACKPRESSURE_PULSES = 3
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
+
+
+def backpressure_wanted(braking: bool, spool_share: float, laggard_reachable: bool) -> bool:
+    """Whether to brake the application for the replica furthest behind, given
+    whether it is braked now and the share of its cap the spool holds."""
+    if not laggard_reachable:
+        return False
+    return spool_share >= (BACKPRESSURE_OFF_SHARE if braking else BACKPRESSURE_ON_SHARE)
 
 
 class DatabaseReplication:
@@ -101,6 +118,7 @@ class DatabaseReplication:
         self._checkpoints: dict[str, int] = {}
         self._braked_seconds = 0.0  # writers held by brake pulses, in all
         self._next_brake = 0.0
+        self.backpressure = False  # braking for a replica that lags (not a checkpoint)
         self._last_trim = 0.0
         self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
@@ -348,7 +366,8 @@ class DatabaseReplication:
                     self._captured(batch)
                 self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
-                if self.capture.braking and time.monotonic() >= self._next_brake:
+                braking = self.capture.braking or self.backpressure
+                if braking and time.monotonic() >= self._next_brake:
                     self._brake()
                 self._refresh_status(force=batch is None or stopping)
             except ContinuityLost as exc:
@@ -385,30 +404,40 @@ class DatabaseReplication:
             wakeup.clear_interrupt()
 
     def _brake(self) -> None:
-        """Hold the application's writers for one short pulse.
+        """Hold the application's writers in short pulses, for one of two reasons.
 
-        While a controlled checkpoint's rounds do not converge (the
-        application fills the WAL faster than the disk takes the backfill,
-        the WAL and the spool), the WAL would grow without bound and its
-        last, locked step with it. Pulses of ``BRAKE_PULSE_SECONDS`` under
-        the write lock, ``BRAKE_GAP_SECONDS`` apart, slow the application
-        down in steps no commit waits long for, until the rounds catch up.
+        - A controlled checkpoint's rounds do not converge (the application
+          fills the WAL faster than the disk takes the backfill, the WAL and
+          the spool): the WAL would grow without bound and its last, locked
+          step with it. One pulse of ``BRAKE_PULSE_SECONDS`` under the write
+          lock per call, ``BRAKE_GAP_SECONDS`` apart, slows the application
+          down in steps no commit waits long for, until the rounds catch up.
+        - Backpressure (``_update_backpressure``): ``BACKPRESSURE_PULSES``
+          pulses ``BACKPRESSURE_GAP_SECONDS`` apart per call, so that the
+          capture loop's own work between two calls is the only longer gap.
         """
-        started = time.monotonic()
-        self._next_brake = started + BRAKE_PULSE_SECONDS + BRAKE_GAP_SECONDS
-        try:
-            with self.fence.write_locked(timeout=BRAKE_PULSE_SECONDS):
-                time.sleep(BRAKE_PULSE_SECONDS)
-        except LitetoolError:
-            return  # the application held the write lock meanwhile: no pulse
-        self._braked_seconds += time.monotonic() - started
+        strong = self.backpressure
+        gap = BACKPRESSURE_GAP_SECONDS if strong else BRAKE_GAP_SECONDS
+        for pulse in range(BACKPRESSURE_PULSES if strong else 1):
+            if pulse:
+                time.sleep(gap)
+            started = time.monotonic()
+            try:
+                with self.fence.write_locked(timeout=BRAKE_PULSE_SECONDS):
+                    time.sleep(BRAKE_PULSE_SECONDS)
+            except LitetoolError:
+                break  # the application held the write lock meanwhile: no pulse
+            self._braked_seconds += time.monotonic() - started
+        self._next_brake = time.monotonic() + gap
 
     def _captured(self, batch) -> None:
         pending = self._unannounced
         first = pending[0] if pending else batch.first_txid
         self._unannounced = (first, batch.last_txid, batch.time_us)
-        if self.spool.over_cap:
-            self._check_spool_cap()  # at once: the cap is a promise
+        if self.spool.size_bytes >= self.spool.max_bytes * BACKPRESSURE_ON_SHARE:
+            # At once: the cap is a promise, and backpressure must begin
+            # before it (a burst fills the spool between two status refreshes).
+            self._check_spool_cap()
         self._notify_replicas()
 
     def _refresh_status(self, *, force: bool) -> None:
@@ -553,6 +582,7 @@ class DatabaseReplication:
             pins = list(self._snapshot_pins)
         floor = [r.position.txid for r in holders] + pins
         self.spool.trim(min(floor) if floor else self.txid)
+        self._update_backpressure(holders)
         if not self.spool.over_cap:
             return
         with self._pins_lock:
@@ -593,6 +623,46 @@ class DatabaseReplication:
         self.spool.trim(min(rest) if rest else self.txid)
         self.board.update_database(str(self.db_path), spool_over_cap=self.spool.over_cap)
 
+    def _update_backpressure(self, holders: list) -> None:
+        """Brake the application while the replica furthest behind is reachable
+        but slower than it, before the spool reaches its cap.
+
+        A replica that keeps up with its syncs yet falls behind (the disk or
+        the network is the limit, e.g. a full-speed burst on a saturated disk)
+        would otherwise be detached at the cap and start over from a snapshot,
+        which costs more of what is short. A replica that fails (an outage)
+        never brakes the application: the cap and detaching are for that.
+        """
+        share = self.spool.size_bytes / max(1, self.spool.max_bytes)
+        laggard = min(holders, key=lambda r: r.position.txid) if holders else None
+        reachable = laggard is not None and laggard.reachable
+        on = backpressure_wanted(self.backpressure, share, reachable)
+        if on == self.backpressure:
+            return
+        self.backpressure = on
+        self.board.update_database(
+            str(self.db_path), backpressure=on, braked_seconds_total=self._braked_seconds
+        )
+        if on:
+            assert laggard is not None
+            message = f"replica {laggard.name} is behind: braking the application's writers"
+            self.board.publish("warning", str(self.db_path), message, replica=laggard.name)
+            self.log(
+                "warning",
+                "backpressure",
+                replica=laggard.name,
+                spool_bytes=self.spool.size_bytes,
+                cap=self.spool.max_bytes,
+                action="writers are held in short pulses until the replica catches up",
+            )
+        else:
+            self.log(
+                "info",
+                "backpressure off",
+                spool_bytes=self.spool.size_bytes,
+                braked_seconds_total=round(self._braked_seconds, 3),
+            )
+
     def _capture_failed(self, exc: Exception) -> None:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
         status = self.board.update_database(str(self.db_path), last_error=message)
@@ -622,5 +692,6 @@ class DatabaseReplication:
             wal_bytes_total=self.capture.wal_bytes_total,
             spool_bytes=self.spool.size_bytes,
             spool_over_cap=self.spool.over_cap,
+            braked_seconds_total=self._braked_seconds,
             last_error=None,
         )

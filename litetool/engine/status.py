@@ -54,9 +54,11 @@ class DatabaseStatus:
     wal_bytes_total: int = 0
     spool_bytes: int = 0
     spool_over_cap: bool = False
+    backpressure: bool = False  # writers braked: a reachable replica lags
     checkpoints: dict[str, int] = field(default_factory=dict)
     checkpoint_seconds_total: float = 0.0
     writers_held_seconds_total: float = 0.0
+    braked_seconds_total: float = 0.0
     capture_errors: int = 0
     last_error: str | None = None
     replicas: tuple[ReplicaStatus, ...] = ()

@@ -96,6 +96,16 @@ def _count(value: int, *, bad: bool = False) -> Text:
     return Text(str(value), style="bold red" if bad and value else "", justify="right")
 
 
+def _spool(database: DatabaseStatus) -> Text:
+    """The spool's size, FULL at its cap, BRAKING while a slow replica holds writers."""
+    size = format_bytes(database.spool_bytes)
+    if database.spool_over_cap:
+        return Text(size + " FULL", style="bold red", justify="right")
+    if database.backpressure:
+        return Text(size + " BRAKING", style="bold yellow", justify="right")
+    return Text(size, justify="right")
+
+
 def replica_lag(database: DatabaseStatus, replica: ReplicaStatus) -> tuple[int, float]:
     """Transactions and commit-time seconds the replica is behind the database.
 
@@ -125,11 +135,7 @@ def database_row(database: DatabaseStatus, now_us: int) -> list[object]:
         Text(str(database.txid), justify="right"),
         last_commit,
         Text(format_bytes(database.wal_size_bytes), justify="right"),
-        Text(
-            format_bytes(database.spool_bytes) + (" FULL" if database.spool_over_cap else ""),
-            style="bold red" if database.spool_over_cap else "",
-            justify="right",
-        ),
+        _spool(database),
         checkpoints or "0",
         _count(database.capture_errors, bad=True),
         _error(database.last_error),

@@ -515,13 +515,97 @@ def test_the_spool_cap_counts_only_what_a_replica_still_needs(tmp_path):
     with Running(config) as running:
         running.wait_published("m", 0)
         writer = sqlite3.connect(db, isolation_level=None, timeout=10)
-        for _burst in range(40):  # 40 x 280 KB, several within one 250 ms trim
+        for burst in range(40):  # 40 x 280 KB, several within one 250 ms trim
             for _ in range(15):
                 writer.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(15000),))
-            running.wait_published("m", running.replication.txid, timeout=30)
+            # Each insert is a transaction (the engine's own txid may not have
+            # seen this burst yet, and then bursts would pile up past the cap).
+            running.wait_published("m", 15 * (burst + 1), timeout=30)
         writer.close()
         full = [f for e, f in running.events if e == "spool full"]
         assert not full, full
         assert running.replica_status("m").state == "ok"
     assert _restore_latest(url, tmp_path / "restored.db") == (1, 601)
+    app.close()
+
+
+def _gated_uploads(monkeypatch, gate: threading.Event):
+    """Objects (segments) wait for *gate* before they upload: a replica that is
+    reachable (nothing fails) and, while the gate is shut, slower than any writer."""
+    original = Replica.put_object
+
+    async def gated(self, kind, payload):
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return await original(self, kind, payload)
+
+    monkeypatch.setattr(Replica, "put_object", gated)
+
+
+_WRITER = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+while not os.path.exists(sys.argv[2]):
+    conn.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(4000),))
+"""
+
+
+def _rows_per_second(db, seconds):
+    reader = sqlite3.connect(db)
+    first = reader.execute("SELECT max(id) FROM t").fetchone()[0]
+    time.sleep(seconds)
+    last = reader.execute("SELECT max(id) FROM t").fetchone()[0]
+    reader.close()
+    return (last - first) / seconds
+
+
+def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
+    tmp_path, monkeypatch
+):
+    # A replica that is reachable but slower than the application is not
+    # detached at the cap (and started over from a snapshot): past 3/4 of the
+    # cap the application's writers are braked, until the replica catches up.
+    # (An unreachable one never brakes them: see the spool cap test above.)
+    import subprocess
+    import sys
+
+    from litetool.engine import replica_sync
+
+    gate = threading.Event()
+    _gated_uploads(monkeypatch, gate)
+    # Stuck for the whole test, yet reachable: no failure, and the window for
+    # its progress longer than the test.
+    monkeypatch.setattr(replica_sync, "PROGRESS_WINDOW_SECONDS", 600.0)
+    db, app, url, config = _capped_database(tmp_path, "brake", "64MiB")
+    done = tmp_path / "writer.done"
+    gate.set()  # for the snapshot
+    with Running(config) as running:
+        running.wait_published("m", 0)
+        gate.clear()
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(done)])
+        try:
+            time.sleep(0.3)
+            free = _rows_per_second(db, 0.5)
+            deadline = time.time() + 30
+            while time.time() < deadline and not running.replication.backpressure:
+                time.sleep(0.01)
+            assert running.replication.backpressure
+            braked = _rows_per_second(db, 0.5)
+        finally:
+            done.touch()
+            writer.wait(30)
+        assert braked < free * 0.6, (free, braked)
+        status = running.board.snapshot()[0]
+        assert status.backpressure and status.braked_seconds_total > 0
+        gate.set()
+        running.wait_published("m", running.replication.txid, timeout=60)
+        deadline = time.time() + 5
+        while time.time() < deadline and running.board.snapshot()[0].backpressure:
+            time.sleep(0.05)
+        assert not running.board.snapshot()[0].backpressure
+        rows = sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone()[0]
+    events = [e for e, _ in running.events]
+    assert "backpressure" in events and "backpressure off" in events
+    assert "spool full" not in events
+    assert _restore_latest(url, tmp_path / "restored.db") == (1, rows)
     app.close()
