@@ -48,6 +48,9 @@ from litetool.storage import (
 # and names them all in one record.
 SEGMENT_TARGET_BYTES = 4 << 20
 MAX_SEGMENTS_PER_RECORD = 64
+# While the engine brakes the application for a slow replica (backpressure),
+# a record names at most this many, so the spool is trimmed sooner.
+SEGMENTS_PER_RECORD_UNDER_PRESSURE = 16
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 # A replica that stored nothing for this long with work waiting (a request
@@ -357,9 +360,9 @@ class ReplicaSync:
             txid = entry.last_txid
             if not backlog:
                 break  # what arrived meanwhile goes with the next sync
-            if self.engine.backpressure:
+            if self.engine.backpressure and len(entries) >= SEGMENTS_PER_RECORD_UNDER_PRESSURE:
                 # The spool is trimmed to published records only: under
-                # pressure each segment's record goes at once.
+                # pressure records come more often (each costs a request).
                 self._backlog = True
                 break
         if not entries:

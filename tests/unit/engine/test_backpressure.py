@@ -19,13 +19,14 @@ from litetool.engine.status import StatusBoard
 from litetool.storage import Replica
 
 
-def test_backpressure_starts_at_three_quarters_and_stops_under_half():
-    assert BACKPRESSURE_OFF_SHARE < BACKPRESSURE_ON_SHARE < 1
-    assert not backpressure_wanted(False, 0.74, True)
-    assert backpressure_wanted(False, 0.75, True)
-    assert backpressure_wanted(True, 0.6, True)  # hysteresis: still braking
-    assert backpressure_wanted(True, 0.5, True)
-    assert not backpressure_wanted(True, 0.49, True)
+def test_backpressure_starts_near_the_cap_and_stops_well_under_it():
+    assert 0.5 <= BACKPRESSURE_OFF_SHARE < BACKPRESSURE_ON_SHARE < 1
+    below = (BACKPRESSURE_OFF_SHARE + BACKPRESSURE_ON_SHARE) / 2
+    assert not backpressure_wanted(False, below, True)
+    assert backpressure_wanted(False, BACKPRESSURE_ON_SHARE, True)
+    assert backpressure_wanted(True, below, True)  # hysteresis: still braking
+    assert backpressure_wanted(True, BACKPRESSURE_OFF_SHARE, True)
+    assert not backpressure_wanted(True, BACKPRESSURE_OFF_SHARE - 0.01, True)
 
 
 @given(braking=st.booleans(), share=st.floats(min_value=0, max_value=10))

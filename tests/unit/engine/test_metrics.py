@@ -11,7 +11,8 @@ from litetool.engine.status import StatusBoard
 def board():
     b = StatusBoard(version="test")
     b.update_database("/db/app.db", txid=42, last_commit_us=10_000_000, wal_size_bytes=4096,
-                      writers_held_seconds_total=0.25)
+                      writers_held_seconds_total=0.25, backpressure=True,
+                      braked_seconds_total=1.5)
     b.update_replica("/db/app.db", "s3", url="s3://b/p", generation="g", published_txid=40,
                      published_time_us=7_500_000, requests={"put": 3})
     b.publish("synced", "/db/app.db", "txids 1..40", replica="s3")
@@ -26,6 +27,8 @@ def test_render_metrics_computes_lag_at_scrape_time():
     assert 'litetool_replica_requests_total{db="/db/app.db",replica="s3",kind="put"} 3' in text
     assert "# TYPE litetool_wal_bytes_total counter" in text
     assert 'litetool_writers_held_seconds_total{db="/db/app.db"} 0.25' in text
+    assert 'litetool_backpressure{db="/db/app.db"} 1' in text
+    assert 'litetool_braked_seconds_total{db="/db/app.db"} 1.5' in text
 
 
 def test_server_endpoints():
