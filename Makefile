@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/replication.py
 	$(PY) bench/restore.py
 	$(PY) bench/index_growth.py
+	$(PY) bench/disk_bytes.py
 
 clean:
 	rm -rf $(VENV) demo .tools
