@@ -537,7 +537,9 @@ class TimelineScreen(Screen):
         if self.points is None or message.generation != self.points.generation:
             return  # read against a generation no longer shown
         self._close_goto()
+        self._details.goto_time_us = None  # supersedes one still waiting for a segment
         self.pick(message.txid)
+        self._show_points_status()
 
     @on(GotoNeedsSegment)
     def _goto_needs_segment(self, message: GotoNeedsSegment) -> None:

@@ -301,6 +301,28 @@ async def test_go_to_a_time_lands_where_restore_at_does(tmp_path, monkeypatch):
         )
 
 
+async def test_a_go_to_that_lands_at_once_supersedes_one_waiting_for_a_segment(
+    tmp_path, monkeypatch
+):
+    url = (tmp_path / "long").as_uri()
+    await write_long_replica(url, segments=40, per_segment=10)
+    fetched, gate = count_segment_fetches(monkeypatch)  # the gate holds every fetch
+    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
+    app = browse(url)
+    async with app.run_test(size=SIZE) as pilot:
+        timeline = await loaded(pilot)
+        # a time inside segment 6 waits for that segment ...
+        await go_to(pilot, format_instant_us(BASE_TIME_US + 55_000_000))
+        await wait_for(pilot, lambda: fetched, what="the fetch of segment 6")
+        # ... and a txid lands at once, while it still waits
+        await go_to(pilot, "#300")
+        await wait_for(pilot, lambda: timeline.picked_txid == 300, what="the jump to 300")
+        gate.set()
+        await wait_for(pilot, lambda: not timeline.points.point(55).pending, what="segment 6")
+        await pilot.pause()  # (the go-to it waited for would have been applied with it)
+        assert timeline.picked_txid == 300  # the earlier go-to did not jump back to 55
+
+
 async def test_a_segment_that_cannot_be_fetched_stays_pending_and_says_why(tmp_path):
     directory = tmp_path / "long"
     await write_long_replica(directory.as_uri(), segments=40, per_segment=10)
