@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from litetool.engine.brake import BACKPRESSURE_ON_SHARE, Brake
 from litetool.engine.capture import Capture, ContinuityLost
 from litetool.engine.fence import ReadFence
 from litetool.engine.replica_sync import ReplicaSync
@@ -53,34 +54,8 @@ MIN_CHECKPOINT_SPACING_SECONDS = 1.0
 # 0.4 ms of CPU whatever it finds, so at 200 tx/s this halves litetool's CPU
 # against one capture per commit.
 CAPTURE_SPACING_SECONDS = 0.010
-# Braking a writer faster than the checkpoint rounds: pulses of this long
-# under the write lock, this far apart (``DatabaseReplication._brake``). A
-# writer that met a pulse retries after 1, 3, 8 and 18 ms (SQLite's busy
-# handler), so it gets in at the fourth try; the gap lets it write long enough
-# before the next pulse that its retries never grow to SQLite's longer sleeps.
-BRAKE_PULSE_SECONDS = 0.015
-BRAKE_GAP_SECONDS = 0.050
-# Backpressure (``DatabaseReplication._update_backpressure``): pulses with
-# this shorter gap, several per capture, once the spool holds a share of its
-# cap for a replica that is reachable but slower than the application (at the
-# cap it would be detached), until the spool is back under the lower share.
-# A writer at full speed keeps a fifth to two fifths of its speed; no commit
-# waits more than about 40 ms. (At full speed on the benchmark machine the
-# spool holds 60-80 % of the default cap between two records of a backlog.)
-BACKPRESSURE_ON_SHARE = 0.85
-BACKPRESSURE_OFF_SHARE = 0.6
-BACKPRESSURE_GAP_SECONDS = 0.005
-BACKPRESSURE_PULSES = 3
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
-
-
-def backpressure_wanted(braking: bool, spool_share: float, laggard_reachable: bool) -> bool:
-    """Whether to brake the application for the replica furthest behind, given
-    whether it is braked now and the share of its cap the spool holds."""
-    if not laggard_reachable:
-        return False
-    return spool_share >= (BACKPRESSURE_OFF_SHARE if braking else BACKPRESSURE_ON_SHARE)
 
 
 class DatabaseReplication:
@@ -102,6 +77,7 @@ class DatabaseReplication:
         self.spool = Spool(config.resolved_spool_dir(), max_bytes=config.spool_max_bytes)
         self.fence = ReadFence(self.db_path)
         self.capture = Capture(self.db_path, self.spool, self.fence, clock=clock)
+        self.brake = Brake(self.fence)
         self.generation = ""
         self.generation_reason = ""
         self.writer_id = ""
@@ -118,14 +94,16 @@ class DatabaseReplication:
         self._lock_fd = -1
         self._last_checkpoint = clock()
         self._checkpoints: dict[str, int] = {}
-        self._braked_seconds = 0.0  # writers held by brake pulses, in all
-        self._next_brake = 0.0
-        self.backpressure = False  # braking for a replica that lags (not a checkpoint)
         self._last_trim = 0.0
         self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
         self._last_status = 0.0
+
+    @property
+    def backpressure(self) -> bool:
+        """The application is braked for a slow replica (``litetool.engine.brake``)."""
+        return self.brake.backpressure
 
     def log(self, level: str, event: str, **fields) -> None:
         self._log(level, event, db=str(self.db_path), **fields)
@@ -368,9 +346,8 @@ class DatabaseReplication:
                     self._captured(batch)
                 self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
-                braking = self.capture.braking or self.backpressure
-                if braking and time.monotonic() >= self._next_brake:
-                    self._brake()
+                if self.brake.due(checkpoint_behind=self.capture.braking):
+                    self.brake.pulse()
                 self._refresh_status(force=batch is None or stopping)
             except ContinuityLost as exc:
                 self._new_generation(exc.reason)
@@ -404,35 +381,6 @@ class DatabaseReplication:
                 continue  # one more capture now that the watch is back
             wakeup.wait(IDLE_WAKE_SECONDS)
             wakeup.clear_interrupt()
-
-    def _brake(self) -> None:
-        """Hold the application's writers in short pulses, for one of two reasons.
-
-        - A controlled checkpoint's rounds do not converge (the application
-          fills the WAL faster than the disk takes the backfill, the WAL and
-          the spool): the WAL would grow without bound and its last, locked
-          step with it. One pulse of ``BRAKE_PULSE_SECONDS`` under the write
-          lock per call, ``BRAKE_GAP_SECONDS`` apart, slows the application
-          down in steps no commit waits long for, until the rounds catch up.
-        - Backpressure (``_update_backpressure``): ``BACKPRESSURE_PULSES``
-          pulses ``BACKPRESSURE_GAP_SECONDS`` apart per call, so that the
-          capture loop's own work between two calls is the only longer gap.
-        """
-        strong = self.backpressure
-        gap = BACKPRESSURE_GAP_SECONDS if strong else BRAKE_GAP_SECONDS
-        # Spaced from the start: waiting for the lock shortens the gap after.
-        self._next_brake = time.monotonic() + BRAKE_PULSE_SECONDS + gap
-        for pulse in range(BACKPRESSURE_PULSES if strong else 1):
-            if pulse:
-                time.sleep(gap)
-            started = time.monotonic()
-            try:
-                with self.fence.write_locked(timeout=BRAKE_PULSE_SECONDS):
-                    time.sleep(BRAKE_PULSE_SECONDS)
-            except LitetoolError:
-                break  # the application held the write lock meanwhile: no pulse
-            self._braked_seconds += time.monotonic() - started
-            self._next_brake = started + BRAKE_PULSE_SECONDS + gap
 
     def _captured(self, batch) -> None:
         pending = self._unannounced
@@ -534,7 +482,7 @@ class DatabaseReplication:
             busy=result.busy,
             seconds=round(result.seconds, 4),
             locked_seconds=round(result.locked_seconds, 4),
-            braked_seconds_total=round(self._braked_seconds, 3),
+            braked_seconds_total=round(self.brake.braked_seconds, 3),
         )
         self._notify_replicas()
 
@@ -640,12 +588,11 @@ class DatabaseReplication:
         share = self.spool.size_bytes / max(1, self.spool.max_bytes)
         laggard = min(holders, key=lambda r: r.position.txid) if holders else None
         reachable = laggard is not None and laggard.reachable
-        on = backpressure_wanted(self.backpressure, share, reachable)
-        if on == self.backpressure:
+        if not self.brake.update_backpressure(share, reachable):
             return
-        self.backpressure = on
+        on = self.brake.backpressure
         self.board.update_database(
-            str(self.db_path), backpressure=on, braked_seconds_total=self._braked_seconds
+            str(self.db_path), backpressure=on, braked_seconds_total=self.brake.braked_seconds
         )
         if on:
             assert laggard is not None
@@ -664,7 +611,7 @@ class DatabaseReplication:
                 "info",
                 "backpressure off",
                 spool_bytes=self.spool.size_bytes,
-                braked_seconds_total=round(self._braked_seconds, 3),
+                braked_seconds_total=round(self.brake.braked_seconds, 3),
             )
 
     def _capture_failed(self, exc: Exception) -> None:
@@ -696,6 +643,6 @@ class DatabaseReplication:
             wal_bytes_total=self.capture.wal_bytes_total,
             spool_bytes=self.spool.size_bytes,
             spool_over_cap=self.spool.over_cap,
-            braked_seconds_total=self._braked_seconds,
+            braked_seconds_total=self.brake.braked_seconds,
             last_error=None,
         )

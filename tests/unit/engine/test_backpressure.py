@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from litetool.engine import replica_sync
-from litetool.engine.replica_sync import ReplicaSync
-from litetool.engine.replication import (
+from litetool.engine.brake import (
     BACKPRESSURE_OFF_SHARE,
     BACKPRESSURE_ON_SHARE,
     backpressure_wanted,
 )
+from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.status import StatusBoard
 from litetool.storage import Replica
 
