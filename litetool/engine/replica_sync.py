@@ -349,7 +349,13 @@ class ReplicaSync:
             txid, last_time_us = entry.last_txid, time_us
         self._staged.clear()
         while True:
-            if len(entries) >= MAX_SEGMENTS_PER_RECORD:
+            # Under backpressure records come more often: the spool is trimmed
+            # to published records only (each record costs a request).
+            if self.engine.backpressure:
+                limit = SEGMENTS_PER_RECORD_UNDER_PRESSURE
+            else:
+                limit = MAX_SEGMENTS_PER_RECORD
+            if len(entries) >= limit:
                 self._backlog = True  # the next sync goes on at once
                 break
             uploaded = await self._upload_after(txid, through_txid)
@@ -360,11 +366,6 @@ class ReplicaSync:
             txid = entry.last_txid
             if not backlog:
                 break  # what arrived meanwhile goes with the next sync
-            if self.engine.backpressure and len(entries) >= SEGMENTS_PER_RECORD_UNDER_PRESSURE:
-                # The spool is trimmed to published records only: under
-                # pressure records come more often (each costs a request).
-                self._backlog = True
-                break
         if not entries:
             self._last_progress = time.monotonic()  # nothing was waiting
             return False
