@@ -30,8 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from litetool.engine.buffers import ReusableBuffer
+from litetool.engine.continuity import FileStat, Saved, Seal, Verdict, prove, wait_past
+from litetool.engine.crashpoints import crash_point
 from litetool.engine.fence import CheckpointResult, ReadFence
 from litetool.engine.memory import lower_thread_priority
+from litetool.engine.page_digests import PageDigests
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool, SpoolRecord, WalPosition
 from litetool.errors import DatabaseError, WalFormatError
@@ -55,8 +58,12 @@ LOCKED_TAIL_FRAMES = 2048
 # while everything read is valid.
 MIN_READ_BYTES = 64 << 10
 # The wal-index header in -shm: two identical 48-byte copies, native byte
-# order; isInit at 12, mxFrame at 16, salts at 32 (SQLite's WalIndexHdr).
+# order; isInit at 12, mxFrame at 16, salts at 32 (SQLite's WalIndexHdr);
+# nBackfill follows them, first in the checkpoint info (WalCkptInfo).
 _SHM_HEADER_SIZE = 48
+_SHM_N_BACKFILL = 96
+# How long a clean stop waits for SQLite's write lock to seal the database file.
+SEAL_LOCK_SECONDS = 2.0
 
 
 class ContinuityLost(Exception):
@@ -75,6 +82,61 @@ class CaptureBatch:
     last_txid: int
     time_us: int
     wal_bytes: int
+
+
+class CommitClock:
+    """When each commit became visible: the wal-index's ``mxFrame``, watched.
+
+    SQLite publishes a commit by writing the wal-index header in ``-shm``
+    (``mxFrame``: the last committed frame), a moment before COMMIT returns
+    in the application. ``observe`` reads that header (two 48-byte copies,
+    one ``pread``) and notes the time whenever ``mxFrame`` moved; the
+    capture loop calls it about every millisecond between captures while
+    commits come in. Captures then stamp each run of transactions with the
+    time its last commit was first seen (``cut_after``), not with the
+    capture's own time, so a transaction's time is late by about the
+    observation interval whatever the capture spacing.
+    """
+
+    MAX_OBSERVATIONS = 4096
+
+    def __init__(self) -> None:
+        # (salts as raw bytes, WAL offset just past the last commit, time in us)
+        self._seen: list[tuple[bytes, int, int]] = []
+        self._last: tuple[bytes, int] = (b"", -1)
+
+    def observe(self, shm_fd: int, page_size: int, now_us: int) -> bool:
+        """Read the wal-index header; True if a new commit became visible."""
+        if shm_fd < 0 or not page_size:
+            return False
+        head = os.pread(shm_fd, 2 * _SHM_HEADER_SIZE, 0)
+        if len(head) < 2 * _SHM_HEADER_SIZE or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE:]:
+            return False  # being written: the next look sees it whole
+        if not head[12]:
+            return False
+        mark = (head[32:40], int.from_bytes(head[16:20], sys.byteorder))
+        if mark == self._last:
+            return False
+        self._last = mark
+        end = WAL_HEADER_SIZE + mark[1] * (FRAME_HEADER_SIZE + page_size)
+        if len(self._seen) >= self.MAX_OBSERVATIONS:
+            del self._seen[: self.MAX_OBSERVATIONS // 2]
+        self._seen.append((mark[0], end, now_us))
+        return True
+
+    def cut_after(self, salts: bytes, offset: int) -> tuple[int, int] | None:
+        """The first observed commit end after ``offset`` in the WAL with
+        ``salts``, and when it was seen; None if none was observed."""
+        for seen_salts, end, time_us in self._seen:
+            if seen_salts == salts and end > offset:
+                return end, time_us
+        return None
+
+    def forget_through(self, salts: bytes, offset: int) -> None:
+        """Drop what was observed up to ``offset`` (captured), and of other WALs."""
+        seen = self._seen
+        if seen and (seen[0][0] != salts or seen[0][1] <= offset):
+            self._seen = [s for s in seen if s[0] == salts and s[1] > offset]
 
 
 class Capture:
@@ -116,6 +178,26 @@ class Capture:
         # Where the fence was last moved to (about: the WAL may have been longer).
         self._fence_header = b""
         self._fence_offset = 0
+        self.commit_clock = CommitClock()
+        # The WAL file's (size, mtime) at the last capture: a change means a
+        # writer is at work (a transaction may be in flight).
+        self._wal_stat: tuple[int, int] = (-1, -1)
+
+    def observe_commits(self) -> bool:
+        """Note the time if a new commit became visible (``CommitClock``)."""
+        return self.commit_clock.observe(
+            self.fence.raw_fd("shm"), self.page_size, int(self.clock() * 1e6)
+        )
+
+    def wal_moved(self) -> bool:
+        """Whether the WAL file changed since the last call (a writer is at work)."""
+        fd = self._fd()
+        if fd < 0:
+            return False
+        st = os.fstat(fd)
+        stat = (st.st_size, st.st_mtime_ns)
+        moved, self._wal_stat = stat != self._wal_stat, stat
+        return moved
 
     # -- state -----------------------------------------------------------------
 
@@ -139,26 +221,89 @@ class Capture:
             self.db_size_pages = int(state["base_db_pages"])
             self.last_time_us = int(state["created_us"])
 
-    def verify_resumable(self) -> None:
-        """Raise ContinuityLost unless the live WAL continues the saved position."""
+    def saved(self) -> Saved:
+        """The restored position, as ``litetool.engine.continuity`` proves it."""
+        assert self.generation is not None
+        return Saved(self.generation, self.txid, self.position, self.page_size, self.db_size_pages)
+
+    def prove_continuity(
+        self, seal: Seal | None, digests: PageDigests | None, digests_missing: str
+    ) -> Verdict:
+        """Whether the live database continues the restored position (see
+        ``litetool.engine.continuity``). Call with the fence open."""
+        return prove(
+            self.saved(),
+            db_path=self.db_path,
+            db_fd=self.fence.raw_fd("db"),
+            wal_fd=self._fd(),
+            shm_fd=self.fence.raw_fd("shm"),
+            seal=seal,
+            digests=digests,
+            digests_missing=digests_missing,
+            spool=self.spool,
+        )
+
+    def resume(self, verdict: Verdict) -> CaptureBatch | None:
+        """Continue from a proven position, under the write lock: if the WAL is
+        still the one proven, capture what was committed since (stamped with
+        the WAL's modification time: the commits happened while litetool was
+        not running). Raises ContinuityLost when the WAL changed meanwhile (the
+        caller proves again)."""
+        with self.fence.write_locked():
+            header = self._read_header()
+            raw = header[1] if header is not None else None
+            if raw != verdict.wal.header:
+                raise ContinuityLost("the WAL changed while continuity was being proven")
+            if verdict.wal.restarted:
+                # The image at the position is the database file's: every frame
+                # of the live WAL is a new transaction.
+                self.position = (
+                    WalPosition(raw, WAL_HEADER_SIZE, header[0].checksum)
+                    if header is not None and raw is not None
+                    else None
+                )
+            stamp = None
+            try:
+                stamp = os.stat(self.wal_path).st_mtime_ns // 1000
+            except OSError:
+                pass
+            return self.capture_once(time_us=stamp)
+
+    def seal(self) -> Seal | None:
+        """Under the write lock, capture the last commits and describe the
+        database file as litetool leaves it (``continuity.Seal``); None when
+        the write lock cannot be had in time (the next start then reads pages)."""
+        try:
+            with self.fence.write_locked(timeout=SEAL_LOCK_SECONDS):
+                self._capture_tail()
+                stat = FileStat.of(self.db_path)
+                if stat is None or self.generation is None:
+                    return None
+                seal = Seal(self.generation, self.txid, stat, self._wal_fully_checkpointed())
+                wait_past(stat)
+                return seal
+        except DatabaseError:
+            return None
+
+    def _wal_fully_checkpointed(self) -> bool:
+        """Every committed frame of the live WAL is in the database file (or there is no WAL)."""
         header = self._read_header()
-        if self.position is None:
-            if header is not None:
-                raise ContinuityLost("a WAL appeared while litetool was not running")
-            return
         if header is None:
-            raise ContinuityLost("the WAL was reset or deleted while litetool was not running")
-        if header[1] != self.position.header:
-            raise ContinuityLost("the WAL was restarted while litetool was not running")
-        if self.position.offset > WAL_HEADER_SIZE:
-            # The frame before the saved offset must still hold the checksum we saved.
-            frame_size = FRAME_HEADER_SIZE + self.page_size
-            stored = os.pread(self._fd(), 8, self.position.offset - frame_size + 16)
-            if len(stored) < 8 or (
-                int.from_bytes(stored[:4], "big"),
-                int.from_bytes(stored[4:], "big"),
-            ) != tuple(self.position.checksum):
-                raise ContinuityLost("the WAL was overwritten while litetool was not running")
+            return True
+        shm = self.fence.raw_fd("shm")
+        if shm < 0:
+            return False
+        head = os.pread(shm, _SHM_N_BACKFILL + 4, 0)
+        if (
+            len(head) < _SHM_N_BACKFILL + 4
+            or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE : 2 * _SHM_HEADER_SIZE]
+        ):
+            return False
+        if head[32:40] != header[1][16:24]:
+            return False
+        mx_frame = int.from_bytes(head[16:20], sys.byteorder)
+        backfilled = int.from_bytes(head[_SHM_N_BACKFILL : _SHM_N_BACKFILL + 4], sys.byteorder)
+        return backfilled == mx_frame and self._captured_frames() == mx_frame
 
     def base_state(self, generation: str, reason: str) -> dict:
         """Capture everything committed now as the base (txid 0) of a new generation.
@@ -203,14 +348,16 @@ class Capture:
 
     # -- capture ---------------------------------------------------------------
 
-    def capture_once(self) -> CaptureBatch | None:
+    def capture_once(self, *, time_us: int | None = None) -> CaptureBatch | None:
         """Capture every committed transaction not yet in the spool.
 
-        Raises ContinuityLost when the WAL does not continue the position.
+        ``time_us`` stamps them instead of the clock (never before the last
+        stamp, never after now). Raises ContinuityLost when the WAL does not
+        continue the position.
         """
         first_txid = self.txid + 1
         before = self.position
-        self._capture_tail()
+        self._capture_tail(time_us=time_us)
         # The fence moves in backfill steps and checkpoints, not here (see
         # ``backfill_step``).
         if self.txid < first_txid:
@@ -360,13 +507,13 @@ class Capture:
                 initializer=lower_thread_priority,
             )
 
-    def _capture_tail(self) -> None:
+    def _capture_tail(self, *, time_us: int | None = None) -> None:
         """Capture every committed transaction up to the end of the WAL."""
         header = self._read_header()
         if header is not None:
             if self.position is None or header[1] != self.position.header:
                 self._accept_new_header(*header)
-            self._consume(header[0], spool=True)
+            self._consume(header[0], spool=True, time_us=time_us)
 
     def _capture_durably(self) -> Callable[[], None]:
         """Under the write lock: capture the last frames and start the spool
@@ -380,9 +527,12 @@ class Capture:
         assert self._backfill_pool is not None
         return self._backfill_pool.submit(self.spool.sync).result
 
-    def open_snapshot(self) -> SnapshotSource:
-        """A consistent image at the current txid (see ``litetool.engine.snapshot``)."""
-        with self.fence.write_locked():
+    def open_snapshot(self, *, lock_timeout: float | None = None) -> SnapshotSource:
+        """A consistent image at the current txid (see ``litetool.engine.snapshot``).
+
+        Raises DatabaseError when SQLite's write lock cannot be had within
+        ``lock_timeout`` (default: the fence's busy timeout)."""
+        with self.fence.write_locked(timeout=lock_timeout):
             self._capture_tail()
             reader = self.fence.new_reader()
         try:
@@ -398,32 +548,6 @@ class Capture:
         except OSError as exc:
             reader.close()
             raise DatabaseError(f"{self.db_path}: cannot read for a snapshot: {exc}") from None
-
-    def transactions_after_position(self) -> int:
-        """Committed transactions in the WAL after the position, without taking them.
-
-        -1 when the WAL no longer continues the position.
-        """
-        from litetool.wal.reader import read_transactions
-
-        header = self._read_header()
-        if header is None or self.position is None:
-            return 0 if header is None else -1
-        if header[1] != self.position.header:
-            return -1
-        size = os.fstat(self._fd()).st_size - self.position.offset
-        if size <= 0:
-            return 0
-        buf = os.pread(self._fd(), size, self.position.offset)
-        result = read_transactions(
-            buf,
-            start_offset=0,
-            page_size=self.page_size,
-            salts=header[0].salts,
-            checksum_state=tuple(self.position.checksum),
-            byte_order=header[0].byte_order,
-        )
-        return len(result.transactions)
 
     def _captured_frames(self, start: int = WAL_HEADER_SIZE) -> int:
         """Frames of the current WAL from offset ``start`` to the captured position."""
@@ -502,7 +626,7 @@ class Capture:
             )
         self.position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
 
-    def _consume(self, wal_header: WalHeader, *, spool: bool) -> None:
+    def _consume(self, wal_header: WalHeader, *, spool: bool, time_us: int | None = None) -> None:
         """Read committed transactions from the position to the end of the WAL.
 
         Two ways:
@@ -551,8 +675,13 @@ class Capture:
                     if offset >= indexed_end:
                         return
                 indexed = offset < indexed_end
+                seen_at = None
                 if indexed:
                     want = min(indexed_end - offset, batch_bytes, available)
+                    # Transactions up to each observed commit carry its time.
+                    cut = self.commit_clock.cut_after(self.position.header[16:24], offset)
+                    if cut is not None and cut[0] <= offset + want:
+                        want, seen_at = cut[0] - offset, cut[1]
                 else:
                     want = min(verified_bytes, available)
                 want = want // frame_size * frame_size
@@ -609,12 +738,15 @@ class Capture:
                     db_pages = result.transactions[-1].db_size_after_commit
                 position = WalPosition(self.position.header, offset + end, checksum)
                 if spool:
-                    time_us = max(int(self.clock() * 1e6), self.last_time_us)
+                    now_us = int(self.clock() * 1e6)
+                    given = time_us if time_us is not None else seen_at
+                    stamp = now_us if given is None else min(given, now_us)
+                    stamp = max(stamp, self.last_time_us)
                     self.spool.append(
                         SpoolRecord(
                             self.txid + 1,
                             self.txid + count,
-                            time_us,
+                            stamp,
                             self.position,
                             position,
                             db_pages,
@@ -623,7 +755,8 @@ class Capture:
                         )
                     )
                     self.txid += count
-                    self.last_time_us = time_us
+                    self.last_time_us = stamp
+                    crash_point("capture")
                 self.position = position
                 self.db_size_pages = db_pages
                 if not more:
@@ -631,3 +764,5 @@ class Capture:
         finally:
             # After one huge transaction, do not keep its buffer.
             self._read_buffer.shrink(4 * READ_BATCH_BYTES)
+            if self.position is not None:
+                self.commit_clock.forget_through(self.position.header[16:24], self.position.offset)

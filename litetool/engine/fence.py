@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from litetool.engine.crashpoints import crash_point
 from litetool.errors import DatabaseError
 
 BUSY_TIMEOUT_MS = 5000
@@ -310,6 +311,7 @@ class ReadFence:
             # The application's automatic checkpoint may hold the checkpoint
             # lock for a moment after its last commit: wait briefly for it.
             result = self._passive_retrying(started, LOCKED_RETRY_SECONDS)
+            crash_point("checkpoint-locked")
         finally:
             # Durable, and a reader again, before the write lock goes: never a
             # moment unfenced.

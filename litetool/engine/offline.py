@@ -1,8 +1,10 @@
 """The live database's replicated point while no daemon runs (for ``verify``).
 
 Takes the spool lock (so no daemon can start meanwhile), recovers the spool's
-capture position, and if the live database is still exactly at that point
-(same WAL, nothing committed since), returns the digest of its image there.
+capture position, and if the live database is provably still exactly at that
+point (``litetool.engine.continuity``: nothing committed since, nothing
+changed), returns the digest of its image there. The seal is only read;
+the page digests may move forward to the spooled position.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import fcntl
 import os
 from dataclasses import dataclass
 
-from litetool.engine.capture import Capture, ContinuityLost
+from litetool.engine.capture import Capture
+from litetool.engine.continuity import read_seal
 from litetool.engine.fence import ReadFence
+from litetool.engine.page_digests import PageDigests
 from litetool.engine.spool import Spool
 from litetool.engine.validation import source_digest
 
@@ -50,11 +54,15 @@ def live_point(database_config) -> LivePoint:
         try:
             capture = Capture(database_config.path, spool, fence)
             capture.restore_state(state, spool.last)
+            digests, missing = PageDigests.open(spool_dir)
             try:
-                capture.verify_resumable()
-            except ContinuityLost as exc:
-                return LivePoint(None, None, None, f"not comparable: {exc.reason}")
-            pending = capture.transactions_after_position()
+                verdict = capture.prove_continuity(read_seal(spool_dir), digests, missing)
+            finally:
+                if digests is not None:
+                    digests.close()
+            if not verdict.resume:
+                return LivePoint(None, None, None, f"not comparable: {verdict.reason}")
+            pending = verdict.wal.new_transactions
             if pending:
                 return LivePoint(
                     capture.generation,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from litetool.engine.buffers import ReusableBuffer
+from litetool.engine.crashpoints import crash_point
 from litetool.engine.segment_build import BuiltSegment, build_segment_from_spool
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
@@ -403,6 +404,7 @@ class ReplicaSync:
         if built is None:
             return None
         ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+        crash_point("segment-uploaded")
         self._last_progress = time.monotonic()
         segment = built.segment
         entry = SegmentEntry.summarise(
@@ -467,6 +469,7 @@ class ReplicaSync:
         if self._lease is not None:
             self._lease = await self.replica.renew_lease_if_needed(self._lease)
         await self.replica.publish_record(record)
+        crash_point("record-published")
         self._last_progress = time.monotonic()
         self.position.next_seq = record.seq + 1
         self.position.records_since_compaction += 1
@@ -602,6 +605,7 @@ class ReplicaSync:
                     page_size=source.page_size,
                     page_count=source.page_count,
                 )
+                crash_point("snapshot-uploaded")
             finally:
                 await asyncio.to_thread(source.close)
             new = position.txid < 0

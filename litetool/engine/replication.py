@@ -30,7 +30,11 @@ from pathlib import Path
 
 from litetool.engine.brake import BACKPRESSURE_ON_SHARE, Brake
 from litetool.engine.capture import Capture, ContinuityLost
+from litetool.engine.continuity import advance_digests, read_seal, remove_seal, write_seal
+from litetool.engine.crashpoints import crash_point
 from litetool.engine.fence import ReadFence
+from litetool.engine.memory import lower_thread_priority
+from litetool.engine.page_digests import PageDigests, build_digests
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
@@ -49,13 +53,25 @@ IDLE_WAKE_SECONDS = 0.5
 # meets about one a second; the hard threshold still applies at once.
 MIN_CHECKPOINT_SPACING_SECONDS = 1.0
 # At most one capture per this interval while commits keep coming: they are
-# taken in one batch, and each one's commit time is late by at most this much
-# plus the capture itself (the target is 20 ms at p99). A capture costs about
-# 0.4 ms of CPU whatever it finds, so at 200 tx/s this halves litetool's CPU
-# against one capture per commit.
+# taken in one batch. A capture costs about 0.4 ms of CPU whatever it finds,
+# so at 200 tx/s this halves litetool's CPU against one capture per commit.
 CAPTURE_SPACING_SECONDS = 0.010
+# Between captures the wal-index is watched this often: each transaction is
+# stamped with the time its commit was first seen (``CommitClock``), so its
+# time is late by about this much, not by the capture spacing. A look is one
+# pread of 96 bytes.
+COMMIT_OBSERVE_SECONDS = 0.001
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
+# The page digests move forward once this much was spooled after them, or
+# this long after the last move with anything new (they are the spool's
+# trim floor, so they bound what it keeps for them).
+DIGESTS_ADVANCE_BYTES = 32 << 20
+DIGESTS_ADVANCE_SECONDS = 10.0
+# After a failed attempt to build or move the page digests, wait this long.
+DIGESTS_RETRY_SECONDS = 5.0
+# Building the digests needs SQLite's write lock for a moment: tried this long.
+DIGESTS_LOCK_SECONDS = 0.05
 
 
 class DatabaseReplication:
@@ -99,6 +115,17 @@ class DatabaseReplication:
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
         self._last_status = 0.0
+        # Page digests of the image at a captured txid (``page_digests``); the
+        # background job that builds or moves them; the txid a build holds in
+        # the spool until it is done.
+        self.digests: PageDigests | None = None
+        self._digests_job: concurrent.futures.Future | None = None
+        self._digests_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._digests_pin: int | None = None
+        self._digests_moved = 0.0
+        self._digests_moved_at_bytes = 0
+        self._digests_retry = 0.0
+        self._digests_cancel = threading.Event()
 
     @property
     def backpressure(self) -> bool:
@@ -245,30 +272,58 @@ class DatabaseReplication:
         self.fence.open()
         if self.fence.switched_to_wal:
             self.log("warning", "switched to WAL mode", hint="litetool needs journal_mode=WAL")
-        reason = None
-        if state is None:
-            reason = "first run"
-        else:
-            self.capture.restore_state(state, self.spool.last)
-            try:
-                self.capture.verify_resumable()
-            except ContinuityLost as exc:
-                reason = exc.reason
-        if reason is None:
-            self.generation = state["generation"]
-            self.generation_reason = state.get("reason", "")
-            self.capture.capture_once()
-            self.log("info", "resumed", generation=self.generation, txid=self.capture.txid)
-        else:
+        reason = "first run" if state is None else self._resume(state)
+        if reason:
             self._new_generation(reason)
         self._wakeup = WalWakeup(self.capture.wal_path)
         self._publish_status()
+
+    def _resume(self, state: dict) -> str:
+        """Prove that the live database continues the spooled position and
+        resume there; '' when resumed, else why a new generation must start."""
+        self.capture.restore_state(state, self.spool.last)
+        directory = self.spool.directory
+        seal = read_seal(directory)
+        # A seal describes the file as a clean stop left it; from now on
+        # litetool's own checkpoints write the file, so it must go first.
+        remove_seal(directory)
+        digests, missing = PageDigests.open(directory)
+        self.digests = digests
+        verdict = None
+        for _attempt in range(3):
+            verdict = self.capture.prove_continuity(seal, digests, missing)
+            if not verdict.resume:
+                return verdict.reason
+            try:
+                self.capture.resume(verdict)
+            except ContinuityLost:
+                seal = None  # the WAL moved on while proving: prove again
+                continue
+            except DatabaseError as exc:
+                return f"cannot resume: {exc}"
+            break
+        else:
+            return "the WAL kept changing while continuity was being proven"
+        assert verdict is not None
+        self.generation = state["generation"]
+        self.generation_reason = state.get("reason", "")
+        self.log(
+            "info",
+            "resumed",
+            generation=self.generation,
+            txid=self.capture.txid,
+            proof=verdict.method,
+            why=verdict.reason,
+            new_transactions=verdict.wal.new_transactions,
+        )
+        return ""
 
     def _new_generation(self, reason: str) -> None:
         generation = new_generation_id()
         unpublished = self._unpublished_count()
         state = self.capture.base_state(generation, reason)
         self.spool.start_generation(state)
+        self._drop_digests()
         self.generation = generation
         self.generation_reason = reason
         self.board.publish(
@@ -298,6 +353,9 @@ class DatabaseReplication:
 
     def _close(self) -> None:
         self.capture.close()  # first: a backfill in flight still wakes the loop
+        self._stop_digests()
+        if self.digests is not None:
+            self.digests.close()  # kept on disk: the next start proves continuity with it
         if self._wakeup is not None:
             self._wakeup.close()
         self.fence.close()
@@ -337,15 +395,15 @@ class DatabaseReplication:
             batch = None
             try:
                 self._serve_snapshot_requests()
-                spacing = last_capture + CAPTURE_SPACING_SECONDS - time.monotonic()
-                if spacing > 0 and not stopping:
-                    time.sleep(spacing)
+                if busy and not stopping:
+                    self._watch_commits(last_capture + CAPTURE_SPACING_SECONDS)
                 last_capture = time.monotonic()
                 batch = self.capture.capture_once()
                 if batch is not None:
                     self._captured(batch)
                 self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
+                self._maintain_digests()
                 if self.brake.due(checkpoint_behind=self.capture.braking):
                     self.brake.pulse()
                 self._refresh_status(force=batch is None or stopping)
@@ -360,11 +418,13 @@ class DatabaseReplication:
                 if self._stop_capture.wait(1.0):
                     stopping = True
             if stopping:
+                self._seal_at_stop()
                 with self._pins_lock:
                     self._capture_stopped = True  # later requests open their own
                 self._serve_snapshot_requests()
                 return
-            if batch is not None or self.capture.checkpoint_in_progress:
+            moving = self.capture.wal_moved()  # a transaction may be in flight
+            if batch is not None or moving or self.capture.checkpoint_in_progress:
                 if not busy:
                     wakeup.pause()
                     busy = True
@@ -381,6 +441,18 @@ class DatabaseReplication:
                 continue  # one more capture now that the watch is back
             wakeup.wait(IDLE_WAKE_SECONDS)
             wakeup.clear_interrupt()
+
+    def _watch_commits(self, until: float) -> None:
+        """Until ``until`` (monotonic), note when each commit becomes visible,
+        every COMMIT_OBSERVE_SECONDS (``Capture.observe_commits``): the next
+        capture stamps transactions with those times."""
+        capture = self.capture
+        while True:
+            capture.observe_commits()
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(COMMIT_OBSERVE_SECONDS, left))
 
     def _captured(self, batch) -> None:
         pending = self._unannounced
@@ -453,6 +525,8 @@ class DatabaseReplication:
         )
         if result is None:
             return
+        if result.complete:
+            crash_point("checkpoint-done")
         self._checkpoints[result.mode] = self._checkpoints.get(result.mode, 0) + 1
         status = self.board.update_database(
             str(self.db_path),
@@ -461,8 +535,7 @@ class DatabaseReplication:
         self.board.update_database(
             str(self.db_path),
             checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
-            writers_held_seconds_total=status.writers_held_seconds_total
-            + result.locked_seconds,
+            writers_held_seconds_total=status.writers_held_seconds_total + result.locked_seconds,
         )
         self.board.publish(
             "checkpoint",
@@ -533,10 +606,25 @@ class DatabaseReplication:
         with self._pins_lock:
             pins = list(self._snapshot_pins)
         floor = [r.position.txid for r in holders] + pins
-        self.spool.trim(min(floor) if floor else self.txid)
+        keep = floor + self._digests_floor()
+        self.spool.trim(min(keep) if keep else self.txid)
         self._update_backpressure(holders)
         if not self.spool.over_cap:
             return
+        if self._digests_floor() and (not floor or min(self._digests_floor()) < min(floor)):
+            # The page digests give way first: they are rebuilt from the live
+            # database, a replica's history is not.
+            self.log(
+                "warning",
+                "page digests dropped",
+                reason="the spool reached its cap",
+                action="rebuilt from the database; until then an unclean stop starts a new "
+                "generation",
+            )
+            self._drop_digests()
+            self.spool.trim(min(floor) if floor else self.txid)
+            if not self.spool.over_cap:
+                return
         with self._pins_lock:
             pins = list(self._snapshot_pins)
             # The cap comes first: the snapshots in flight lose their place,
@@ -613,6 +701,137 @@ class DatabaseReplication:
                 spool_bytes=self.spool.size_bytes,
                 braked_seconds_total=round(self.brake.braked_seconds, 3),
             )
+
+    # -- page digests and the seal (``litetool.engine.continuity``) ---------------------------
+
+    def _digests_floor(self) -> list[int]:
+        """The txid the page digests need the spool to keep transactions after."""
+        if self._digests_pin is not None:
+            return [self._digests_pin]
+        digests = self.digests
+        if digests is not None and digests.txid >= 0 and digests.generation == self.generation:
+            return [digests.txid]
+        return []
+
+    def _digests_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._digests_pool is None:
+            self._digests_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix=f"digests:{self.db_path.name}",
+                initializer=lower_thread_priority,
+            )
+        return self._digests_pool
+
+    def _maintain_digests(self) -> None:
+        """Build the page digests of a new generation, then keep them near the
+        captured txid, in the background (see ``litetool.engine.page_digests``)."""
+        job = self._digests_job
+        if job is not None:
+            if not job.done():
+                return
+            self._digests_job = None
+            self._digests_pin = None
+            try:
+                job.result()
+            except Exception as exc:  # build again later; meanwhile only the seal proves
+                self.log("warning", "page digests failed", error=f"{exc}")
+                self._drop_digests()
+                self._digests_retry = time.monotonic() + DIGESTS_RETRY_SECONDS
+            return
+        now = time.monotonic()
+        digests = self.digests
+        if digests is None or digests.generation != self.generation or digests.txid < 0:
+            if now < self._digests_retry or not self.generation:
+                return
+            before = self.capture.txid
+            try:
+                source = self.capture.open_snapshot(lock_timeout=DIGESTS_LOCK_SECONDS)
+            except DatabaseError:
+                self._digests_retry = now + 1.0  # the application holds the write lock
+                return
+            if self.capture.txid != before:
+                self._notify_replicas()
+            self._drop_digests()
+            try:
+                table = PageDigests.create(self.spool.directory, self.generation, source.page_size)
+            except OSError as exc:
+                source.close()
+                self.log("warning", "page digests failed", error=exc.strerror)
+                self._digests_retry = now + DIGESTS_RETRY_SECONDS
+                return
+            self.digests = table
+            self._digests_pin = source.txid
+            self._digests_cancel.clear()
+            self._digests_job = self._digests_executor().submit(self._build_digests, table, source)
+            return
+        if digests.txid >= self.capture.txid:
+            return
+        # Cheap: bytes appended to the spool since the last move, not a walk of it.
+        spooled = self.spool.appended_bytes - self._digests_moved_at_bytes
+        due = now - self._digests_moved >= DIGESTS_ADVANCE_SECONDS
+        if spooled <= DIGESTS_ADVANCE_BYTES and not due:
+            return
+        self._digests_moved = now
+        self._digests_moved_at_bytes = self.spool.appended_bytes
+        self._digests_job = self._digests_executor().submit(
+            advance_digests, digests, self.spool, self.capture.txid
+        )
+
+    def _build_digests(self, table: PageDigests, source: SnapshotSource) -> None:
+        try:
+            build_digests(table, source, stop=self._digests_cancel)
+        finally:
+            source.close()
+
+    def _stop_digests(self) -> None:
+        """Wait for the job in flight (a build gives up at its next chunk)."""
+        self._digests_cancel.set()
+        job, self._digests_job = self._digests_job, None
+        self._digests_pin = None
+        if job is not None:
+            concurrent.futures.wait([job])
+            if job.exception() is not None:
+                self._drop_digests()
+        if self._digests_pool is not None:
+            self._digests_pool.shutdown(wait=True)
+            self._digests_pool = None
+
+    def _drop_digests(self) -> None:
+        """Forget the page digests (a new generation, a failure, the spool cap)."""
+        self._digests_cancel.set()
+        job, self._digests_job = self._digests_job, None
+        if job is not None:
+            concurrent.futures.wait([job])
+        self._digests_pin = None
+        digests, self.digests = self.digests, None
+        if digests is not None:
+            digests.delete()
+
+    def _seal_at_stop(self) -> None:
+        """A clean stop: bring the page digests to the last captured txid and
+        seal the database file (``Capture.seal``), so the next start proves
+        continuity without reading the database when nothing changed."""
+        self._stop_digests()
+        digests = self.digests
+        usable = digests is not None and digests.txid >= 0 and digests.generation == self.generation
+        try:
+            if usable:
+                advance_digests(digests, self.spool, self.capture.txid)
+            seal = self.capture.seal()
+            if usable and seal is not None:
+                advance_digests(digests, self.spool, seal.txid)
+            if seal is None:
+                self.log(
+                    "warning",
+                    "not sealed",
+                    reason="the application held the write lock",
+                    action="the next start reads every page to prove continuity",
+                )
+                return
+            write_seal(self.spool.directory, seal)
+            self.log("debug", "sealed", txid=seal.txid, db_complete=seal.db_complete)
+        except (LitetoolError, OSError, ContinuityLost) as exc:
+            self.log("warning", "not sealed", reason=f"{exc}")
 
     def _capture_failed(self, exc: Exception) -> None:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.capture import Capture, ContinuityLost
+from litetool.engine.capture import Capture
 from litetool.engine.fence import ReadFence
 from litetool.engine.segment_build import build_segment_from_spool
 from litetool.engine.spool import Spool
@@ -163,6 +163,8 @@ def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
     # last close would checkpoint and delete the WAL, forcing a new generation.
     app = sqlite3.connect(db)
     app.execute("SELECT 1 FROM t").fetchall()
+    seal = capture.seal()  # as a clean stop does
+    assert seal is not None and seal.txid == capture.txid
     fence.close()
     capture.close()
     assert Path(f"{db}-wal").stat().st_size > 0  # litetool's close kept the WAL
@@ -173,8 +175,10 @@ def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
     state = spool2.open()
     capture2 = Capture(db, spool2, fence2)
     capture2.restore_state(state, spool2.last)
-    capture2.verify_resumable()
-    capture2.capture_once()
+    verdict = capture2.prove_continuity(seal, None, "no page digests")
+    assert verdict.resume and verdict.method == "seal", verdict.reason
+    assert verdict.wal.new_transactions == 10
+    capture2.resume(verdict)
     rebuild(capture2, spool2, base, tmp_path / "rebuilt.db")
     assert rows(tmp_path / "rebuilt.db") == rows(db)
     capture2.close()
@@ -199,8 +203,9 @@ def test_application_truncate_while_away_loses_continuity(live, tmp_path):
     state = spool2.open()
     capture2 = Capture(db, spool2, fence2)
     capture2.restore_state(state, spool2.last)
-    with pytest.raises(ContinuityLost, match=r"restarted|reset|overwritten"):
-        capture2.verify_resumable()
+    verdict = capture2.prove_continuity(None, None, "no page digests")
+    assert not verdict.resume
+    assert "the WAL was checkpointed and deleted" in verdict.reason, verdict.reason
     fence2.close()
 
 
