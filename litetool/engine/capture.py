@@ -84,6 +84,10 @@ class CaptureBatch:
     wal_bytes: int
 
 
+def _salts(raw: bytes) -> tuple[int, int]:
+    return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+
+
 class CommitClock:
     """When each commit became visible: the wal-index's ``mxFrame``, watched.
 
@@ -131,6 +135,10 @@ class CommitClock:
             if seen_salts == salts and end > offset:
                 return end, time_us
         return None
+
+    def ends_within(self, salts: bytes, start: int, end: int) -> list[tuple[int, int]]:
+        """Observed commit ends in (start, end] of the WAL with ``salts``, in order."""
+        return [(e, t) for s, e, t in self._seen if s == salts and start < e <= end]
 
     def forget_through(self, salts: bytes, offset: int) -> None:
         """Drop what was observed up to ``offset`` (captured), and of other WALs."""
@@ -611,6 +619,48 @@ class Capture:
         mx_frame = int.from_bytes(head[16:20], sys.byteorder)
         return WAL_HEADER_SIZE + mx_frame * (FRAME_HEADER_SIZE + self.page_size)
 
+    def _time_runs(
+        self, frames: memoryview, offset: int, count: int, indexed: bool
+    ) -> tuple[tuple[tuple[int, int], ...], int]:
+        """Commit-time runs for ``count`` transactions in ``frames`` (read at WAL
+        ``offset``), and the time of the last one (0: not seen yet, use now).
+
+        The observed commit ends inside the frames split them into runs: the
+        transactions up to each end were first seen at its time. Only for
+        frames the wal-index announced (``indexed``): elsewhere there is
+        nothing to go by.
+        """
+        if not indexed:
+            return (), 0
+        from litetool.wal.reader import scan_commits
+
+        assert self.position is not None
+        salts = self.position.header[16:24]
+        end = offset + len(frames)
+        clock = self.commit_clock
+        runs: list[tuple[int, int]] = []
+        done = 0  # transactions placed in runs so far
+        at = offset
+        checksum = tuple(self.position.checksum)
+        last_time = self.last_time_us
+        for cut_end, seen_us in clock.ends_within(salts, offset, end):
+            piece = frames[at - offset : cut_end - offset]
+            scan = scan_commits(
+                piece, page_size=self.page_size, salts=_salts(salts), checksum_state=checksum
+            )
+            if scan is None or scan.end_offset != len(piece) or scan.transaction_count == 0:
+                break  # not a commit boundary of these frames: stop splitting
+            done += scan.transaction_count
+            checksum = scan.checksum_state
+            at = cut_end
+            last_time = max(last_time, seen_us)
+            if done < count:
+                runs.append((self.txid + done, last_time))
+            else:
+                return tuple(runs), last_time
+        seen = clock.cut_after(salts, end - 1)
+        return tuple(runs), (max(last_time, seen[1]) if seen is not None else 0)
+
     def _accept_new_header(self, header: WalHeader, raw: bytes) -> None:
         """Follow a restarted WAL from its first frame.
 
@@ -675,13 +725,8 @@ class Capture:
                     if offset >= indexed_end:
                         return
                 indexed = offset < indexed_end
-                seen_at = None
                 if indexed:
                     want = min(indexed_end - offset, batch_bytes, available)
-                    # Transactions up to each observed commit carry its time.
-                    cut = self.commit_clock.cut_after(self.position.header[16:24], offset)
-                    if cut is not None and cut[0] <= offset + want:
-                        want, seen_at = cut[0] - offset, cut[1]
                 else:
                     want = min(verified_bytes, available)
                 want = want // frame_size * frame_size
@@ -739,9 +784,15 @@ class Capture:
                 position = WalPosition(self.position.header, offset + end, checksum)
                 if spool:
                     now_us = int(self.clock() * 1e6)
-                    given = time_us if time_us is not None else seen_at
-                    stamp = now_us if given is None else min(given, now_us)
-                    stamp = max(stamp, self.last_time_us)
+                    runs: tuple[tuple[int, int], ...] = ()
+                    if time_us is not None:
+                        stamp = max(min(time_us, now_us), self.last_time_us)
+                    else:
+                        # Each transaction carries the time its commit was first
+                        # seen in the wal-index (``CommitClock``), else now.
+                        runs, seen = self._time_runs(buf[:end], offset, count, scan is not None)
+                        stamp = max(min(seen, now_us), self.last_time_us) if seen else now_us
+                        stamp = max(stamp, self.last_time_us)
                     self.spool.append(
                         SpoolRecord(
                             self.txid + 1,
@@ -752,6 +803,7 @@ class Capture:
                             db_pages,
                             end // frame_size,
                             buf[:end],
+                            runs,
                         )
                     )
                     self.txid += count

@@ -263,45 +263,55 @@ def digest_frames(
     sources: Iterable[tuple[int, int, int]], page_size: int, page_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(page numbers, digests) of the newest version of each page among runs of
-    WAL frames, pages past ``page_count`` left out.
+    WAL frames, pages past ``page_count`` left out; a page may come more than
+    once, the later entry being the newer (``PageDigests.set_pages`` keeps it).
 
     ``sources`` are (open fd, file offset of the first frame, frame count), in
-    commit order. The frames are read in pieces of about ``READ_BYTES``; only
-    the last version of a page in each piece is hashed.
+    commit order. They are mapped a piece of about ``READ_BYTES`` at a time,
+    not copied: only the frame headers (for the page numbers) and the newest
+    version of each page in the piece are touched, so the cost follows the
+    distinct pages written, and memory stays at one piece.
     """
     frame_size = FRAME_HEADER_SIZE + page_size
     step = max(1, READ_BYTES // frame_size)
+    granularity = mmap.ALLOCATIONGRANULARITY
+    digest = xxhash.xxh3_128_digest
     numbers_out: list[np.ndarray] = []
     digests_out: list[np.ndarray] = []
-    digest = xxhash.xxh3_128_digest
     for fd, offset, count in sources:
+        size = os.fstat(fd).st_size
         done = 0
         while done < count:
             n = min(step, count - done)
             start = offset + done * frame_size
-            buf = os.pread(fd, n * frame_size, start)
-            got = len(buf) // frame_size
-            if got < n:
-                raise DatabaseError(f"frames end early at offset {start + got * frame_size}")
-            grid = np.frombuffer(buf, dtype=np.uint8, count=got * frame_size).reshape(
-                got, frame_size
-            )
-            numbers = grid[:, :4].copy().view(">u4").ravel().astype(np.int64)
-            # The last frame of each page in this piece.
-            unique, first_reversed = np.unique(numbers[::-1], return_index=True)
-            rows = got - 1 - first_reversed
-            keep = unique <= page_count
-            unique, rows = unique[keep], rows[keep]
-            view = memoryview(buf)
-            joined = b"".join(
-                [
-                    digest(view[r * frame_size + FRAME_HEADER_SIZE : (r + 1) * frame_size])
-                    for r in rows.tolist()
-                ]
-            )
+            if size < start + n * frame_size:
+                raise DatabaseError(f"frames end early at offset {start}")
+            base = start - start % granularity
+            mapped = mmap.mmap(fd, start - base + n * frame_size, mmap.MAP_SHARED,
+                               mmap.PROT_READ, offset=base)  # fmt: skip
+            try:
+                grid = np.frombuffer(mapped, dtype=np.uint8, count=n * frame_size,
+                                     offset=start - base).reshape(n, frame_size)  # fmt: skip
+                numbers = grid[:, :4].copy().view(">u4").ravel().astype(np.int64)
+                del grid
+                unique, first_reversed = np.unique(numbers[::-1], return_index=True)
+                rows = n - 1 - first_reversed
+                keep = unique <= page_count
+                unique, rows = unique[keep], rows[keep]
+                view = memoryview(mapped)
+                at = start - base + FRAME_HEADER_SIZE
+                joined = b"".join(
+                    [
+                        digest(view[at + r * frame_size : at + r * frame_size + page_size])
+                        for r in rows.tolist()
+                    ]
+                )
+                view.release()
+            finally:
+                mapped.close()
             numbers_out.append(unique)
             digests_out.append(np.frombuffer(joined, dtype=DIGEST_DTYPE))
-            done += got
+            done += n
     if not numbers_out:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=DIGEST_DTYPE)
     return np.concatenate(numbers_out), np.concatenate(digests_out)

@@ -66,7 +66,7 @@ STATUS_INTERVAL_SECONDS = 0.25
 # The page digests move forward once this much was spooled after them, or
 # this long after the last move with anything new (they are the spool's
 # trim floor, so they bound what it keeps for them).
-DIGESTS_ADVANCE_BYTES = 32 << 20
+DIGESTS_ADVANCE_BYTES = 64 << 20
 DIGESTS_ADVANCE_SECONDS = 10.0
 # After a failed attempt to build or move the page digests, wait this long.
 DIGESTS_RETRY_SECONDS = 5.0

@@ -9,8 +9,9 @@ One pass of numpy copies per spool record into a reused buffer, no
 per-frame Python: the page numbers are the first 4 bytes of each frame
 header (already big-endian u32), the pages follow each 24-byte header, and
 a commit frame is one whose "database size after commit" field is non-zero.
-Every transaction of a record gets the record's commit time (FORMAT.md
-section 3 for the payload layout).
+Each transaction gets its commit time from its record's time runs (the
+record's own time when it has none; FORMAT.md section 3 for the payload
+layout).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _finish(
             raise damaged(index)
         at = record.first_txid - layout.first_txid
         rows = table[at : at + n]
-        rows["time"] = record.last_time_us
+        rows["time"] = record.commit_times() if record.time_runs else record.last_time_us
         rows["db_pages"] = mine[commits, 1]
         rows["frames"] = np.diff(commits, prepend=-1)
         frame_at += count

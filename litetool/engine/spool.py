@@ -12,11 +12,11 @@ write per byte and the frames carry their own integrity: SQLite's cumulative
 checksum chain, which the record's header pins at both ends::
 
     offset size  field (integers big-endian)
-    0      4     magic b"LTS2"
-    4      4     CRC-32 of header bytes 8..100
+    0      4     magic b"LTS3"
+    4      4     CRC-32 of header bytes 8.. to the end of the time runs
     8      8     first txid
     16     8     last txid
-    24     8     commit time of the batch (us)
+    24     8     commit time of the last txid (us)
     32     32    header of the WAL the frames came from (salts, byte order, page size)
     64     8     WAL offset of the first frame
     72     4     checksum s0 before the first frame
@@ -26,7 +26,15 @@ checksum chain, which the record's header pins at both ends::
     92     4     checksum s1 after the last frame
     96     4     database size in pages after the last txid
     100    4     frame count
-    104    ...   frame count x (24 + page size) bytes of WAL frames
+    104    4     time runs R
+    108    16*R  R x (last txid of the run, 8 bytes; its commit time in us, 8 bytes)
+    ...    ...   frame count x (24 + page size) bytes of WAL frames
+
+Commit times come in runs: the transactions up to each run's last txid
+(after the previous run's) committed at that run's time; those after the
+last run, up to the record's last txid, at the record's time. A batch whose
+transactions were all seen at once has no runs (see ``CommitClock`` in
+``litetool.engine.capture``).
 
 On open every record is checked: header CRC, then the frames with the WAL
 codec (salts, checksum chain from the start checksum, whole transactions, a
@@ -63,13 +71,17 @@ from litetool.engine.memory import lower_thread_priority
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 
-MAGIC = b"LTS2"
-# magic, header CRC, then the CRC-covered fields
-_HEADER = struct.Struct(">4sIQQQ32sQIIQIIII")
+MAGIC = b"LTS3"
+# magic, header CRC, then the CRC-covered fields (the time runs follow)
+_HEADER = struct.Struct(">4sIQQQ32sQIIQIIIII")
+# The fixed part of a record header; each time run adds RUN_SIZE.
 HEADER_SIZE = _HEADER.size
+_RUN = struct.Struct(">QQ")
+RUN_SIZE = _RUN.size
+_MAX_RUNS = 1 << 16
 _CRC_FROM = 8
 ROTATE_BYTES = 64 * 1024 * 1024
-SPOOL_FORMAT = 2
+SPOOL_FORMAT = 3
 _MAX_FRAMES = 1 << 31
 
 Buffer = bytes | bytearray | memoryview
@@ -100,6 +112,9 @@ class SpoolRecord:
     db_size_pages: int
     frame_count: int
     frames: Buffer = b""
+    # Earlier commit times: (last txid of the run, time in us), in order,
+    # each run ending before ``last_txid`` (see the module docstring).
+    time_runs: tuple[tuple[int, int], ...] = ()
 
     @property
     def page_size(self) -> int:
@@ -110,6 +125,20 @@ class SpoolRecord:
     @property
     def frames_bytes(self) -> int:
         return self.frame_count * (FRAME_HEADER_SIZE + self.page_size)
+
+    @property
+    def header_size(self) -> int:
+        return HEADER_SIZE + RUN_SIZE * len(self.time_runs)
+
+    def commit_times(self) -> list[int]:
+        """The commit time of each transaction, first to last txid."""
+        times: list[int] = []
+        txid = self.first_txid
+        for last, time_us in self.time_runs:
+            times.extend([time_us] * (last - txid + 1))
+            txid = last + 1
+        times.extend([self.last_time_us] * (self.last_txid - txid + 1))
+        return times
 
 
 @dataclass(slots=True)
@@ -138,9 +167,11 @@ class _SpoolFile:
 
 
 def encode_header(record: SpoolRecord) -> bytes:
-    """The 104-byte record header; the frames follow it."""
+    """The record header (108 bytes and the time runs); the frames follow it."""
     if record.start.header != record.position.header:
         raise ValueError("a spool record's frames come from one WAL")
+    if not _runs_are_valid(record):
+        raise ValueError("a spool record's time runs do not fit its txids and time")
     fields = _HEADER.pack(
         MAGIC,
         0,
@@ -156,9 +187,22 @@ def encode_header(record: SpoolRecord) -> bytes:
         record.position.checksum[1],
         record.db_size_pages,
         record.frame_count,
+        len(record.time_runs),
     )
+    fields += b"".join(_RUN.pack(last, time_us) for last, time_us in record.time_runs)
     crc = zlib.crc32(memoryview(fields)[_CRC_FROM:])
     return fields[:4] + crc.to_bytes(4, "big") + fields[_CRC_FROM:]
+
+
+def _runs_are_valid(record: SpoolRecord) -> bool:
+    """Runs end at increasing txids before the last, at non-decreasing times
+    up to the record's time."""
+    txid, time_us = record.first_txid - 1, -1
+    for last, at in record.time_runs:
+        if not txid < last < record.last_txid or at < time_us:
+            return False
+        txid, time_us = last, at
+    return time_us <= record.last_time_us
 
 
 def encode_record(record: SpoolRecord) -> bytes:
@@ -167,13 +211,20 @@ def encode_record(record: SpoolRecord) -> bytes:
 
 
 def _decode_header(data: Buffer, pos: int) -> SpoolRecord | None:
-    """The record header at ``pos`` (frames not attached), or None if it is not one."""
+    """The record header at ``pos`` (frames not attached), or None if it is not
+    one (or it is cut off: pass at least ``header_size`` bytes)."""
     if pos + HEADER_SIZE > len(data):
         return None
     view = memoryview(data)[pos : pos + HEADER_SIZE]
     (magic, crc, first, last, time_us, header, start_offset, s0, s1, end_offset, e0, e1,
-     pages, frame_count) = _HEADER.unpack(view)  # fmt: skip
-    if magic != MAGIC or zlib.crc32(view[_CRC_FROM:]) != crc:
+     pages, frame_count, runs) = _HEADER.unpack(view)  # fmt: skip
+    if magic != MAGIC or runs > _MAX_RUNS:
+        return None
+    end = pos + HEADER_SIZE + runs * RUN_SIZE
+    if end > len(data):
+        return None
+    whole = memoryview(data)[pos:end]
+    if zlib.crc32(whole[_CRC_FROM:]) != crc:
         return None
     if frame_count == 0 or frame_count > _MAX_FRAMES or last < first:
         return None
@@ -184,7 +235,8 @@ def _decode_header(data: Buffer, pos: int) -> SpoolRecord | None:
     frame_size = FRAME_HEADER_SIZE + parsed.page_size
     if end_offset != start_offset + frame_count * frame_size or start_offset < WAL_HEADER_SIZE:
         return None
-    return SpoolRecord(
+    time_runs = tuple(_RUN.unpack_from(whole, HEADER_SIZE + i * RUN_SIZE) for i in range(runs))
+    record = SpoolRecord(
         first,
         last,
         time_us,
@@ -192,7 +244,16 @@ def _decode_header(data: Buffer, pos: int) -> SpoolRecord | None:
         WalPosition(header, end_offset, (e0, e1)),
         pages,
         frame_count,
+        time_runs=time_runs,
     )
+    return record if _runs_are_valid(record) else None
+
+
+def _runs_in_header(head: Buffer) -> int:
+    """How many time runs a record header announces (0 if it is too short)."""
+    if len(head) < HEADER_SIZE:
+        return 0
+    return int.from_bytes(bytes(head[HEADER_SIZE - 4 : HEADER_SIZE]), "big")
 
 
 def frames_are_whole(record: SpoolRecord, frames: Buffer) -> bool:
@@ -239,7 +300,7 @@ def _decode_with_extents(
         record = _decode_header(view, pos)
         if record is None:
             break
-        start = pos + HEADER_SIZE
+        start = pos + record.header_size
         end = start + record.frames_bytes
         if end > len(view):
             break
@@ -380,7 +441,7 @@ class Spool:
                 self._fd_path = current.path
             _writev_all(self._fd, [header, frames], current.path)
             self._appended += 1
-            length = HEADER_SIZE + len(frames)
+            length = len(header) + len(frames)
             self.appended_bytes += length
             current.extents.append((record.last_txid, current.size, length))
             current.size += length
@@ -464,11 +525,14 @@ class Spool:
                     if fd is None:
                         fd = located.fds[path] = os.open(path, os.O_RDONLY)
                     head = os.pread(fd, HEADER_SIZE, offset)
+                    runs = _runs_in_header(head)
+                    if 0 < runs <= _MAX_RUNS:
+                        head = os.pread(fd, HEADER_SIZE + runs * RUN_SIZE, offset)
                     record = _decode_header(head, 0)
-                    if record is None or HEADER_SIZE + record.frames_bytes != length:
+                    if record is None or record.header_size + record.frames_bytes != length:
                         raise DatabaseError(f"spool file {path} is damaged (bad record header)")
                     located.records.append(record)
-                    located.sources.append((fd, offset + HEADER_SIZE, path))
+                    located.sources.append((fd, offset + record.header_size, path))
             except BaseException:
                 located.close()
                 raise

@@ -32,19 +32,31 @@ def test_build_segment_matches_encode_segment(page_size, shape, first_txid, rnd)
     for index, record_shape in enumerate(shape):
         time_us = 1_000_000 * (index + 1)
         frames = b""
+        # Commit-time runs: some transactions of a record seen earlier than its time.
+        runs = []
+        for k in range(len(record_shape) - 1):
+            if rnd.random() < 0.5:
+                runs.append((txid + k, time_us - 1000 * (len(record_shape) - k)))
+        times = iter(
+            SpoolRecord(txid, txid + len(record_shape) - 1, time_us, None, None, 1, 1,
+                        time_runs=tuple(runs)).commit_times()
+        )  # fmt: skip
         for pages in record_shape:
             datas = [rnd.randbytes(page_size) for _ in pages]
             db_size = max(pages) + rnd.randrange(10)
             for i, (page, data) in enumerate(zip(pages, datas, strict=True)):
                 frames += frame(page, db_size if i == len(pages) - 1 else 0, data)
-            transactions.append(SegmentTransaction(time_us, db_size, pages, b"".join(datas)))
+            transactions.append(SegmentTransaction(next(times), db_size, pages, b"".join(datas)))
         # Positions are not used by the builder; the frame count and txids are.
         position = WalPosition(raw, WAL_HEADER_SIZE, (0, 0))
         count = len(record_shape)
         frame_count = sum(len(p) for p in record_shape)
         records.append(
-            SpoolRecord(txid, txid + count - 1, time_us, position, position, 1, frame_count, frames)
-        )
+            SpoolRecord(
+                txid, txid + count - 1, time_us, position, position, 1, frame_count, frames,
+                tuple(runs),
+            )
+        )  # fmt: skip
         txid += count
     buffer = ReusableBuffer(7)  # too small on purpose: it grows
     built = build_segment(records, buffer)
@@ -92,10 +104,11 @@ def test_building_from_the_spool_equals_building_in_memory(shape, page_size, aft
         )
         end = WalPosition(raw, position.offset + len(data), state)
         count = len(record_shape)
+        runs = tuple((txid + k, 1000 * index + k) for k in range(count - 1) if rnd.random() < 0.5)
         records.append(
             SpoolRecord(
                 txid, txid + count - 1, 1000 * (index + 1), position, end,
-                frames[-1][1], len(frames), data,
+                frames[-1][1], len(frames), data, runs,
             )
         )  # fmt: skip
         position, txid = end, txid + count

@@ -56,8 +56,12 @@ def build(shape: list[list[int]], byte_order: ByteOrder = ByteOrder.LITTLE) -> l
         )
         end = WalPosition(raw, position.offset + len(data), state)
         count = len(record_shape)
+        # Commit-time runs for all but the last transaction of a batch of several.
+        runs = tuple((txid + k, 900 + txid + k) for k in range(1, count))
         out.append(
-            SpoolRecord(txid + 1, txid + count, 1000 + txid, position, end, page, len(frames), data)
+            SpoolRecord(
+                txid + 1, txid + count, 1000 + txid, position, end, page, len(frames), data, runs
+            )
         )
         position, txid = end, txid + count
     return out
@@ -149,7 +153,7 @@ def test_torn_append_is_cut_on_open(tmp_path):
     reopened = Spool(tmp_path, max_bytes=1 << 20)
     assert reopened.open()["generation"] == "g"
     assert reopened.last is not None and reopened.last.last_txid == built[1].last_txid
-    assert os.path.getsize(path) == sum(HEADER_SIZE + len(r.frames) for r in built[:2])
+    assert os.path.getsize(path) == sum(r.header_size + len(r.frames) for r in built[:2])
     for after, first_txids in ((0, [1, 3]), (2, [3])):
         located = reopened.locate_after(after, max_bytes=1 << 30)
         located.close()
@@ -163,7 +167,7 @@ def test_a_spool_of_another_format_is_discarded(tmp_path):
     for record in build([[1], [2]]):
         spool.append(record)
     spool.close()
-    state = (tmp_path / "state.json").read_text().replace('"spool_format": 2', '"format": 1')
+    state = (tmp_path / "state.json").read_text().replace('"spool_format": 3', '"spool_format": 2')
     (tmp_path / "state.json").write_text(state)
     reopened = Spool(tmp_path, max_bytes=1 << 20)
     assert reopened.open() is None
