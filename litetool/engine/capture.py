@@ -462,6 +462,26 @@ class Capture:
             self._checkpointed = (self.position.header, self.position.offset)
         return result
 
+    def make_way(self) -> bool:
+        """Move the fence to the end of the WAL for an application's checkpoint
+        that waits for litetool's reader (``ReadFence.others_checkpoint``).
+
+        Only between litetool's own checkpoint steps, right after a capture
+        that found nothing new. What was captured is made durable first: once
+        the WAL is wholly checkpointed the new reader sits on slot 0 and the
+        application may restart (or truncate) the WAL, which litetool then
+        follows. A commit that lands in between stays protected: it cannot be
+        checkpointed past the old reader's mark, so the new reader stands
+        after it (see ``litetool.engine.fence``).
+        """
+        if self._checkpointing or (self._backfill is not None and not self._backfill.done()):
+            return False
+        self.spool.sync()
+        self.fence.advance()
+        if self.position is not None:
+            self._fence_header, self._fence_offset = self.position.header, self.position.offset
+        return True
+
     def checkpoint(self, *, truncate: bool) -> CheckpointResult:
         """A whole controlled checkpoint, waiting for each step."""
         while True:

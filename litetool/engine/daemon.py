@@ -1,7 +1,8 @@
 """The headless daemon: every configured database, signals, ``--exec``, metrics.
 
 SIGINT or SIGTERM stops replication gracefully (a final capture and a final
-sync of every replica) and the process exits 0. With ``exec``, the
+sync of every replica) and the process exits 0, or 3 when committed
+transactions reached no replica (the log says how many). With ``exec``, the
 application runs as a child process: signals are forwarded to it, and
 litetool stops (with its final sync) when the child exits, exiting with the
 child's status.
@@ -25,6 +26,9 @@ from litetool.errors import ConfigError, LitetoolError
 from litetool.eventlog import LogFunction
 
 GIL_SWITCH_SECONDS = 0.001
+# Exit status when replication stopped with committed transactions that reached
+# no replica (they stay in the database and the spool for the next start).
+UNREPLICATED_EXIT_CODE = 3
 # Threads for blocking work (spool reads, compression, hashing) of all replicas.
 WORKER_THREADS = 2
 
@@ -110,6 +114,16 @@ async def run_daemon(
                 raise result
             if isinstance(result, BaseException):
                 raise result
+        unreplicated = sum(r.unreplicated for r in replications)
+        if unreplicated:
+            # The process must not look like a clean stop: say how many.
+            log(
+                "error",
+                "exit with unreplicated transactions",
+                count=unreplicated,
+                exit_code=UNREPLICATED_EXIT_CODE,
+            )
+            exit_code = exit_code or UNREPLICATED_EXIT_CODE
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -44,6 +44,8 @@ import dataclasses
 import fcntl
 import os
 import sqlite3
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +64,9 @@ LOCKED_RETRY_SECONDS = 0.02
 # SQLite's checkpoint lock: byte 121 of -shm (WALINDEX_LOCK_OFFSET 120 +
 # WAL_CKPT_LOCK 1), taken exclusively by every checkpoint.
 CKPT_LOCK_BYTE = 121
+
+# struct flock on Linux (x86_64, aarch64): l_type, l_whence, l_start, l_len, l_pid.
+_FLOCK = struct.Struct("hh4xqqi4x")
 
 # (device, inode, flags) -> descriptor, kept for the life of the process.
 _PINNED_FDS: dict[tuple[int, int, int], int] = {}
@@ -92,6 +97,10 @@ class CheckpointResult:
     @property
     def complete(self) -> bool:
         return not self.busy and self.wal_frames == self.checkpointed_frames
+
+
+class WriteLockBusy(DatabaseError):
+    """SQLite's write lock was held by the application for the whole wait."""
 
 
 class ReadFence:
@@ -245,11 +254,13 @@ class ReadFence:
 
     @contextlib.contextmanager
     def write_locked(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold SQLite's write lock (nothing can commit) without writing."""
+        """Hold SQLite's write lock (nothing can commit) without writing.
+
+        Raises ``WriteLockBusy`` when the application holds it for ``timeout``."""
         if timeout is None:
             timeout = self._busy_timeout_ms / 1000
         if not self._take_write_lock(timeout):
-            raise DatabaseError(
+            raise WriteLockBusy(
                 f"{self.path}: cannot take the write lock: the application held it "
                 f"for {timeout:g}s"
             )
@@ -342,6 +353,22 @@ class ReadFence:
                 locked_seconds=result.locked_seconds + truncated.seconds - result.seconds,
             )
         return result
+
+    def others_checkpoint(self) -> bool:
+        """Whether another process holds SQLite's checkpoint lock now (Linux;
+        elsewhere always False). An application's FULL, RESTART or TRUNCATE
+        checkpoint holds it while it waits for readers, litetool's among them."""
+        if not sys.platform.startswith("linux"):
+            return False
+        fd = self.raw_fd("shm")
+        if fd < 0:
+            return False
+        probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, CKPT_LOCK_BYTE, 1, 0)
+        try:
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, probe)
+        except OSError:
+            return False
+        return _FLOCK.unpack(answer)[0] != fcntl.F_UNLCK
 
     def hold_checkpoints(self, hold: bool) -> None:
         """Hold SQLite's checkpoint lock between litetool's own checkpoints.

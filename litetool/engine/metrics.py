@@ -25,6 +25,7 @@ _DATABASE_GAUGES = (
     ("spool_over_cap", "gauge", "1 when the spool reached its size cap"),
     ("backpressure", "gauge", "1 while writers are braked because a reachable replica lags"),
     ("capture_errors", "counter", "Capture errors"),
+    ("task_failures", "counter", "Unexpected exceptions in litetool's tasks (each is restarted)"),
     ("checkpoint_seconds_total", "counter", "Time spent in controlled checkpoints"),
     (
         "writers_held_seconds_total",
@@ -43,6 +44,7 @@ _REPLICA_GAUGES = (
     ("sync_errors", "counter", "Failed syncs"),
     ("sync_seconds_total", "counter", "Time spent in syncs"),
     ("snapshots", "counter", "Snapshots published"),
+    ("stalled", "gauge", "1 while nothing is published although transactions wait"),
 )
 
 

@@ -287,11 +287,13 @@ def digest_frames(
             if size < start + n * frame_size:
                 raise DatabaseError(f"frames end early at offset {start}")
             base = start - start % granularity
-            mapped = mmap.mmap(fd, start - base + n * frame_size, mmap.MAP_SHARED,
-                               mmap.PROT_READ, offset=base)  # fmt: skip
+            mapped = mmap.mmap(
+                fd, start - base + n * frame_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=base
+            )
             try:
-                grid = np.frombuffer(mapped, dtype=np.uint8, count=n * frame_size,
-                                     offset=start - base).reshape(n, frame_size)  # fmt: skip
+                grid = np.frombuffer(
+                    mapped, dtype=np.uint8, count=n * frame_size, offset=start - base
+                ).reshape(n, frame_size)
                 numbers = grid[:, :4].copy().view(">u4").ravel().astype(np.int64)
                 del grid
                 unique, first_reversed = np.unique(numbers[::-1], return_index=True)

@@ -28,11 +28,11 @@ from litetool.engine.segment_build import BuiltSegment, build_segment_from_spool
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
+from litetool.engine.supervisor import report_failure
 from litetool.errors import (
     LitetoolError,
     ObjectNotFound,
     ReplicaConflict,
-    StorageError,
 )
 from litetool.storage import (
     DEFAULT_CHUNK_SIZE,
@@ -184,7 +184,14 @@ class ReplicaSync:
                 continue
             except ReplicaConflict as exc:
                 self._failed(exc, state="conflict")
-            except (StorageError, OSError) as exc:
+            except (LitetoolError, OSError) as exc:
+                # Storage errors, and the engine's (a snapshot that could not be
+                # opened, a damaged spool file): retried with backoff.
+                self._failed(exc, state="backoff")
+            except Exception as exc:  # a bug: loudly, with its traceback, then retried
+                report_failure(
+                    self.board, self.log, self.db_path, "replica sync", exc, replica=self.name
+                )
                 self._failed(exc, state="backoff")
             if self._failures:
                 delay = min(
@@ -599,7 +606,7 @@ class ReplicaSync:
                     if not await self._publish_pending(through_txid=source.txid):
                         break
                 entry = await self.replica.put_snapshot(
-                    _chunks(source, DEFAULT_CHUNK_SIZE),
+                    _chunks(source, DEFAULT_CHUNK_SIZE, self),
                     txid=source.txid,
                     time_us=source.time_us,
                     page_size=source.page_size,
@@ -682,8 +689,15 @@ class ReplicaSync:
             await self.replica.compact(generation)
         except (LitetoolError, OSError) as exc:
             self.log("warning", "compaction failed", replica=self.name, error=str(exc))
+        except Exception as exc:  # a bug: loudly; the next compaction tries again
+            report_failure(self.board, self.log, self.db_path, "compaction", exc, replica=self.name)
 
     # -- status helpers ----------------------------------------------------------------
+
+    @property
+    def active_at(self) -> float:
+        """When this replica last stored an object (or had nothing to store), monotonic."""
+        return self._last_progress
 
     @property
     def reachable(self) -> bool:
@@ -737,9 +751,11 @@ class ReplicaSync:
         self.board.update_replica(self.db_path, self.name, **changes)
 
 
-async def _chunks(source, chunk_size: int) -> AsyncIterator[bytes]:
+async def _chunks(source, chunk_size: int, sync: ReplicaSync) -> AsyncIterator[bytes]:
     for index in range(source.chunk_count(chunk_size)):
         yield await asyncio.to_thread(source.read_chunk, index, chunk_size)
+        # The chunk before this one is stored: a long snapshot is progress.
+        sync._last_progress = time.monotonic()
 
 
 async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:

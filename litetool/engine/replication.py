@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import os
 import queue
 import secrets
@@ -32,13 +33,14 @@ from litetool.engine.brake import BACKPRESSURE_ON_SHARE, Brake
 from litetool.engine.capture import Capture, ContinuityLost
 from litetool.engine.continuity import advance_digests, read_seal, remove_seal, write_seal
 from litetool.engine.crashpoints import crash_point
-from litetool.engine.fence import ReadFence
+from litetool.engine.fence import ReadFence, WriteLockBusy
 from litetool.engine.memory import lower_thread_priority
 from litetool.engine.page_digests import PageDigests, build_digests
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
+from litetool.engine.supervisor import Watchdog, report_failure, supervised
 from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError, LitetoolError
 from litetool.storage import Replica, new_generation_id
@@ -61,6 +63,17 @@ CAPTURE_SPACING_SECONDS = 0.010
 # time is late by about this much, not by the capture spacing. A look is one
 # pread of 96 bytes.
 COMMIT_OBSERVE_SECONDS = 0.001
+# While the application checkpoints (or a snapshot waits for the write lock),
+# the capture loop looks again this often instead of sleeping IDLE_WAKE_SECONDS.
+MAKE_WAY_SECONDS = 0.02
+# A snapshot tries SQLite's write lock this long each time round the capture
+# loop, warns after waiting SNAPSHOT_LOCK_WARN_SECONDS and gives up (the
+# replica retries with backoff) after SNAPSHOT_LOCK_PATIENCE_SECONDS.
+SNAPSHOT_LOCK_TRY_SECONDS = 0.05
+SNAPSHOT_LOCK_WARN_SECONDS = 5.0
+SNAPSHOT_LOCK_PATIENCE_SECONDS = 60.0
+# How often the watchdog looks for replicas that stall without an error.
+WATCHDOG_SECONDS = 1.0
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
 # The page digests move forward once this much was spooled after them, or
@@ -96,9 +109,16 @@ class DatabaseReplication:
         self.brake = Brake(self.fence)
         self.generation = ""
         self.generation_reason = ""
+        # Set when replication stops: committed transactions on no replica.
+        self.unreplicated = 0
+        self._next_make_way = 0.0
+        self._made_way = 0
         self.writer_id = ""
         self.replicas: list[ReplicaSync] = []
         self._snapshot_requests: queue.Queue[concurrent.futures.Future] = queue.Queue()
+        # Requests waiting for SQLite's write lock: (future, since when).
+        self._waiting_snapshots: list[tuple[concurrent.futures.Future, float]] = []
+        self._snapshot_lock_warned = False
         # txids of snapshots taken and not yet published: the spool keeps what
         # follows each, so their replica can go on from there (while under the cap).
         self._snapshot_pins: list[int] = []
@@ -196,9 +216,28 @@ class DatabaseReplication:
         )
         capture_thread.start()
         replica_stop = asyncio.Event()
-        tasks = [asyncio.create_task(r.run(replica_stop)) for r in self.replicas]
+        db = str(self.db_path)
+
+        def supervise(task: str, body, replica: str | None = None) -> asyncio.Task:
+            return asyncio.create_task(
+                supervised(
+                    task,
+                    body,
+                    stop=replica_stop,
+                    board=self.board,
+                    log=self.log,
+                    db_path=db,
+                    replica=replica,
+                )
+            )
+
+        tasks = [
+            supervise(f"replica {r.name}", functools.partial(r.run, replica_stop), r.name)
+            for r in self.replicas
+        ]
         if self.config.validation_interval > 0:
-            tasks.append(asyncio.create_task(self._validation_loop(replica_stop)))
+            tasks.append(supervise("validation", lambda: self._validation_loop(replica_stop)))
+        watchdog = supervise("watchdog", lambda: self._watchdog_loop(replica_stop))
         try:
             await stop.wait()
         finally:
@@ -208,10 +247,62 @@ class DatabaseReplication:
                 self._wakeup.interrupt()
             await asyncio.to_thread(capture_thread.join)
             replica_stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, watchdog, return_exceptions=True)
             await asyncio.to_thread(self._close)
-            self.board.update_database(str(self.db_path), state="stopped")
+            self.unreplicated = self._count_unreplicated()
+            self.board.update_database(db, state="stopped", unreplicated=self.unreplicated)
             self.log("info", "stopped", txid=self.capture.txid)
+            if self.unreplicated:
+                self.log(
+                    "error",
+                    "stopped with unreplicated transactions",
+                    count=self.unreplicated,
+                    generation=self.generation,
+                    txid=self.capture.txid,
+                    hint="they are in the database and the local spool; the next start "
+                    "replicates them",
+                )
+
+    def _count_unreplicated(self) -> int:
+        """Committed transactions of the current generation on no replica (when
+        no replica has even its snapshot: every transaction, and at least 1)."""
+        best = -1
+        for sync in self.replicas:
+            position = sync.position
+            if (
+                position is not None
+                and position.engine_generation == self.generation
+                and not sync.needs_snapshot
+                and not sync.detached
+            ):
+                best = max(best, position.txid)
+        if best < 0:
+            return max(1, self.capture.txid)
+        return max(0, self.capture.txid - best)
+
+    async def _watchdog_loop(self, stop: asyncio.Event) -> None:
+        """Every second, ``Watchdog.check`` (replication that stalls silently)."""
+        watchdog = Watchdog(self.board, self.log, str(self.db_path))
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=WATCHDOG_SECONDS)
+                return
+            except TimeoutError:
+                pass
+            watchdog.check(
+                self.capture.txid,
+                self.generation,
+                [
+                    (
+                        r.name,
+                        r.position.txid if r.position is not None else -1,
+                        r.position.engine_generation if r.position is not None else None,
+                        r.sync_interval,
+                        r.active_at,
+                    )
+                    for r in self.replicas
+                ],
+            )
 
     async def validate(self) -> list:
         """Validate every replica against the live database (see ``validation``)."""
@@ -393,6 +484,7 @@ class DatabaseReplication:
         while True:
             stopping = self._stop_capture.is_set()
             batch = None
+            app_checkpoint = False
             try:
                 self._serve_snapshot_requests()
                 if busy and not stopping:
@@ -407,6 +499,7 @@ class DatabaseReplication:
                 if self.brake.due(checkpoint_behind=self.capture.braking):
                     self.brake.pulse()
                 self._refresh_status(force=batch is None or stopping)
+                app_checkpoint = batch is None and self._make_way_for_application()
             except ContinuityLost as exc:
                 self._new_generation(exc.reason)
             except (LitetoolError, OSError) as exc:
@@ -414,6 +507,7 @@ class DatabaseReplication:
                 if self._stop_capture.wait(1.0):
                     stopping = True
             except Exception as exc:  # never let the capture thread die silently
+                report_failure(self.board, self.log, str(self.db_path), "capture", exc)
                 self._capture_failed(DatabaseError(f"unexpected {type(exc).__name__}: {exc}"))
                 if self._stop_capture.wait(1.0):
                     stopping = True
@@ -421,7 +515,7 @@ class DatabaseReplication:
                 self._seal_at_stop()
                 with self._pins_lock:
                     self._capture_stopped = True  # later requests open their own
-                self._serve_snapshot_requests()
+                self._serve_snapshot_requests(last=True)
                 return
             moving = self.capture.wal_moved()  # a transaction may be in flight
             if batch is not None or moving or self.capture.checkpoint_in_progress:
@@ -439,8 +533,22 @@ class DatabaseReplication:
                 wakeup.resume()
                 busy = False
                 continue  # one more capture now that the watch is back
-            wakeup.wait(IDLE_WAKE_SECONDS)
+            wakeup.wait(
+                MAKE_WAY_SECONDS if app_checkpoint or self._waiting_snapshots else IDLE_WAKE_SECONDS
+            )
             wakeup.clear_interrupt()
+
+    def _make_way_for_application(self) -> bool:
+        """If the application checkpoints (and may wait for litetool's reader),
+        move the fence out of its way (``Capture.make_way``); True while it does."""
+        if not self.fence.others_checkpoint():
+            return False
+        now = time.monotonic()
+        if now >= self._next_make_way and self.capture.make_way():
+            self._next_make_way = now + MAKE_WAY_SECONDS
+            self._made_way += 1
+            self.log("debug", "made way for a checkpoint of the application", times=self._made_way)
+        return True
 
     def _watch_commits(self, until: float) -> None:
         """Until ``until`` (monotonic), note when each commit becomes visible,
@@ -565,27 +673,60 @@ class DatabaseReplication:
         except OSError:
             return 0
 
-    def _serve_snapshot_requests(self) -> None:
-        if self._snapshot_requests.empty():
+    def _serve_snapshot_requests(self, *, last: bool = False) -> None:
+        """Open the snapshots replicas asked for.
+
+        SQLite's write lock is tried for SNAPSHOT_LOCK_TRY_SECONDS each time
+        round, so capture goes on while the application holds it (an
+        application checkpoint waiting for litetool's reader holds it: the
+        loop makes way for it meanwhile). A request that cannot have the lock
+        for SNAPSHOT_LOCK_PATIENCE_SECONDS fails; its replica reports that and
+        asks again after a backoff. ``last``: the capture thread is leaving,
+        every request is answered now.
+        """
+        if self._snapshot_requests.empty() and not self._waiting_snapshots:
             return  # the common case, without raising queue.Empty
         while True:
             try:
                 future = self._snapshot_requests.get_nowait()
             except queue.Empty:
-                return
+                break
+            self._waiting_snapshots.append((future, time.monotonic()))
+        waiting, self._waiting_snapshots = self._waiting_snapshots, []
+        for index, (future, since) in enumerate(waiting):
             try:
-                source = self._open_snapshot()
+                source = self._open_snapshot(
+                    lock_timeout=None if last else SNAPSHOT_LOCK_TRY_SECONDS
+                )
+            except WriteLockBusy as exc:
+                waited = time.monotonic() - since
+                if last or waited >= SNAPSHOT_LOCK_PATIENCE_SECONDS:
+                    future.set_exception(
+                        WriteLockBusy(f"{exc.message} (a snapshot waited {waited:.0f}s)")
+                    )
+                    continue
+                if not self._snapshot_lock_warned and waited >= SNAPSHOT_LOCK_WARN_SECONDS:
+                    self._snapshot_lock_warned = True
+                    self.log(
+                        "warning",
+                        "snapshot waits for the write lock",
+                        seconds=round(waited, 1),
+                        hint="the application holds SQLite's write lock",
+                    )
+                self._waiting_snapshots = waiting[index:]  # in order: try again next time
+                return
             except LitetoolError as exc:
                 future.set_exception(exc)
             else:
+                self._snapshot_lock_warned = False
                 future.set_result(source)
                 self._notify_replicas()
 
-    def _open_snapshot(self) -> SnapshotSource:
+    def _open_snapshot(self, *, lock_timeout: float | None = None) -> SnapshotSource:
         """Open a snapshot and pin its txid in the spool (in the capture thread, or
         in any thread once it has stopped: before any later trim can run)."""
         try:
-            source = self.capture.open_snapshot()
+            source = self.capture.open_snapshot(lock_timeout=lock_timeout)
         except (OSError, ContinuityLost) as exc:
             raise DatabaseError(str(exc)) from exc
         with self._pins_lock:

@@ -359,26 +359,31 @@ class Spool:
             for path in paths:
                 path.unlink()
             return None
+        previous: SpoolRecord | None = None
         for index, path in enumerate(paths):
             data = path.read_bytes()
             records, extents, end = _decode_with_extents(data, verify=True)
+            if records and previous is not None and records[0].first_txid != previous.last_txid + 1:
+                # Not the next txids (a torn record before it was cut): this
+                # file and every later one cannot continue the chain.
+                for later in paths[index:]:
+                    later.unlink()
+                break
             if end != len(data):
-                # A torn append: keep the whole records only, and nothing after
-                # them (later files cannot continue a broken chain).
+                # A torn append: keep the whole records only. Appends after a
+                # failed one that could not be cut off went to a new file,
+                # which the check above keeps when it continues the txids.
                 with open(path, "r+b") as handle:
                     handle.truncate(end)
                     os.fsync(handle.fileno())
-                for later in paths[index + 1 :]:
-                    later.unlink()
             if records:
                 self._files.append(
                     _SpoolFile(path, records[0].first_txid, records[-1].last_txid, end, extents)
                 )
                 self.last = replace(records[-1], frames=b"")
+                previous = records[-1]
             else:
                 path.unlink()
-            if end != len(data):
-                break
         return state
 
     def start_generation(self, state: dict) -> None:
@@ -439,7 +444,13 @@ class Spool:
                 self._close_file()
                 self._fd = os.open(current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 self._fd_path = current.path
-            _writev_all(self._fd, [header, frames], current.path)
+            try:
+                _writev_all(self._fd, [header, frames], current.path)
+            except DatabaseError:
+                # A partial write (the disk filled up) must not stay: the next
+                # append would land after it, where no extent says it is.
+                self._cut_back(current)
+                raise
             self._appended += 1
             length = len(header) + len(frames)
             self.appended_bytes += length
@@ -457,6 +468,17 @@ class Spool:
                 record.db_size_pages,
                 record.frame_count,
             )
+
+    def _cut_back(self, current: _SpoolFile) -> None:
+        """Cut a failed append's partial bytes off the file being appended to;
+        if even that fails, appends go on in a new file (the torn tail is past
+        every extent, so nothing reads it, and recovery cuts it)."""
+        try:
+            os.ftruncate(self._fd, current.size)
+        except OSError:
+            os.close(self._fd)
+            self._fd = -1
+            current.size = max(current.size, self.rotate_bytes)  # rotate next time
 
     def sync(self) -> None:
         """Make every record appended before this call durable.

@@ -36,6 +36,7 @@ class ReplicaStatus:
     sync_errors: int = 0
     sync_seconds_total: float = 0.0
     snapshots: int = 0
+    stalled: bool = False  # nothing published for a while with transactions waiting
     requests: dict[str, int] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
 
@@ -60,6 +61,9 @@ class DatabaseStatus:
     writers_held_seconds_total: float = 0.0
     braked_seconds_total: float = 0.0
     capture_errors: int = 0
+    task_failures: int = 0  # unexpected exceptions in litetool's own tasks (a bug)
+    # Committed transactions that reached no replica when replication stopped.
+    unreplicated: int = 0
     last_error: str | None = None
     replicas: tuple[ReplicaStatus, ...] = ()
 

@@ -271,3 +271,59 @@ def test_rotation_never_waits_for_the_disk_and_sync_flushes_what_is_left(tmp_pat
     reopened = Spool(tmp_path, max_bytes=1 << 19)
     reopened.open()
     assert reopened.last is not None and reopened.last.last_txid == built[-1].last_txid
+
+
+@pytest.mark.parametrize("cut_fails", [False, True])
+def test_an_append_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypatch, cut_fails):
+    """A full disk: writev writes part of a record, then fails. The partial
+    bytes are cut off (or, if even that fails, appends go on in a new file),
+    so later appends and reads see whole records only, now and after reopening."""
+    import errno
+
+    from litetool.engine import spool as spool_module
+    from litetool.errors import DatabaseError
+
+    built = build([[1], [2, 1], [1], [3]])
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.open()
+    spool.start_generation({"generation": "g"})
+    spool.append(built[0])
+    real_writev = os.writev
+
+    def half_then_full(fd, buffers):
+        real_writev(fd, [bytes(buffers[0])[: len(buffers[0]) // 2]])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_module.os, "writev", half_then_full)
+    if cut_fails:
+
+        def no_truncate(fd, length):
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(spool_module.os, "ftruncate", no_truncate)
+    with pytest.raises(DatabaseError, match="No space left"):
+        spool.append(built[1])
+    monkeypatch.undo()
+    for record in built[1:]:  # capture retries the same transactions
+        spool.append(record)
+
+    def spooled(s: Spool) -> list[tuple[int, bytes]]:
+        located = s.locate_after(0, max_bytes=1 << 30)
+        try:
+            return [
+                (record.first_txid, os.pread(fd, record.frames_bytes, offset))
+                for record, (fd, offset, _path) in zip(
+                    located.records, located.sources, strict=True
+                )
+            ]
+        finally:
+            located.close()
+
+    expected = [(r.first_txid, bytes(r.frames)) for r in built]
+    assert spooled(spool) == expected
+    assert len(list((tmp_path / "log").iterdir())) == (2 if cut_fails else 1)
+    spool.close()
+    reopened = Spool(tmp_path, max_bytes=1 << 20)
+    reopened.open()
+    assert spooled(reopened) == expected
+    reopened.close()

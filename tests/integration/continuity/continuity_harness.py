@@ -136,10 +136,18 @@ class Litetool:
     """``litetool replicate DB URL`` in its own process."""
 
     def __init__(
-        self, db: Path, url: str, log: Path, *extra: str, env: dict[str, str] | None = None
+        self,
+        db: Path,
+        url: str,
+        log: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
     ) -> None:
+        """``litetool replicate DB URL`` or, with ``config``, ``litetool daemon``."""
         self.db, self.url, self.log_path, self.extra = db, url, log, extra
         self.env = env or {}
+        self.config = config
         self.proc: subprocess.Popen | None = None
         self.addr = ""
         self._log_start = 0
@@ -147,16 +155,16 @@ class Litetool:
     def start(self) -> None:
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        if self.config is not None:
+            command = ["daemon", "--config", str(self.config)]
+        else:
+            command = ["replicate", str(self.db), self.url, "--sync-interval", "0s"]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "litetool",
-                "replicate",
-                str(self.db),
-                self.url,
-                "--sync-interval",
-                "0s",
+                *command,
                 "--log-format",
                 "json",
                 "--log-level",
@@ -209,9 +217,7 @@ class Litetool:
             done = (
                 db["state"] == "replicating"
                 and replicas
-                and all(
-                    r["state"] == "ok" and r["published_txid"] == db["txid"] for r in replicas
-                )
+                and all(r["state"] == "ok" and r["published_txid"] == db["txid"] for r in replicas)
             )
             key = (db["generation"], db["txid"])
             if done and seen == key:
