@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(PY) bench/restore.py
 	$(PY) bench/index_growth.py
 	$(PY) bench/disk_bytes.py
+	$(PY) bench/commit_time.py
+	$(PY) bench/app_checkpoint.py
 
 clean:
 	rm -rf $(VENV) demo .tools

@@ -113,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = (rows, sha) == (commits[-1]["rows"], commits[-1]["sha"])
     print(f"4. latest restore: {rows} orders, {'matches' if ok else 'DIFFERS FROM'} the source")
 
-    # The middle of the writer's pause: litetool stamps each transaction when it
-    # captures it (within about 10 ms of the commit), so an instant between two
-    # commits 10 ms apart could fall on either side of a stamp; the pause is 0.5 s.
+    # The middle of the writer's pause: litetool stamps each transaction with
+    # the moment its commit became visible (within a few milliseconds), so an
+    # instant between two commits 10 ms apart could fall on either side of a
+    # stamp; the pause is 0.5 s.
     gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(commits)]
     before_pause = max(range(len(gaps)), key=gaps.__getitem__)
     middle = commits[before_pause]

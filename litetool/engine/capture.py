@@ -62,6 +62,9 @@ MIN_READ_BYTES = 64 << 10
 # nBackfill follows them, first in the checkpoint info (WalCkptInfo).
 _SHM_HEADER_SIZE = 48
 _SHM_N_BACKFILL = 96
+# A frame of the current WAL after the captured position, in a file written
+# this recently, is a transaction in flight (older: one a writer abandoned).
+IN_FLIGHT_NS = 100_000_000
 # How long a clean stop waits for SQLite's write lock to seal the database file.
 SEAL_LOCK_SECONDS = 2.0
 
@@ -197,15 +200,25 @@ class Capture:
             self.fence.raw_fd("shm"), self.page_size, int(self.clock() * 1e6)
         )
 
-    def wal_moved(self) -> bool:
-        """Whether the WAL file changed since the last call (a writer is at work)."""
+    def writer_active(self) -> bool:
+        """Whether a writer may be at work on the WAL: the file changed since the
+        last call, or it changed lately and the frame after the captured
+        position belongs to this WAL (a transaction being written; after a
+        restart the WAL is overwritten in place, which the file's size does
+        not show and its coarse mtime may not either)."""
         fd = self._fd()
         if fd < 0:
             return False
         st = os.fstat(fd)
         stat = (st.st_size, st.st_mtime_ns)
         moved, self._wal_stat = stat != self._wal_stat, stat
-        return moved
+        if moved:
+            return True
+        position = self.position
+        if position is None or time.time_ns() - st.st_mtime_ns > IN_FLIGHT_NS:
+            return False
+        salts = os.pread(fd, 8, position.offset + 8)
+        return salts == position.header[16:24]
 
     # -- state -----------------------------------------------------------------
 

@@ -72,6 +72,9 @@ MAKE_WAY_SECONDS = 0.02
 SNAPSHOT_LOCK_TRY_SECONDS = 0.05
 SNAPSHOT_LOCK_WARN_SECONDS = 5.0
 SNAPSHOT_LOCK_PATIENCE_SECONDS = 60.0
+# Proofs of continuity before a new generation starts instead, when the WAL
+# keeps changing or the write lock stays taken (each waits up to 5 s for it).
+RESUME_ATTEMPTS = 8
 # How often the watchdog looks for replicas that stall without an error.
 WATCHDOG_SECONDS = 1.0
 # The status board, events and spool cap are refreshed at most this often.
@@ -381,7 +384,7 @@ class DatabaseReplication:
         digests, missing = PageDigests.open(directory)
         self.digests = digests
         verdict = None
-        for _attempt in range(3):
+        for _attempt in range(RESUME_ATTEMPTS):
             verdict = self.capture.prove_continuity(seal, digests, missing)
             if not verdict.resume:
                 return verdict.reason
@@ -390,11 +393,16 @@ class DatabaseReplication:
             except ContinuityLost:
                 seal = None  # the WAL moved on while proving: prove again
                 continue
+            except WriteLockBusy:
+                # An application checkpoint may wait for our reader while it
+                # holds the write lock: it gives up after its busy timeout.
+                self.log("warning", "waiting for the write lock to resume")
+                continue
             except DatabaseError as exc:
                 return f"cannot resume: {exc}"
             break
         else:
-            return "the WAL kept changing while continuity was being proven"
+            return "the WAL kept changing (or stayed locked) while continuity was being proven"
         assert verdict is not None
         self.generation = state["generation"]
         self.generation_reason = state.get("reason", "")
@@ -517,7 +525,7 @@ class DatabaseReplication:
                     self._capture_stopped = True  # later requests open their own
                 self._serve_snapshot_requests(last=True)
                 return
-            moving = self.capture.wal_moved()  # a transaction may be in flight
+            moving = self.capture.writer_active()  # a transaction may be in flight
             if batch is not None or moving or self.capture.checkpoint_in_progress:
                 if not busy:
                     wakeup.pause()
