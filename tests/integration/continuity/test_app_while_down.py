@@ -8,7 +8,7 @@ One table, one line per case. Each case:
 3. litetool stops (``term``: SIGTERM, final sync) or is killed (``kill``, or
    ``crash:<point>``: SIGKILL by itself at a crash point);
 4. ``down`` runs while litetool is not running: application steps (see
-   ``continuity_harness.App``) and file operations (``@name``, below);
+   ``app_harness.App``) and file operations (``@name``, below);
 5. litetool starts again, catches up and stops with SIGTERM (exit 0);
 6. the latest restore equals the live database, schema and row for row, and
    litetool decided as ``expect`` says: resume the generation (``resume``), or
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from continuity_harness import App, Litetool, assert_same_content, restore
+from app_harness import App, Litetool, assert_same_content, restore
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from continuity_harness import Litetool, restore
+from app_harness import Litetool, restore
 
 from litetool.timespec import format_instant_us
 

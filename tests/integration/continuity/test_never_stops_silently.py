@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from continuity_harness import App, Litetool, assert_same_content, restore
+from app_harness import App, Litetool, assert_same_content, restore
 
 CHECKPOINT = r"""
 import sqlite3, sys, time

@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "continuity"))
-from continuity_harness import App, assert_same_content, restore
+from app_harness import App, assert_same_content, restore
 
 from litetool.config import load_settings
 from litetool.engine import replica_sync, replication
