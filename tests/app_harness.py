@@ -271,6 +271,13 @@ def assert_same_content(restored: Path, live: Path) -> None:
         )
 
 
+def assert_restores_live(url: str, live: Path, out: Path) -> None:
+    """The latest restore of ``url`` (into ``out``) equals the live database."""
+    result = restore(url, out)
+    assert result.returncode == 0, result.stderr
+    assert_same_content(out, live)
+
+
 def restore(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "litetool", "restore", "-o", str(out), *extra, url],

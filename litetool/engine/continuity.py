@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
-from litetool.engine.spool import Spool, WalPosition
+from litetool.engine.spool import Spool, WalPosition, fsync_dir
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 
@@ -115,7 +115,7 @@ def read_seal(directory: Path) -> Seal | None:
 def remove_seal(directory: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         (directory / SEAL_FILE).unlink()
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
 
 def write_seal(directory: Path, seal: Seal) -> None:
@@ -126,7 +126,7 @@ def write_seal(directory: Path, seal: Seal) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def wait_past(stat: FileStat) -> None:
@@ -134,14 +134,6 @@ def wait_past(stat: FileStat) -> None:
     until = max(stat.mtime_ns, stat.ctime_ns) + SEAL_CLOCK_MARGIN_NS
     while (now := time.time_ns()) < until:
         time.sleep((until - now) / 1e9)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- the live files -------------------------------------------------------------------------

@@ -503,7 +503,7 @@ class Spool:
             if fd >= 0:
                 os.fdatasync(fd)
             if sync_dir:
-                _fsync_dir(self._log_dir)  # new files' names are durable too
+                fsync_dir(self._log_dir)  # new files' names are durable too
         except OSError as exc:
             with self._lock:
                 # Still owed: the next sync tries them again (unless trimmed).
@@ -652,7 +652,7 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -677,7 +677,8 @@ def _writev_all(fd: int, buffers: list, path: Path) -> None:
             views[0] = views[0][written:]
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (new and removed names) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from app_harness import App, Litetool, assert_same_content, restore
+from app_harness import App, Litetool, assert_restores_live
 
 
 @dataclass(frozen=True)
@@ -169,10 +169,7 @@ def test_restore_equals_the_live_database(tmp_path, case):
         events = second.events()
         assert second.stop() == 0, second.tail()
 
-        out = tmp_path / "restored.db"
-        result = restore(scene.url, out)
-        assert result.returncode == 0, result.stderr
-        assert_same_content(out, scene.db)
+        assert_restores_live(scene.url, scene.db, tmp_path / "restored.db")
 
         decided = [e for e in events if e["event"] in ("resumed", "new generation")]
         assert decided, second.tail()

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_harness import App, Litetool, assert_same_content, restore
+from app_harness import App, Litetool, assert_restores_live
 
 CHECKPOINT = r"""
 import sqlite3, sys, time
@@ -76,10 +76,7 @@ def test_application_truncate_during_snapshots_neither_stalls_nor_stops(tmp_path
     assert all(busy == 0 for _, busy in stalls), stalls  # the WAL was truncated
     events = lt.events()
     assert not [e for e in events if e["event"] == "task failed"], lt.tail()
-    out = tmp_path / "restored.db"
-    result = restore(lt.url, out)
-    assert result.returncode == 0, result.stderr
-    assert_same_content(out, db)
+    assert_restores_live(lt.url, db, tmp_path / "restored.db")
     app.quit()
 
 
@@ -145,8 +142,5 @@ spool-dir = "{small_disk / "spool"}"
             lt.kill()
     events = lt.events()
     assert not [e for e in events if e["event"] == "task failed"], lt.tail()
-    out = tmp_path / "restored.db"
-    result = restore(lt.url, out)
-    assert result.returncode == 0, result.stderr
-    assert_same_content(out, db)
+    assert_restores_live(lt.url, db, tmp_path / "restored.db")
     app.quit()

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
-from app_harness import App, assert_same_content, restore
+from app_harness import App, assert_restores_live
 
 from litetool.config import load_settings
 from litetool.engine import replica_sync, replication
@@ -111,10 +111,7 @@ async def test_a_replica_call_that_raises_is_reported_and_retried(tmp_path, monk
         assert failures, [e["event"] for e in events]
         assert f"injected fault in {method}" in failures[0]["traceback"]
         assert board.snapshot()[0].task_failures >= 1
-        out = tmp_path / "restored.db"
-        result = restore((tmp_path / "replica").as_uri(), out)
-        assert result.returncode == 0, result.stderr
-        assert_same_content(out, db)
+        assert_restores_live((tmp_path / "replica").as_uri(), db, tmp_path / "restored.db")
     finally:
         app.quit()
 
@@ -151,10 +148,7 @@ async def test_an_engine_step_that_raises_is_reported_and_retried(tmp_path, monk
         assert code == 0
         failures = [e for e in events if e["event"] == "task failed"]
         assert failures and f"injected fault in {where}" in failures[0]["traceback"]
-        out = tmp_path / "restored.db"
-        result = restore((tmp_path / "replica").as_uri(), out)
-        assert result.returncode == 0, result.stderr
-        assert_same_content(out, db)
+        assert_restores_live((tmp_path / "replica").as_uri(), db, tmp_path / "restored.db")
     finally:
         app.quit()
 
