@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/ruff check litetool tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The reliability suite's long mode (by hand: an hour or more): hundreds of
+# kill -9 cycles, thousands of corruption trials, a soak. It rewrites
+# docs/reliability.md with its figures. CI runs the short mode in `make test`.
+RELIABILITY_FIGURES := $(VENV)/reliability-figures.jsonl
+reliability: $(STAMP) $(AZURITE)
+	rm -f $(RELIABILITY_FIGURES)
+	LITETOOL_RELIABILITY=long LITETOOL_RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
+		$(VENV)/bin/pytest -q -p no:cacheprovider tests/reliability
+	$(PY) tests/reliability/report.py $(RELIABILITY_FIGURES) make reliability
 
 bench: $(STAMP)
 	$(PY) bench/startup.py
