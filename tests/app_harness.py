@@ -79,6 +79,13 @@ def step(op, arg):
         return conn.execute(f"PRAGMA journal_mode={arg}").fetchone()[0]
     elif op == "sql":
         return [list(r) for r in conn.execute(arg).fetchall()]
+    elif op == "begin_read":  # a long-running reader: it blocks checkpoints
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM t").fetchone()
+    elif op == "end_read":
+        conn.execute("COMMIT")
+    elif op == "sleep":
+        time.sleep(float(arg))
     else:
         raise ValueError(f"unknown step {op}")
     return None
@@ -152,7 +159,8 @@ class Litetool:
         self.addr = ""
         self._log_start = 0
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
+        """Start the process; with ``wait``, until its status endpoint listens."""
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         if self.config is not None:
@@ -176,7 +184,8 @@ class Litetool:
             stderr=open(self.log_path, "a"),  # noqa: SIM115 - closed with the process
             env=env,
         )
-        self.addr = self._wait_event("metrics listening")["addr"]
+        if wait:
+            self.addr = self._wait_event("metrics listening")["addr"]
 
     def events(self, since_start: bool = True) -> list[dict]:
         text = self.log_path.read_text() if self.log_path.exists() else ""
@@ -190,11 +199,18 @@ class Litetool:
                 continue
         return out
 
-    def _wait_event(self, name: str, timeout: float = 60.0) -> dict:
+    def wait_event(self, name: str, *, after: str | None = None, timeout: float = 60.0) -> dict:
+        """The first event ``name`` logged since start (and after an event ``after``)."""
+        return self._wait_event(name, timeout=timeout, after=after)
+
+    def _wait_event(self, name: str, timeout: float = 60.0, after: str | None = None) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            seen_after = after is None
             for event in self.events():
-                if event.get("event") == name:
+                if event.get("event") == after:
+                    seen_after = True
+                elif seen_after and event.get("event") == name:
                     return event
             assert self.proc is not None
             if self.proc.poll() is not None:

@@ -111,6 +111,8 @@ class EngineView(Protocol):
 
     def release_snapshot(self, source: SnapshotSource) -> None: ...
 
+    def fenced(self, replica: str, exc: ReplicaConflict) -> None: ...
+
 
 class ReplicaSync:
     """The sync loop of one replica of one database."""
@@ -183,7 +185,12 @@ class ReplicaSync:
                 self._lost_place(exc)
                 continue
             except ReplicaConflict as exc:
+                # Another litetool owns this replica (its lease, or a record it
+                # published first): never write beside it. The engine stops
+                # and the process exits non-zero, saying so.
                 self._failed(exc, state="conflict")
+                self.engine.fenced(self.name, exc)
+                return
             except (LitetoolError, OSError) as exc:
                 # Storage errors, and the engine's (a snapshot that could not be
                 # opened, a damaged spool file): retried with backoff.

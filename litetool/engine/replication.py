@@ -42,7 +42,7 @@ from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
 from litetool.engine.supervisor import Watchdog, report_failure, supervised
 from litetool.engine.wakeup import WalWakeup
-from litetool.errors import DatabaseError, LitetoolError
+from litetool.errors import DatabaseError, LitetoolError, ReplicaConflict
 from litetool.storage import Replica, new_generation_id
 from litetool.wal.header import FRAME_HEADER_SIZE
 
@@ -75,6 +75,9 @@ SNAPSHOT_LOCK_PATIENCE_SECONDS = 60.0
 # Proofs of continuity before a new generation starts instead, when the WAL
 # keeps changing or the write lock stays taken (each waits up to 5 s for it).
 RESUME_ATTEMPTS = 8
+# How often the capture loop checks that the database's path still names the
+# file it has open (see ``_file_replaced``).
+IDENTITY_CHECK_SECONDS = 0.5
 # How often the watchdog looks for replicas that stall without an error.
 WATCHDOG_SECONDS = 1.0
 # The status board, events and spool cap are refreshed at most this often.
@@ -114,8 +117,18 @@ class DatabaseReplication:
         self.generation_reason = ""
         # Set when replication stops: committed transactions on no replica.
         self.unreplicated = 0
+        # Another litetool owns a replica: replication stops with this error.
+        self._fatal: LitetoolError | None = None
+        self._fatal_event = asyncio.Event()
         self._next_make_way = 0.0
         self._made_way = 0
+        # The spool's state of the current generation (what a reopen resumes).
+        self._state: dict | None = None
+        # (device, inode) of the database file litetool has open.
+        self._db_identity: tuple[int, int] = (0, 0)
+        self._identity_checked = 0.0
+        self._reopen_pending = False
+        self._missing_warned = False
         self.writer_id = ""
         self.replicas: list[ReplicaSync] = []
         self._snapshot_requests: queue.Queue[concurrent.futures.Future] = queue.Queue()
@@ -183,6 +196,19 @@ class DatabaseReplication:
             self._wakeup.interrupt()
         return await asyncio.wrap_future(future)
 
+    def fenced(self, replica: str, exc: ReplicaConflict) -> None:
+        """A replica belongs to another litetool: stop, and fail with ``exc``."""
+        if self._fatal is None:
+            self._fatal = exc
+            self.log(
+                "error",
+                "another litetool owns the replica",
+                replica=replica,
+                error=exc.message,
+                action="stopping; this process exits non-zero",
+            )
+            self._fatal_event.set()
+
     def release_snapshot(self, source: SnapshotSource) -> None:
         with self._pins_lock, contextlib.suppress(ValueError):
             self._snapshot_pins.remove(source.txid)
@@ -242,7 +268,11 @@ class DatabaseReplication:
             tasks.append(supervise("validation", lambda: self._validation_loop(replica_stop)))
         watchdog = supervise("watchdog", lambda: self._watchdog_loop(replica_stop))
         try:
-            await stop.wait()
+            stopped = asyncio.create_task(stop.wait())
+            fatal = asyncio.create_task(self._fatal_event.wait())
+            await asyncio.wait([stopped, fatal], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            fatal.cancel()
         finally:
             # Final capture first, then the replicas' final syncs.
             self._stop_capture.set()
@@ -255,7 +285,7 @@ class DatabaseReplication:
             self.unreplicated = self._count_unreplicated()
             self.board.update_database(db, state="stopped", unreplicated=self.unreplicated)
             self.log("info", "stopped", txid=self.capture.txid)
-            if self.unreplicated:
+            if self.unreplicated and self._fatal is None:
                 self.log(
                     "error",
                     "stopped with unreplicated transactions",
@@ -265,6 +295,8 @@ class DatabaseReplication:
                     hint="they are in the database and the local spool; the next start "
                     "replicates them",
                 )
+        if self._fatal is not None:
+            raise self._fatal
 
     def _count_unreplicated(self) -> int:
         """Committed transactions of the current generation on no replica (when
@@ -364,24 +396,99 @@ class DatabaseReplication:
 
         state = self.spool.open()
         self.fence.open()
+        self._db_identity = self._identity_of_open_file()
         if self.fence.switched_to_wal:
             self.log("warning", "switched to WAL mode", hint="litetool needs journal_mode=WAL")
         reason = "first run" if state is None else self._resume(state)
         if reason:
             self._new_generation(reason)
+        else:
+            self._state = state
         self._wakeup = WalWakeup(self.capture.wal_path)
         self._publish_status()
 
-    def _resume(self, state: dict) -> str:
+    def _identity_of_open_file(self) -> tuple[int, int]:
+        st = os.fstat(self.fence.raw_fd("db"))
+        return st.st_dev, st.st_ino
+
+    def _file_replaced(self) -> bool:
+        """Whether the database's path now names another file than the one
+        litetool has open (checked every IDENTITY_CHECK_SECONDS): a restore in
+        place, a copy moved over it. Replicating the old file would go on
+        silently while the application writes the new one."""
+        now = time.monotonic()
+        if now - self._identity_checked < IDENTITY_CHECK_SECONDS:
+            return False
+        self._identity_checked = now
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            if not self._missing_warned:
+                self._missing_warned = True
+                self.log(
+                    "warning",
+                    "database file missing",
+                    path=str(self.db_path),
+                    action="replication goes on when a database is there again",
+                )
+            return False
+        self._missing_warned = False
+        return (st.st_dev, st.st_ino) != self._db_identity
+
+    def _reopen(self) -> None:
+        """Follow a database file that was replaced: let go of the old one and
+        prove continuity against the new one like a restart does (a restore in
+        place of the latest point resumes; anything else starts a new
+        generation, and the reason says the file was replaced)."""
+        if not self._reopen_pending:
+            self._reopen_pending = True
+            self.log(
+                "warning",
+                "database file replaced",
+                path=str(self.db_path),
+                action="proving continuity against the new file",
+            )
+            self._stop_digests()
+            self.capture.close()
+            if self._wakeup is not None:
+                self._wakeup.close()
+            self.fence.close()
+        self.fence = ReadFence(self.db_path)
+        self.capture = Capture(self.db_path, self.spool, self.fence, clock=self.clock)
+        self.brake = Brake(self.fence)
+        try:
+            self.fence.open()
+        except DatabaseError as exc:
+            self.fence.close()
+            self.log("warning", "cannot open the new database file", error=exc.message)
+            return  # tried again after IDENTITY_CHECK_SECONDS
+        self._reopen_pending = False
+        self._db_identity = self._identity_of_open_file()
+        reason = self._resume(self._state, digests=self.digests) if self._state else "no spool"
+        if reason:
+            detail = reason.replace(" while litetool was not running", "")
+            self._new_generation(
+                f"the database file was replaced while litetool was running: {detail}"
+            )
+        self._wakeup = WalWakeup(self.capture.wal_path)
+        self._notify_replicas()
+        self._publish_status()
+
+    def _resume(self, state: dict, digests: PageDigests | None = None) -> str:
         """Prove that the live database continues the spooled position and
-        resume there; '' when resumed, else why a new generation must start."""
+        resume there; '' when resumed, else why a new generation must start.
+        ``digests``: those in memory (after the database file was replaced);
+        else the saved ones, and the seal a clean stop left."""
         self.capture.restore_state(state, self.spool.last)
         directory = self.spool.directory
-        seal = read_seal(directory)
-        # A seal describes the file as a clean stop left it; from now on
-        # litetool's own checkpoints write the file, so it must go first.
-        remove_seal(directory)
-        digests, missing = PageDigests.open(directory)
+        if digests is None:
+            seal = read_seal(directory)
+            # A seal describes the file as a clean stop left it; from now on
+            # litetool's own checkpoints write the file, so it must go first.
+            remove_seal(directory)
+            digests, missing = PageDigests.open(directory)
+        else:
+            seal, missing = None, ""
         self.digests = digests
         verdict = None
         for _attempt in range(RESUME_ATTEMPTS):
@@ -422,6 +529,7 @@ class DatabaseReplication:
         unpublished = self._unpublished_count()
         state = self.capture.base_state(generation, reason)
         self.spool.start_generation(state)
+        self._state = state
         self._drop_digests()
         self.generation = generation
         self.generation_reason = reason
@@ -485,15 +593,26 @@ class DatabaseReplication:
         nothing; then it watches again, captures once more (a commit may have
         landed in between) and only then sleeps.
         """
-        wakeup = self._wakeup
-        assert wakeup is not None
         last_capture = 0.0
         busy = False
         while True:
+            wakeup = self._wakeup  # a new one after the database file was replaced
+            assert wakeup is not None
             stopping = self._stop_capture.is_set()
             batch = None
             app_checkpoint = False
             try:
+                if self._reopen_pending or self._file_replaced():
+                    busy = False
+                    self._reopen()
+                    if not self._reopen_pending:
+                        continue
+                    if stopping:  # no file to capture from, nothing to seal
+                        self._leave_capture()
+                        return
+                    # The new file cannot be opened yet: nothing to capture.
+                    self._stop_capture.wait(IDENTITY_CHECK_SECONDS)
+                    continue
                 self._serve_snapshot_requests()
                 if busy and not stopping:
                     self._watch_commits(last_capture + CAPTURE_SPACING_SECONDS)
@@ -521,9 +640,7 @@ class DatabaseReplication:
                     stopping = True
             if stopping:
                 self._seal_at_stop()
-                with self._pins_lock:
-                    self._capture_stopped = True  # later requests open their own
-                self._serve_snapshot_requests(last=True)
+                self._leave_capture()
                 return
             moving = self.capture.writer_active()  # a transaction may be in flight
             if batch is not None or moving or self.capture.checkpoint_in_progress:
@@ -545,6 +662,12 @@ class DatabaseReplication:
                 MAKE_WAY_SECONDS if app_checkpoint or self._waiting_snapshots else IDLE_WAKE_SECONDS
             )
             wakeup.clear_interrupt()
+
+    def _leave_capture(self) -> None:
+        """The capture thread ends: later snapshot requests open their own."""
+        with self._pins_lock:
+            self._capture_stopped = True
+        self._serve_snapshot_requests(last=True)
 
     def _make_way_for_application(self) -> bool:
         """If the application checkpoints (and may wait for litetool's reader),
