@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         f"5. restore --at {at}: {rows_past} orders, "
         f"{'matches' if ok_past else 'DIFFERS FROM'} the source at that instant"
     )
-    print(f"\nTry: python -m litetool tui {url}")
+    # The litetool this demo ran with (the venv's), not whatever `python` is.
+    launcher = Path(sys.executable).with_name("litetool")
+    command = str(launcher) if launcher.exists() else f"{sys.executable} -m litetool"
+    print(f"\nTry: {command} tui {url}")
     return 0 if ok and ok_past else 1
 
 

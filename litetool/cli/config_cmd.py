@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from litetool.cli.output import CONFIG_HELP
 from litetool.errors import ConfigError, UsageError
 
+STARTER_METRICS_ADDR = "127.0.0.1:9717"
 STARTER_HEADER = """\
 # litetool configuration (written by `litetool config init`).
 # Every option, with its default, is documented in the config.toml of the
@@ -17,13 +19,30 @@ STARTER_HEADER = """\
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    init = actions.add_parser("init", help="write a starter config file")
-    init.add_argument("path", nargs="?", default="litetool.toml", help="where to write it")
-    init.add_argument("--db", default="/var/lib/app/app.db", help="database path")
-    init.add_argument("--replica", default="file:///var/backups/litetool/app", help="replica URL")
+    init = actions.add_parser(
+        "init",
+        help="write a starter config file",
+        description="Write a config file that replicates one database to one replica "
+        "(asked for when not given and the terminal is interactive).",
+        epilog="examples:\n"
+        "  litetool config init --db /var/lib/app/app.db --replica file:///var/backups/app\n"
+        "  litetool config init /etc/litetool.toml --db app.db --replica s3://bucket/app",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument(
+        "path",
+        nargs="?",
+        default="litetool.toml",
+        help="where to write it (default: ./litetool.toml)",
+    )
+    init.add_argument("--db", help="the database to replicate")
+    init.add_argument("--replica", help="where to (a URL: file:///dir, s3://bucket/prefix, ...)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     show = actions.add_parser("show", help="print the effective config, secrets redacted")
-    show.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+    show.add_argument(
+        "--config",
+        help=CONFIG_HELP,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,13 +57,22 @@ def _init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    db = args.db or _ask("database to replicate (path): ")
+    replica = args.replica or _ask("replica URL (file:///dir, s3://bucket/prefix, ...): ")
+    if not db or not replica:
+        raise UsageError(
+            "config init needs the database and the replica",
+            hint="litetool config init --db PATH --replica URL",
+        )
+    db = str(Path(db).expanduser().absolute())
     starter = {
         "log": {"level": "info", "format": "text"},
-        "metrics": {"addr": ""},
+        # So that `litetool status` and `litetool tui` find the daemon.
+        "metrics": {"addr": STARTER_METRICS_ADDR},
         "databases": [
             {
-                "path": args.db,
-                "replicas": [{"name": "primary", "url": args.replica, "sync-interval": "1s"}],
+                "path": db,
+                "replicas": [{"name": "primary", "url": replica, "sync-interval": "1s"}],
             }
         ],
     }
@@ -56,8 +84,22 @@ def _init(args: argparse.Namespace) -> int:
         path.write_text(STARTER_HEADER + tomli_w.dumps(starter), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
-    print(f"wrote {path}")
+    found = "" if Path(db).is_file() else " (not there yet)"
+    print(f"wrote {path}: {db}{found} -> {replica}, sync every 1s")
+    print("edit it for more databases, replicas, retention, metrics (config.toml lists them all)")
+    where = "" if path.resolve() == Path("litetool.toml").resolve() else f" --config {path}"
+    print(f"next: litetool daemon{where}   (then: litetool status{where}, litetool tui{where})")
     return 0
+
+
+def _ask(prompt: str) -> str:
+    """A value from the terminal, or '' when there is none to ask."""
+    if not sys.stdin.isatty():
+        return ""
+    try:
+        return input(prompt).strip()
+    except EOFError:
+        return ""
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from litetool.cli.output import human_bytes, print_json, print_table
+from litetool.cli.output import CONFIG_HELP, human_bytes, print_json, print_table
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     if name == "databases":
         return

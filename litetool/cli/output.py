@@ -7,6 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# Where commands look for the config file, in order (litetool.config).
+CONFIG_HELP = "config file (default: $LITETOOL_CONFIG, ./litetool.toml, /etc/litetool.toml)"
+
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Left-aligned columns separated by two spaces; header in capitals."""

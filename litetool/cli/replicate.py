@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from litetool.cli.output import CONFIG_HELP
 from litetool.errors import UsageError
 
 
@@ -23,7 +24,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
             "--snapshot-interval", default="1h", help="time between snapshots (default 1h)"
         )
     else:
-        parser.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+        parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument(
         "--exec",
         dest="exec_command",

@@ -6,13 +6,13 @@ import argparse
 import json
 import time
 
-from litetool.cli.output import human_bytes, print_json, print_table
+from litetool.cli.output import CONFIG_HELP, human_bytes, print_json, print_table
 from litetool.errors import StorageUnavailable, UsageError
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--addr", help="the daemon's metrics.addr (default: from the config)")
-    parser.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for db in status["databases"]:
         for replica in db["replicas"] or [{}]:
-            behind = max(0, db["txid"] - replica.get("published_txid", 0))
-            lag = (db["last_commit_us"] - replica.get("published_time_us", 0)) / 1e6
+            # The daemon's own lag (``engine.status.replica_lag``), as in /metrics.
+            behind = replica.get("lag_transactions", db["txid"])
+            lag = replica.get("lag_seconds", 0.0)
             age = (now_us - replica["last_sync_us"]) / 1e6 if replica.get("last_sync_us") else None
             rows.append(
                 (
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                     replica.get("name", ""),
                     replica.get("state", ""),
                     replica.get("published_txid", ""),
-                    f"{behind} tx / {max(0.0, lag) if behind else 0.0:.1f}s",
+                    f"{behind} tx / {lag:.1f}s",
                     "" if age is None else f"{age:.1f}s ago",
                     replica.get("last_error") or "",
                 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from litetool.cli.output import CONFIG_HELP
 from litetool.errors import ConfigError, UsageError
 
 
@@ -29,7 +30,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         metavar="DB_PATH|REPLICA_URL",
         help="a database from the config, or a replica to browse read-only",
     )
-    parser.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument(
         "--attach",
         metavar="HOST:PORT",

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from litetool.cli.output import print_json, print_table
+from litetool.cli.output import CONFIG_HELP, print_json, print_table
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="DB_PATH|REPLICA_URL")
-    parser.add_argument("--config", help="config file (default: $LITETOOL_CONFIG, /etc)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--replica", help="only this replica (by name, from the config)")
     parser.add_argument("--addr", help="ask the daemon at host:port (default: metrics.addr)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

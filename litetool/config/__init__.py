@@ -3,7 +3,8 @@
 Sources, highest priority first: values given in code (the CLI's quick-start
 mode), ``LITETOOL_*`` environment variables (nested keys joined with ``__``,
 e.g. ``LITETOOL_METRICS__ADDR``), then the TOML file. The file is found via
-``--config``, then ``$LITETOOL_CONFIG``, then ``/etc/litetool.toml``.
+``--config``, then ``$LITETOOL_CONFIG``, then ``./litetool.toml`` (where
+``litetool config init`` writes it), then ``/etc/litetool.toml``.
 
 Keys are kebab-case in TOML (``sync-interval``). Durations are strings such
 as ``"500ms"``, ``"10s"``, ``"24h"``, ``"7d"``; sizes such as ``"1GiB"``.
@@ -28,6 +29,7 @@ from litetool.errors import ConfigError
 from litetool.timespec import format_duration
 
 DEFAULT_CONFIG_PATH = "/etc/litetool.toml"
+LOCAL_CONFIG_PATH = "litetool.toml"
 ENV_CONFIG = "LITETOOL_CONFIG"
 SECRET_KEYS = frozenset({"secret-access-key", "account-key", "session-token", "bearer-token"})
 DURATION_KEYS = frozenset(
@@ -65,7 +67,8 @@ REPLICA_STORE_OPTIONS = (
 
 
 def find_config_path(explicit: str | None) -> Path | None:
-    """The config file to read: --config, then $LITETOOL_CONFIG, then /etc."""
+    """The config file to read: --config, then $LITETOOL_CONFIG, then
+    ./litetool.toml, then /etc/litetool.toml."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -77,8 +80,10 @@ def find_config_path(explicit: str | None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"config file not found: {env} (from ${ENV_CONFIG})")
         return path
-    default = Path(DEFAULT_CONFIG_PATH)
-    return default if default.is_file() else None
+    for default in (Path(LOCAL_CONFIG_PATH), Path(DEFAULT_CONFIG_PATH)):
+        if default.is_file():
+            return default
+    return None
 
 
 def expand_variables(value: Any, key_path: str = "") -> Any:
@@ -124,8 +129,9 @@ def load_settings(
     path = find_config_path(config_path) if use_files else None
     if path is None and require_file:
         raise ConfigError(
-            f"no config file: pass --config, set ${ENV_CONFIG}, or create {DEFAULT_CONFIG_PATH}",
-            hint="`litetool config init` writes a starter file",
+            f"no config file: pass --config, set ${ENV_CONFIG}, or create ./{LOCAL_CONFIG_PATH} "
+            f"or {DEFAULT_CONFIG_PATH}",
+            hint="`litetool config init --db PATH --replica URL` writes ./litetool.toml",
         )
     data = read_toml(path) if path else {}
     return build_settings(data, overrides or {}, source=str(path) if path else None)

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, replica_lag
 from litetool.errors import ConfigError
 
 _DATABASE_GAUGES = (
@@ -100,9 +100,8 @@ def render_metrics(board: StatusBoard, now_us: int | None = None) -> str:
     for db in databases:
         for r in db.replicas:
             labels = f'db="{_escape(db.path)}",replica="{_escape(r.name)}"'
-            behind = max(0, db.txid - r.published_txid) if r.generation else db.txid
+            behind, seconds = replica_lag(db, r)
             lag_tx.append((labels, behind))
-            seconds = max(0.0, (db.last_commit_us - r.published_time_us) / 1e6) if behind else 0
             lag_s.append((labels, seconds))
     family("replica_lag_transactions", "gauge", "Transactions not yet on the replica", lag_tx)
     family("replica_lag_seconds", "gauge", "Commit-time lag of the replica", lag_s)

@@ -490,13 +490,10 @@ class ReplicaSync:
 
     def _after_publish(self, time_us: int) -> None:
         assert self.position is not None
-        engine_txid = self.engine.txid
         self._status(
             generation=self.position.generation,
             published_txid=self.position.txid,
             published_time_us=time_us,
-            lag_transactions=max(0, engine_txid - self.position.txid),
-            lag_seconds=max(0.0, self.engine.last_time_us / 1e6 - time_us / 1e6),
             last_sync_us=int(self.clock() * 1e6),
             **self._traffic(),
         )

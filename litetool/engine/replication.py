@@ -23,7 +23,9 @@ import functools
 import os
 import queue
 import secrets
+import shutil
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -376,6 +378,40 @@ class DatabaseReplication:
                 self.log("error", "validation failed", error=str(exc))
 
     def _open(self) -> None:
+        self._check_database()
+        spool_dir = self.spool.directory
+        created = not spool_dir.exists()
+        try:
+            self._open_spool_and_database()
+        except BaseException:
+            # A start that fails leaves nothing behind that it made.
+            self._close()
+            if created:
+                shutil.rmtree(spool_dir, ignore_errors=True)
+            raise
+
+    def _check_database(self) -> None:
+        """Refuse a path that is not a SQLite database before creating anything."""
+        path = self.db_path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise DatabaseError(
+                f"database not found: {path}", hint="create it first, or check the path"
+            ) from None
+        except OSError as exc:
+            raise DatabaseError(f"cannot read {path}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise DatabaseError(f"{path} is not a file")
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(16)
+        except OSError as exc:
+            raise DatabaseError(f"cannot read {path}: {exc.strerror}") from None
+        if head and head != b"SQLite format 3\x00":
+            raise DatabaseError(f"{path} is not a SQLite database (its first bytes say otherwise)")
+
+    def _open_spool_and_database(self) -> None:
         spool_dir = self.spool.directory
         try:
             spool_dir.mkdir(parents=True, exist_ok=True)

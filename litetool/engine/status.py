@@ -28,8 +28,6 @@ class ReplicaStatus:
     generation: str | None = None
     published_txid: int = 0
     published_time_us: int = 0
-    lag_transactions: int = 0
-    lag_seconds: float = 0.0
     last_sync_us: int = 0
     last_error: str | None = None
     syncs: int = 0
@@ -137,10 +135,31 @@ class StatusBoard:
             return [event for event in self._events if event.seq > seq]
 
     def as_dict(self) -> dict[str, Any]:
-        """The whole status as JSON-ready data (the /status endpoint)."""
+        """The whole status as JSON-ready data (the /status endpoint), each
+        replica with its lag as of now (``replica_lag``)."""
+        databases = []
+        for db in self.snapshot():
+            entry = asdict(db)
+            for replica, fields in zip(db.replicas, entry["replicas"], strict=True):
+                fields["lag_transactions"], fields["lag_seconds"] = replica_lag(db, replica)
+            databases.append(entry)
         return {
             "version": self.version,
             "started_us": self.started_us,
             "now_us": int(time.time() * 1e6),
-            "databases": [asdict(db) for db in self.snapshot()],
+            "databases": databases,
         }
+
+
+def replica_lag(database: DatabaseStatus, replica: ReplicaStatus) -> tuple[int, float]:
+    """Transactions and commit-time seconds a replica is behind its database.
+
+    The one definition behind ``/status``, ``/metrics``, ``litetool status``
+    and the TUI: computed from the latest readings of both, so it never goes
+    stale while a replica waits (a replica with nothing published yet is
+    behind by every transaction)."""
+    behind = max(0, database.txid - replica.published_txid) if replica.generation else database.txid
+    seconds = (
+        max(0.0, (database.last_commit_us - replica.published_time_us) / 1e6) if behind else 0.0
+    )
+    return behind, seconds

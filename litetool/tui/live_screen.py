@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, RichLog, Static
 
-from litetool.engine.status import DatabaseStatus, Event, ReplicaStatus
+from litetool.engine.status import DatabaseStatus, Event, ReplicaStatus, replica_lag
 from litetool.tui.daemon_client import StatusView
 from litetool.tui.display import (
     format_age,
@@ -104,18 +104,6 @@ def _spool(database: DatabaseStatus) -> Text:
     if database.backpressure:
         return Text(size + " BRAKING", style="bold yellow", justify="right")
     return Text(size, justify="right")
-
-
-def replica_lag(database: DatabaseStatus, replica: ReplicaStatus) -> tuple[int, float]:
-    """Transactions and commit-time seconds the replica is behind the database.
-
-    Computed from the latest readings (as ``/metrics`` does), not from the
-    replica's fields of its last sync, which go stale while it waits."""
-    behind = max(0, database.txid - replica.published_txid) if replica.generation else database.txid
-    seconds = (
-        max(0.0, (database.last_commit_us - replica.published_time_us) / 1e6) if behind else 0.0
-    )
-    return behind, seconds
 
 
 def database_row(database: DatabaseStatus, now_us: int) -> list[object]:

@@ -49,10 +49,53 @@ def test_errors_are_one_line_with_exit_codes(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+def test_a_replicate_that_cannot_start_leaves_nothing_behind(tmp_path):
+    text = tmp_path / "notsqlite.txt"
+    text.write_text("hello, this is not a database\n")
+    missing_dir = tmp_path / "no" / "such" / "dir"
+    cases = [
+        (missing_dir / "app.db", "database not found"),
+        (text, "is not a SQLite database"),
+        (tmp_path, "is not a file"),
+    ]
+    for db, message in cases:
+        before = sorted(tmp_path.rglob("*"))
+        result = litetool("replicate", str(db), (tmp_path / "replica").as_uri(), timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert sorted(tmp_path.rglob("*")) == before, (db, result.stderr)
+
+
 def test_config_init_writes_a_loadable_file(tmp_path):
     path = tmp_path / "lt.toml"
-    assert litetool("config", "init", str(path)).returncode == 0
-    again = litetool("config", "init", str(path))
+    db = tmp_path / "app.db"
+    init = litetool("config", "init", str(path), "--db", str(db), "--replica", "file:///tmp/r")
+    assert init.returncode == 0, init.stderr
+    assert f"{db} (not there yet) -> file:///tmp/r" in init.stdout
+    assert f"litetool daemon --config {path}" in init.stdout
+    again = litetool("config", "init", str(path), "--db", str(db), "--replica", "file:///r")
     assert again.returncode == 2 and "already exists" in again.stderr
     shown = litetool("config", "show", "--config", str(path))
     assert shown.returncode == 0 and "[[databases]]" in shown.stdout
+    assert f'path = "{db}"' in shown.stdout
+
+
+def test_config_init_asks_for_what_it_needs_instead_of_writing_a_placeholder(tmp_path):
+    result = litetool("config", "init", str(tmp_path / "lt.toml"))
+    assert result.returncode == 2
+    assert "--db PATH --replica URL" in result.stderr
+    assert not (tmp_path / "lt.toml").exists()
+
+
+def test_commands_find_the_config_that_config_init_wrote_here(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    sqlite3.connect(db).close()
+    init = litetool("config", "init", "--db", "app.db", "--replica", "file:///tmp/r", cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "litetool.toml").is_file()
+    assert "next: litetool daemon   (then: litetool status, litetool tui)" in init.stdout
+    listed = litetool("databases", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert str(db) in listed.stdout

@@ -31,6 +31,18 @@ def test_render_metrics_computes_lag_at_scrape_time():
     assert 'litetool_braked_seconds_total{db="/db/app.db"} 1.5' in text
 
 
+def test_status_and_metrics_report_the_same_lag():
+    """One definition of lag: /status (and so ``litetool status --json`` and
+    the text ``status``) says what /metrics says, as of the reading."""
+    b = board()
+    replica = b.as_dict()["databases"][0]["replicas"][0]
+    assert (replica["lag_transactions"], replica["lag_seconds"]) == (2, 2.5)
+    b.update_database("/db/app.db", txid=45, last_commit_us=11_000_000)
+    replica = b.as_dict()["databases"][0]["replicas"][0]
+    assert (replica["lag_transactions"], replica["lag_seconds"]) == (5, 3.5)
+    assert 'litetool_replica_lag_transactions{db="/db/app.db",replica="s3"} 5' in render_metrics(b)
+
+
 def test_server_endpoints():
     async def scenario():
         server = MetricsServer(board(), "127.0.0.1:0")
