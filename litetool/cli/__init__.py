@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
-        parser.print_help()
+        parser.print_usage(sys.stderr)
+        print("error: a command is needed (litetool --help lists them)", file=sys.stderr)
         return 2
     try:
         return int(args._module.run(args) or 0)

@@ -21,7 +21,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
             "--sync-interval", default="1s", help="time between uploads (default 1s; 0s = at once)"
         )
         parser.add_argument(
-            "--snapshot-interval", default="1h", help="time between snapshots (default 1h)"
+            "--snapshot-interval",
+            help="time between snapshots (default 24h, as in config.toml)",
         )
     else:
         parser.add_argument("--config", help=CONFIG_HELP)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["databases"] = [
             {
                 "path": args.db_path,
-                "snapshot-interval": args.snapshot_interval,
+                **({"snapshot-interval": args.snapshot_interval} if args.snapshot_interval else {}),
                 "replicas": [
                     {
                         "url": url,

@@ -21,8 +21,14 @@ def fetch_status(addr: str, timeout: float = 3.0) -> dict:
     import urllib.error
     import urllib.request
 
-    host, _, port = addr.rpartition(":")
-    url = f"http://{host or '127.0.0.1'}:{port}/status"
+    from litetool.engine.metrics import parse_addr
+    from litetool.errors import ConfigError
+
+    try:
+        host, port = parse_addr(addr)
+    except ConfigError:
+        raise UsageError(f"expected host:port, got {addr!r}") from None
+    url = f"http://{host}:{port}/status"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())

@@ -6,6 +6,7 @@ over 100 ms to import, which commands such as ``--help`` must not pay.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -244,5 +245,10 @@ def _describe(exc: ValidationError, source: str | None) -> str:
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     where = f"{source}: " if source else ""
+    # A value from a LITETOOL_<SECTION>__<KEY> variable is blamed on it, not the file.
+    if all(isinstance(part, str) for part in error["loc"]):
+        variable = "LITETOOL_" + "__".join(str(p).upper() for p in error["loc"])
+        if variable in os.environ:
+            where = f"${variable}: "
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{where}{path or 'config'}: {message}{more}"

@@ -64,6 +64,10 @@ COMPACT_EVERY_RECORDS = 256
 # costing two PUTs each (at 200 tx/s, about one sync per 4 commits instead of
 # one per commit), for at most this much more lag.
 MIN_SYNC_SPACING_SECONDS = 0.02
+# A busy replica logs one "replicated" line this often, or once this many
+# transactions were published (each sync is logged at debug level).
+SUMMARY_SECONDS = 10.0
+SUMMARY_TRANSACTIONS = 1000
 # While the sync interval runs, the spool is checked this often for a full
 # segment to upload ahead of the sync (``_stage_full_segment``).
 STAGE_POLL_SECONDS = 0.1
@@ -114,6 +118,58 @@ class EngineView(Protocol):
     def fenced(self, replica: str, exc: ReplicaConflict) -> None: ...
 
 
+class SyncSummary:
+    """What the syncs since the last summary published: a busy replica logs one
+    info line every SUMMARY_SECONDS (or SUMMARY_TRANSACTIONS) instead of one
+    per sync; each sync is still logged at debug level."""
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+        self._clear()
+
+    def _clear(self) -> None:
+        self.generation = ""
+        self.first = self.last = 0
+        self.syncs = self.segments = self.bytes = 0
+
+    def add(self, generation: str, first: int, last: int, segments: int, stored: int) -> None:
+        if generation != self.generation:
+            self._clear()
+            self.generation, self.first = generation, first
+        self.last = last
+        self.syncs += 1
+        self.segments += segments
+        self.bytes += stored
+
+    def seconds_left(self, now: float) -> float:
+        """Until the next summary is due (inf when there is nothing to say)."""
+        if not self.syncs:
+            return float("inf")
+        return max(0.0, self._since + SUMMARY_SECONDS - now)
+
+    def due(self, now: float) -> bool:
+        return self.syncs > 0 and (
+            now - self._since >= SUMMARY_SECONDS
+            or self.last - self.first + 1 >= SUMMARY_TRANSACTIONS
+        )
+
+    def take(self, now: float) -> dict:
+        fields = {}
+        if self.syncs:
+            fields = {
+                "generation": self.generation,
+                "txids": f"{self.first}..{self.last}",
+                "transactions": self.last - self.first + 1,
+                "syncs": self.syncs,
+                "segments": self.segments,
+                "bytes": self.bytes,
+                "seconds": round(now - self._since, 1),
+            }
+        self._since = now
+        self._clear()
+        return fields
+
+
 class ReplicaSync:
     """The sync loop of one replica of one database."""
 
@@ -152,6 +208,7 @@ class ReplicaSync:
         # a burst of captures costs one cross-thread call, not one each.
         self._wake_requested = False
         self._lease = None
+        self._summary = SyncSummary()
         self._last_sync = 0.0
         self._last_sync_started = 0.0
         self._last_gc = clock()
@@ -217,7 +274,10 @@ class ReplicaSync:
         if self._backlog:
             return
         upkeep = self._seconds_to_upkeep()
-        await _wait_any(stop, self.wake, upkeep)
+        summary_in = self._summary.seconds_left(time.monotonic())
+        await _wait_any(stop, self.wake, min(upkeep, summary_in))
+        if self._summary.due(time.monotonic()):
+            self._log_summary()  # a burst ended: its line comes on time
         self.wake.clear()
         self._wake_requested = False
         if stop.is_set():
@@ -309,6 +369,7 @@ class ReplicaSync:
                         await self._publish_snapshot(reason=self._pending_reason)
                     while await self.sync_once(upkeep=False):
                         pass
+            self._log_summary()
             if self._lease is not None:
                 await self.replica.release_lease(self._lease)
             self._status(state="stopped")
@@ -399,7 +460,7 @@ class ReplicaSync:
             bytes=stored,
         )
         self.log(
-            "info",
+            "debug",
             "synced",
             replica=self.name,
             generation=position.generation,
@@ -407,7 +468,16 @@ class ReplicaSync:
             segments=len(entries),
             bytes=stored,
         )
+        self._summary.add(position.generation, first, txid, len(entries), stored)
+        if self._summary.due(time.monotonic()):
+            self._log_summary()
         return True
+
+    def _log_summary(self) -> None:
+        """One info line for the syncs since the last one (``SyncSummary``)."""
+        fields = self._summary.take(time.monotonic())
+        if fields:
+            self.log("info", "replicated", replica=self.name, **fields)
 
     async def _upload_after(
         self, txid: int, through_txid: int | None

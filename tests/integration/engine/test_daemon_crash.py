@@ -51,6 +51,8 @@ def start_daemon(db: Path, url: str, log: Path) -> subprocess.Popen:
             url,
             "--sync-interval",
             "0s",
+            "--log-level",
+            "debug",
             "--log-format",
             "json",
         ],

@@ -40,6 +40,7 @@ def test_errors_are_one_line_with_exit_codes(tmp_path):
         (("config", "show", "--config", str(tmp_path / "nope.toml")), 2),
         (("replicate", str(tmp_path / "missing.db"), (tmp_path / "r").as_uri()), 1),
         (("status", "--addr", "127.0.0.1:1"), 1),
+        (("status", "--addr", "nonsense"), 2),
     ]
     for args, code in cases:
         result = litetool(*args, timeout=60)
@@ -47,6 +48,32 @@ def test_errors_are_one_line_with_exit_codes(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_no_command_is_usage_on_stderr_and_exit_2():
+    result = litetool()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: litetool") and "a command is needed" in result.stderr
+
+
+def test_a_bad_value_from_the_environment_is_blamed_on_its_variable(tmp_path):
+    import os
+
+    config = tmp_path / "lt.toml"
+    config.write_text('[[databases]]\npath = "/tmp/a.db"\n[[databases.replicas]]\nurl = "/r"\n')
+    env = {**os.environ, "LITETOOL_LOG__LEVEL": "loud"}
+    result = litetool("databases", "--config", str(config), env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: $LITETOOL_LOG__LEVEL: log.level:"), result.stderr
+
+
+def test_replicate_and_the_config_file_share_the_snapshot_interval_default():
+    from litetool.config.model import DatabaseConfig
+
+    help_text = litetool("replicate", "--help").stdout
+    assert "default 24h" in help_text
+    assert DatabaseConfig.model_fields["snapshot_interval"].default == 24 * 3600.0
 
 
 def test_a_replicate_that_cannot_start_leaves_nothing_behind(tmp_path):
