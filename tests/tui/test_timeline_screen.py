@@ -143,7 +143,9 @@ async def test_the_table_window_slides_with_the_cursor(engine_replica, monkeypat
         for _ in range(6):
             await pilot.press("up")
         # the cursor reached the top row, so the window slid up (and stays 6 rows)
-        assert timeline.picked_txid == points.last_txid - 6
+        await wait_for(
+            pilot, lambda: timeline.picked_txid == points.last_txid - 6, what="six rows up"
+        )
         assert timeline.window[0] < points.last_txid - 6 < timeline.window[1]
         assert table.row_count == 6
 
