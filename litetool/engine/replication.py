@@ -220,10 +220,16 @@ class DatabaseReplication:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self.board.update_database(str(self.db_path), state="starting")
-        await asyncio.to_thread(self._open)
+        # Every replica URL is checked (a typo, an unknown scheme) before the
+        # database is touched or any generation starts.
+        opened = []
         for index, replica_config in enumerate(self.config.replicas):
             name = replica_config.display_name(index)
             replica = Replica.open(replica_config.url, replica_config.store_options(), name)
+            opened.append((replica_config, name, replica))
+            self.log("info", "replica", replica=name, url=replica.display_url)
+        await asyncio.to_thread(self._open)
+        for replica_config, name, replica in opened:
             self.board.update_replica(
                 str(self.db_path), name, url=replica.display_url, state="starting"
             )

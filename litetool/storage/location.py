@@ -67,6 +67,8 @@ _SCHEMES = {
 _NETWORK = frozenset({"s3", "gs", "az"})
 _BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]+")
+# "name:" at the start of a location without "://": a scheme with a typo.
+_SCHEME_LIKE_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +262,21 @@ def parse_location(url: str, options: Mapping[str, Any] | None = None) -> Locati
     if not isinstance(url, str) or not url or url != url.strip() or "\x00" in url:
         raise ConfigError(f"invalid replica location {url!r}")
     if "://" not in url:
+        scheme_like = _SCHEME_LIKE_RE.match(url)
+        if scheme_like:
+            # A typo must never become a local directory named "s3:".
+            name = scheme_like.group(1).lower()
+            if name in _SCHEMES:
+                rest = url[scheme_like.end() :].lstrip("/")
+                raise ConfigError(
+                    f"malformed replica URL {url!r}",
+                    hint=f"did you mean {name}://{rest}?",
+                )
+            raise ConfigError(
+                f"unsupported replica URL scheme {name!r} in {url!r}",
+                hint="use a path, file://, s3://, gs://, az:// or memory:// "
+                "(a local directory whose name has a colon: write it as ./" + url + ")",
+            )
         if options:
             raise ConfigError(f"unknown option {next(iter(options))} for local directories")
         return Location("file", os.path.abspath(os.path.expanduser(url)))

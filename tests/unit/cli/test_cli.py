@@ -76,6 +76,20 @@ def test_replicate_and_the_config_file_share_the_snapshot_interval_default():
     assert DatabaseConfig.model_fields["snapshot_interval"].default == 24 * 3600.0
 
 
+def test_a_replica_url_typo_is_refused_before_anything_starts(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    sqlite3.connect(db).close()
+    for url in ("s3:/bucket/app", "foo:bar", "ftp://host/dir"):
+        before = sorted(tmp_path.rglob("*"))
+        result = litetool("replicate", str(db), url, cwd=tmp_path, timeout=60)
+        assert result.returncode == 2, (url, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "new generation" not in result.stderr
+        assert sorted(tmp_path.rglob("*")) == before, url
+
+
 def test_a_replicate_that_cannot_start_leaves_nothing_behind(tmp_path):
     text = tmp_path / "notsqlite.txt"
     text.write_text("hello, this is not a database\n")

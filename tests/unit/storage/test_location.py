@@ -239,3 +239,25 @@ def test_memory_stores_are_shared_by_name():
     first.put("k", b"v")
     assert bytes(build_store(parse_location("memory://shared-test/p")).get("k").bytes()) == b"v"
     assert build_store(parse_location("memory://shared-test/other")) is not first
+
+
+@pytest.mark.parametrize(
+    ("typo", "hint"),
+    [
+        ("s3:/bucket/app", "did you mean s3://bucket/app?"),
+        ("s3:bucket", "did you mean s3://bucket?"),
+        ("gs:/b/p", "did you mean gs://b/p?"),
+        ("foo:bar", "write it as ./foo:bar"),
+        ("C:backups", "write it as ./C:backups"),
+    ],
+)
+def test_a_scheme_with_a_typo_is_an_error_not_a_directory(typo, hint):
+    with pytest.raises(ConfigError) as caught:
+        parse_location(typo)
+    assert hint in caught.value.render()
+
+
+def test_a_path_is_only_a_path():
+    assert parse_location("./foo:bar").root.endswith("/foo:bar")
+    assert parse_location("/srv/x:y/backups").root == "/srv/x:y/backups"
+    assert parse_location("backups/app").scheme == "file"
