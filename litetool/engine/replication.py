@@ -227,9 +227,9 @@ class DatabaseReplication:
             name = replica_config.display_name(index)
             replica = Replica.open(replica_config.url, replica_config.store_options(), name)
             opened.append((replica_config, name, replica))
-            self.log("info", "replica", replica=name, url=replica.display_url)
         await asyncio.to_thread(self._open)
         for replica_config, name, replica in opened:
+            self.log("info", "replica", replica=name, url=replica.display_url)
             self.board.update_replica(
                 str(self.db_path), name, url=replica.display_url, state="starting"
             )
