@@ -23,7 +23,7 @@ from litetool.errors import ReplicaFormatError
 from litetool.storage.envelope import MAX_PAYLOAD_BYTES
 from litetool.storage.json_fields import MIN_I64, Fields, dump_json, parse_json_object
 from litetool.storage.keys import validate_digest
-from litetool.storage.segment import MAX_U32, is_valid_page_size
+from litetool.storage.segment import MAX_PAGE_NUMBER, MAX_U32, is_valid_page_size
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 
@@ -55,7 +55,7 @@ def expected_chunk_count(page_size: int, page_count: int, chunk_size: int) -> in
 def _check(manifest: SnapshotManifest) -> SnapshotManifest:
     if not is_valid_page_size(manifest.page_size):
         raise ReplicaFormatError(f"malformed snapshot manifest: page size {manifest.page_size}")
-    if not 1 <= manifest.page_count <= MAX_U32:
+    if not 1 <= manifest.page_count <= MAX_PAGE_NUMBER:
         raise ReplicaFormatError(f"malformed snapshot manifest: page count {manifest.page_count}")
     if not (
         0 < manifest.chunk_size <= MAX_PAYLOAD_BYTES
@@ -102,7 +102,7 @@ def decode_manifest(payload: bytes | bytearray | memoryview) -> SnapshotManifest
             txid=fields.integer("txid"),
             time_us=fields.integer("time_us", MIN_I64),
             page_size=fields.integer("page_size", 1, MAX_U32),
-            page_count=fields.integer("page_count", 1, MAX_U32),
+            page_count=fields.integer("page_count", 1, MAX_PAGE_NUMBER),
             chunk_size=fields.integer("chunk_size", 1, MAX_PAYLOAD_BYTES),
             chunks=tuple(chunks),
         )

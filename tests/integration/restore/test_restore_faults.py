@@ -149,11 +149,11 @@ from pathlib import Path
 from litetool.storage.replica import Replica
 original = Replica.fetch_object
 tmp, marker = Path(os.environ["STALL_TMP"]), Path(os.environ["STALL_MARKER"])
-async def stalled(self, digest, kind):
+async def stalled(self, digest, kind, **limits):
     if tmp.exists():
         marker.touch()
         await asyncio.sleep(60)
-    return await original(self, digest, kind)
+    return await original(self, digest, kind, **limits)
 Replica.fetch_object = stalled
 from litetool.cli import main
 sys.exit(main(sys.argv[1:]))
