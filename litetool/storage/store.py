@@ -232,16 +232,31 @@ def _file_type(mode: int) -> str:
     return "of an unknown type"
 
 
+def _inside(real_root: str, key: str) -> str:
+    """The real path of *key* below *real_root* (a resolved directory); CorruptObject
+    when a symbolic link on the way leads outside it. Each component is looked at
+    once; only a key with a link on its path pays for a full resolution."""
+    path = real_root
+    for part in key.split("/"):
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return os.path.join(real_root, key)  # missing: the open says so
+        if stat.S_ISLNK(mode) or part in ("", ".", ".."):
+            real = os.path.realpath(os.path.join(real_root, key))
+            if os.path.commonpath([real_root, real]) != real_root:
+                raise CorruptObject(key, f"is a symbolic link to {real}, outside the replica")
+            return real
+    return path
+
+
 def read_local_file(
     root: str, key: str, max_bytes: int, where: str
 ) -> tuple[bytearray, ObjectMeta]:
     """The bytes and metadata of *key* below the directory *root* (see the module
     docstring); never blocks on a special file and never reads outside *root*."""
-    path = os.path.join(root, key)
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    if os.path.commonpath([real_root, real]) != real_root:
-        raise CorruptObject(key, f"is a symbolic link to {real}, outside the replica")
+    real = _inside(os.path.realpath(root), key)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
     try:
         fd = os.open(real, flags)
