@@ -408,6 +408,7 @@ def could_avoid(history: History, fault: Fault, target: Target) -> bool:
     return plan_point("replica", index, txid, avoid) is not None
 
 
+@pytest.mark.timeout(scale(600, 4 * 3600))
 def test_random_damage_never_restores_wrong_content(history, tmp_path, figures):
     work = tmp_path / "replica"
     shutil.copytree(history.replica, work)

@@ -478,6 +478,7 @@ def test_frames_beyond_their_transactions_database_size_are_real_sqlite(tmp_path
 
 # -- fuzzing every replica codec -------------------------------------------------------------
 
+FUZZ_TIMEOUT = pytest.mark.timeout(scale(300, 4 * 3600))
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
@@ -585,6 +586,7 @@ def _segment_header_fields(data, payload: bytes) -> bytes:
     return bytes(mutated)
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(st.data())
 def test_segment_decoding_returns_a_segment_or_a_format_error(figures, data):
@@ -611,6 +613,7 @@ def _valid_record_document() -> dict:
     return record_json("0123456789abcdef", 0, snapshots=[snapshot], segments=segments)
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(st.data())
 def test_index_record_decoding_returns_a_record_or_a_format_error(figures, data):
@@ -632,6 +635,7 @@ def test_index_record_decoding_returns_a_record_or_a_format_error(figures, data)
         assert 1 <= segment.db_pages <= 2**32 - 2
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(st.data())
 def test_manifest_decoding_returns_a_manifest_or_a_format_error(figures, data):
@@ -651,6 +655,7 @@ def test_manifest_decoding_returns_a_manifest_or_a_format_error(figures, data):
     assert len(manifest.chunks) == -(-manifest.image_size // manifest.chunk_size)
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(st.data())
 def test_lease_decoding_returns_a_lease_or_a_format_error(figures, data):
@@ -668,6 +673,7 @@ def test_lease_decoding_returns_a_lease_or_a_format_error(figures, data):
     figures.add("decoded")
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(st.data())
 def test_envelope_decoding_returns_the_payload_or_corrupt_object(figures, data):
@@ -700,6 +706,7 @@ def test_envelope_decoding_returns_the_payload_or_corrupt_object(figures, data):
     assert bytes(decoded) == payload
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(
     st.text(max_size=120)
