@@ -290,7 +290,7 @@ def test_a_zstd_bomb_is_refused_before_it_is_decompressed(
         chunk = _content_address(crafted.root, stored)
         pages = len(crafted.before) // PAGE_SIZE
         manifest, size = put_object(
-            crafted.root, ObjectKind.SNAPSHOT_MANIFEST, manifest_json(pages, BOMB_BYTES, [chunk])
+            crafted.root, ObjectKind.SNAPSHOT_MANIFEST, manifest_json(pages, 64 << 20, [chunk])
         )
         snapshot = snapshot_json(manifest, 0, pages, size + len(stored))
         crafted.write_record(0, record_json(crafted.generation, 0, snapshots=[snapshot]))
@@ -382,9 +382,15 @@ def test_hostile_index_entries_are_refused_naming_the_record(crafted, tmp_path, 
 
 def test_hostile_manifests_are_refused_naming_the_manifest(crafted, tmp_path, capsys):
     pages = len(crafted.before) // PAGE_SIZE
-    for chunks in (["../../../../etc/passwd"], ["/etc/passwd"], [crafted.chunks[0]] * 1000):
+    cases = [
+        (2 * PAGE_SIZE, ["../../../../etc/passwd"]),
+        (2 * PAGE_SIZE, ["/etc/passwd"]),
+        (2 * PAGE_SIZE, [crafted.chunks[0]] * 1000),
+        (1 << 30, [crafted.chunks[0]]),  # a chunk of 1 GiB would be held in memory whole
+    ]
+    for chunk_size, chunks in cases:
         manifest, _ = put_object(
-            crafted.root, ObjectKind.SNAPSHOT_MANIFEST, manifest_json(pages, 2 * PAGE_SIZE, chunks)
+            crafted.root, ObjectKind.SNAPSHOT_MANIFEST, manifest_json(pages, chunk_size, chunks)
         )
         snapshot = dict(crafted.snapshot, manifest=manifest)
         crafted.write_record(0, record_json(crafted.generation, 0, snapshots=[snapshot]))
