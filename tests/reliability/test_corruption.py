@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import shutil
@@ -60,7 +61,7 @@ from litetool.storage import GenerationIndex, Replica, object_key
 from litetool.storage.keys import try_parse_key
 
 TRIALS = scale(200, 2_000)
-SEED = 20261207
+SEED = int(os.environ.get("LITETOOL_TEST_SEED", "20261207"))
 PHASE_1, DOWNTIME, PHASE_2 = 90, 6, 60
 
 WRITER = r"""
