@@ -128,7 +128,7 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
 
     from litetool.cli.targets import resolve_source
     from litetool.errors import NoBackupFound, OutputExists
-    from litetool.restore import load_candidates, plan_fetching, restore_plan
+    from litetool.restore import load_replicas, plan_fetching, restore_plan
     from litetool.restore.output import check_output_free
 
     source = resolve_source(args.source, config_path=args.config, replica_name=args.replica)
@@ -155,13 +155,17 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
                 raise
             out_problem = exc.render().removeprefix("error: ")
     try:
-        candidates = await load_candidates(source.replicas, warn=_warn)
+        loaded = await load_replicas(source.replicas, warn=_warn)
     except NoBackupFound as exc:
         if args.if_replica_exists:
             print(f"{exc.message}; nothing to restore (--if-replica-exists)")
             return 0
         raise
-    plan, candidates = await plan_fetching(candidates, target, source.replicas)
+    plan, candidates = await plan_fetching(
+        loaded.candidates, target, source.replicas, breaks=loaded.breaks
+    )
+    for broken in loaded.breaks:  # the planner found that none of them matters here
+        _warn(f"{broken.describe()} ({broken.error.message}); this restore does not need it")
     replica = next(r for r in source.replicas if r.name == plan.replica)
     if args.dry_run:
         _print_plan(plan, replica.display_url, out, out_problem)
@@ -185,7 +189,13 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         result = await restore_plan(
-            plan, source.replicas, candidates, out, parallelism=parallelism, progress=progress
+            plan,
+            source.replicas,
+            candidates,
+            out,
+            parallelism=parallelism,
+            progress=progress,
+            warn=_warn,
         )
     except asyncio.CancelledError:
         if terminated:
@@ -194,6 +204,7 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
     rate = result.bytes_fetched / result.seconds / 2**20 if result.seconds > 0 else 0.0
+    plan = result.plan  # the plan used: another one when an object of the first was broken
     print(
         f"restored {out}: txid {plan.txid}, committed {_when(plan.commit_time_us)}, "
         f"{_size(plan.db_size_pages * plan.page_size)} "

@@ -9,6 +9,7 @@ broken objects). See DESIGN.md section 7 and docs/ARCHITECTURE.md.
 
 from litetool.restore.execute import DEFAULT_PARALLELISM, RestoreResult, execute_plan
 from litetool.restore.plan import (
+    BrokenGeneration,
     Candidate,
     PlannedSegment,
     RestorePlan,
@@ -16,20 +17,26 @@ from litetool.restore.plan import (
     attach_detail,
     fallback_point,
     last_txid_at_or_before,
+    latest_reachable,
+    plan_point,
     plan_restore,
 )
 from litetool.restore.progress import NullProgress, ProgressReporter
 from litetool.restore.session import (
+    Loaded,
     broken_object_hint,
     fetch_detail,
     load_candidates,
+    load_replicas,
     plan_fetching,
     restore_plan,
 )
 
 __all__ = [
     "DEFAULT_PARALLELISM",
+    "BrokenGeneration",
     "Candidate",
+    "Loaded",
     "NullProgress",
     "PlannedSegment",
     "ProgressReporter",
@@ -42,8 +49,11 @@ __all__ = [
     "fallback_point",
     "fetch_detail",
     "last_txid_at_or_before",
+    "latest_reachable",
     "load_candidates",
+    "load_replicas",
     "plan_fetching",
+    "plan_point",
     "plan_restore",
     "restore_plan",
 ]

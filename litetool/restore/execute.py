@@ -17,9 +17,17 @@
   each page is written about once (``pwrite``/``pwritev`` at its offset), only
   frames through the target txid are applied, and nothing beyond the final
   database size is written.
+- Before anything is created or allocated, the plan's final size must be a
+  size SQLite can have (``CorruptObject`` naming the object that states it)
+  and must fit on the output's file system (``RestoreError``).
 - Memory is bounded by ``parallelism`` objects in flight and by
   ``memory_budget_bytes`` (one larger object may still go alone), plus the
-  page map (4 bytes per page); the database is never held in memory.
+  page map (4 bytes per page); the database is never held in memory. No
+  object is decompressed beyond what its referrer says it holds (a segment's
+  index entry, a chunk's manifest, a manifest's snapshot entry).
+- A write that fails (no space left, I/O error, read-only file system) is
+  ``RestoreError`` naming the file: "no space left on device writing
+  <OUT>.tmp".
 - On any failure, ``KeyboardInterrupt`` or cancellation (the CLI turns
   SIGTERM into one): the writer thread is drained, ``<OUT>.tmp`` is removed
   and ``OUT`` is left absent (removed again if the interruption came after it
@@ -29,6 +37,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections import deque
@@ -39,12 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
-from litetool.errors import CorruptObject
-from litetool.restore.output import RestoreOutput, check_output_free
+from litetool.errors import CorruptObject, RestoreError
+from litetool.restore.output import RestoreOutput, check_output_free, temp_path_for
 from litetool.restore.page_map import FIRST_FRAME_VERSION, PageMap
 from litetool.restore.plan import PlannedSegment, RestorePlan
 from litetool.restore.progress import NullProgress, ProgressReporter
 from litetool.storage import ObjectKind, Replica, Segment, SnapshotManifest, object_key
+from litetool.storage.segment import MAX_PAGE_NUMBER
 
 DEFAULT_PARALLELISM = 8
 DEFAULT_MEMORY_BUDGET_BYTES = 256 << 20
@@ -88,8 +98,13 @@ async def execute_plan(
     started = time.perf_counter()
     out_path = Path(out_path)
     check_output_free(out_path)
-    output = RestoreOutput(out_path)
-    output.open()
+    _check_final_size(plan)
+    try:
+        _check_free_space(plan, out_path)
+        output = RestoreOutput(out_path)
+        output.open()
+    except OSError as exc:
+        raise _write_error(exc, temp_path_for(out_path), plan) from exc
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litetool-restore")
     run = _Run(plan, replica, output, writer, progress)
     ok = False
@@ -99,6 +114,8 @@ async def execute_plan(
         progress.phase("checking integrity")
         await run.in_writer(output.publish, plan.db_size_pages, plan.page_size)
         ok = True
+    except OSError as exc:  # the storage layer raises litetool errors: this is the output
+        raise _write_error(exc, output.temp_path, plan) from exc
     finally:
         # Drain the writer before touching the file: a write still running must not
         # land on a closed (and maybe reused) descriptor.
@@ -157,7 +174,9 @@ class _Run:
 
     async def fetch_and_apply(self, parallelism: int, memory_budget_bytes: int) -> None:
         plan = self.plan
-        manifest = await self.replica.fetch_manifest(plan.snapshot.manifest_digest)
+        manifest = await self.replica.fetch_manifest(
+            plan.snapshot.manifest_digest, snapshot=plan.snapshot
+        )
         _check_manifest(plan, manifest)
         self._advance()
         chunk_offsets: dict[str, list[int]] = {}
@@ -179,10 +198,10 @@ class _Run:
 
     def _segment_job(self, planned: PlannedSegment, first_version: int) -> _Job:
         entry = planned.entry
-        payload_bytes = 20 + 16 * entry.transaction_count + entry.frames * (4 + entry.page_size)
+        payload_bytes = entry.payload_length
         return _Job(
             cost=entry.stored_bytes + payload_bytes,
-            fetch=lambda: self.replica.fetch_segment(entry.digest),
+            fetch=lambda: self.replica.fetch_segment(entry.digest, expected_length=payload_bytes),
             apply=lambda segment: self._apply_segment(planned, segment, first_version),
         )
 
@@ -205,9 +224,12 @@ class _Run:
     # -- snapshot chunks -------------------------------------------------------------------
 
     def _chunk_job(self, manifest: SnapshotManifest, digest: str, indexes: list[int]) -> _Job:
+        length = manifest.chunk_length(indexes[0])
         return _Job(
-            cost=2 * manifest.chunk_length(indexes[0]),
-            fetch=lambda: self.replica.fetch_object(digest, ObjectKind.SNAPSHOT_CHUNK),
+            cost=2 * length,
+            fetch=lambda: self.replica.fetch_object(
+                digest, ObjectKind.SNAPSHOT_CHUNK, expected_length=length
+            ),
             apply=lambda payload: self._apply_chunk(manifest, digest, indexes, payload),
         )
 
@@ -322,6 +344,77 @@ def _check_segment(planned: PlannedSegment, segment: Segment) -> None:
     problem = planned.entry.mismatch(segment)
     if problem is not None:
         raise CorruptObject(object_key(planned.entry.digest), problem)
+
+
+# -- the output's size and the file system ---------------------------------------------------
+
+
+def size_source_key(plan: RestorePlan) -> str:
+    """The object whose content states the plan's final database size."""
+    if plan.segments:
+        return object_key(plan.segments[-1].digest)
+    return object_key(plan.snapshot.manifest_digest)
+
+
+def _check_final_size(plan: RestorePlan) -> None:
+    if not 1 <= plan.db_size_pages <= MAX_PAGE_NUMBER:
+        raise CorruptObject(
+            size_source_key(plan),
+            f"says the database has {plan.db_size_pages} pages at txid {plan.txid}; "
+            f"SQLite databases have 1..{MAX_PAGE_NUMBER}",
+        )
+
+
+def _size_text(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def _existing_directory(path: Path) -> Path:
+    directory = path.parent
+    while not directory.is_dir() and directory != directory.parent:
+        directory = directory.parent
+    return directory
+
+
+def _check_free_space(plan: RestorePlan, out_path: Path) -> None:
+    """RestoreError when the restored file cannot fit where it is written (a temp file
+    left by a killed restore is truncated first, so its blocks count as free)."""
+    needed = plan.db_size_pages * plan.page_size
+    directory = _existing_directory(out_path)
+    info = os.statvfs(directory)
+    if info.f_blocks == 0:  # a file system that does not report its size
+        return
+    free = info.f_bavail * info.f_frsize
+    try:
+        free += os.stat(temp_path_for(out_path)).st_blocks * 512
+    except OSError:
+        pass
+    if needed > free:
+        raise RestoreError(
+            f"the database at txid {plan.txid} is {_size_text(needed)} "
+            f"({plan.db_size_pages} pages of {plan.page_size} bytes, as "
+            f"{size_source_key(plan)} says) and {directory} has {_size_text(free)} free",
+            hint="free some space or restore to another file system",
+        )
+
+
+def _write_error(exc: OSError, path: Path, plan: RestorePlan) -> RestoreError:
+    """One line for a failed write of the output (the temp file is already removed)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return RestoreError(
+            f"{what} writing {path}",
+            hint=f"the restored database needs "
+            f"{_size_text(plan.db_size_pages * plan.page_size)}; free some space or restore "
+            "to another file system (nothing was left behind)",
+        )
+    reason = exc.strerror or type(exc).__name__
+    where = exc.filename if exc.filename else path
+    return RestoreError(f"cannot write {where}: {reason.lower()}")
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ Contract (DESIGN.md invariant 8):
 - ``<OUT>.tmp`` is locked (``flock``) while a restore writes it: a second
   restore to the same ``OUT`` is refused, and a temp file left by a killed
   restore is reused.
-- :meth:`RestoreOutput.discard` (failure, interruption) removes the temp file
-  and anything SQLite could have left next to it; ``OUT`` is untouched unless
-  this restore itself linked it (interrupted in the very last step).
+- :meth:`RestoreOutput.discard` (failure, interruption) removes the temp file,
+  anything SQLite could have left next to it and the directories this restore
+  created for ``OUT`` (if still empty); ``OUT`` is untouched unless this
+  restore itself linked it (interrupted in the very last step).
 - :meth:`RestoreOutput.publish` makes the file an ordinary database:
 
   * the database header's file format versions (bytes 18 and 19) are set
@@ -83,10 +84,25 @@ class RestoreOutput:
         self.temp_path = temp_path_for(self.path)
         self.fd = -1
         self.published = False
+        self.created_directories: list[Path] = []
 
     def open(self) -> None:
         check_output_free(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_directories()
+        try:
+            self._open_locked()
+        except BaseException:
+            self._remove_created_directories()
+            raise
+        try:
+            os.ftruncate(self.fd, 0)
+            self._remove_sidecars()
+            check_output_free(self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _open_locked(self) -> None:
         while True:
             fd = os.open(self.temp_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
@@ -107,13 +123,6 @@ class RestoreOutput:
                 break
             os.close(fd)
         self.fd = fd
-        try:
-            os.ftruncate(fd, 0)
-            self._remove_sidecars()
-            check_output_free(self.path)
-        except BaseException:
-            self.discard()
-            raise
 
     def publish(self, db_size_pages: int, page_size: int) -> None:
         """Truncate, make it an ordinary database, check it, fsync and link it to OUT."""
@@ -139,6 +148,7 @@ class RestoreOutput:
         if this restore published it (an interruption during the last step), and only
         while it is still the file this restore wrote."""
         if self.fd < 0:
+            self._remove_created_directories()
             return
         # Compared while our descriptor is open, so the inode cannot have been reused.
         ours = os.fstat(self.fd)
@@ -154,6 +164,28 @@ class RestoreOutput:
                 os.unlink(self.temp_path)
         self._remove_sidecars()
         self.close()
+        self._remove_created_directories()
+
+    def _remove_created_directories(self) -> None:
+        for directory in reversed(self.created_directories):  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:
+                break  # not empty (someone else's files) or gone: leave the rest
+        self.created_directories = []
+
+    def _make_directories(self) -> None:
+        missing = []
+        directory = self.path.parent
+        while not directory.exists() and directory != directory.parent:
+            missing.append(directory)
+            directory = directory.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile by someone else: not ours to remove
+            self.created_directories.append(directory)
 
     def _remove_sidecars(self) -> None:
         for suffix in SIDECARS:

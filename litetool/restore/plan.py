@@ -36,6 +36,22 @@ applied.
 
 Errors: ``NoBackupFound`` when there are no candidates; ``TargetUnreachable``
 with a hint naming a ``--txid``/``--at`` that would work.
+
+Broken generations (:class:`BrokenGeneration`): a generation whose index
+records could be read only up to a corrupt, missing or malformed one takes
+part with the part before it (its *known* part, a candidate like any other).
+The planner answers from the known parts when the broken record cannot
+change the answer, and raises the broken record's error otherwise, with a
+hint naming the latest restore point it can still vouch for:
+
+- **latest** and **time T**: the break hides later restore points, so it
+  matters when its generation is the chosen one or newer (generations do not
+  overlap in time: a new one starts after the old one's writer stopped); for
+  a time, not when the known part already holds a commit after T;
+- **txid N**: when N is asked of the broken generation and lies past its
+  known part.
+
+A generation of another replica that was read whole makes the break moot.
 """
 
 from __future__ import annotations
@@ -45,7 +61,13 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from litetool.errors import NoBackupFound, TargetUnreachable
+from litetool.errors import (
+    CorruptObject,
+    LitetoolError,
+    NoBackupFound,
+    ObjectNotFound,
+    TargetUnreachable,
+)
 from litetool.storage.generation import DetailNeeded, GenerationIndex
 from litetool.storage.manifest import DEFAULT_CHUNK_SIZE
 from litetool.storage.records import SegmentDetail, SegmentEntry, SnapshotEntry
@@ -93,6 +115,28 @@ class PlannedSegment:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokenGeneration:
+    """A generation of replica ``replica`` whose index records could be read only up to
+    the one at ``key``, because of ``error`` (which names it). ``known`` is the
+    generation as the records before it describe it (None when the first record of
+    the view is the broken one)."""
+
+    replica: str
+    generation: str
+    key: str
+    error: LitetoolError
+    known: GenerationIndex | None
+
+    def describe(self) -> str:
+        if self.known is None:
+            return f"generation {self.generation} of replica {self.replica} cannot be read"
+        return (
+            f"generation {self.generation} of replica {self.replica} cannot be read past "
+            f"txid {self.known.last_txid}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RestorePlan:
     """Everything a restore fetches, in order, and the exact state it ends in.
 
@@ -124,12 +168,107 @@ def plan_restore(
     target: RestoreTarget,
     *,
     avoid: Collection[str] = (),
+    breaks: Sequence[BrokenGeneration] = (),
 ) -> RestorePlan:
     """The plan for *target* over *candidates* (see the module docstring).
 
     *avoid* names objects (snapshot manifests or segments) that must not be
     used, e.g. because fetching them failed; paths through them are skipped.
+    *breaks*: generations read only in part (their known parts are among the
+    *candidates*); the error of one that could hide the answer is raised.
     """
+    try:
+        plan = _plan_target(candidates, target, avoid)
+    except (NoBackupFound, TargetUnreachable):
+        hiding = hiding_break(None, candidates, target, breaks)
+        if hiding is None:
+            raise
+        raise _break_error(hiding, None, candidates) from None
+    hiding = hiding_break(plan, candidates, target, breaks)
+    if hiding is not None:
+        # The answer to a txid is that txid, not the latest point known.
+        raise _break_error(hiding, None if target.txid is not None else plan, candidates)
+    return plan
+
+
+def hiding_break(
+    plan: RestorePlan | None,
+    candidates: Sequence[Candidate],
+    target: RestoreTarget,
+    breaks: Sequence[BrokenGeneration],
+) -> BrokenGeneration | None:
+    """The first of *breaks* that could hide the answer to *target* (*plan*: the answer
+    from the candidates, None if there is none); see the module docstring."""
+    if not breaks:
+        return None
+    broken_pairs = {(b.replica, b.generation) for b in breaks}
+    newest = max(
+        [index.generation for _, index in candidates] + [b.generation for b in breaks]
+    )
+    for broken in breaks:
+        if any(
+            index.generation == broken.generation and (name, index.generation) not in broken_pairs
+            for name, index in candidates
+        ):
+            continue  # another replica holds the whole generation
+        if target.generation is not None and target.generation != broken.generation:
+            continue
+        known = broken.known
+        if target.txid is not None:
+            asked = target.generation or newest
+            if asked == broken.generation and (known is None or target.txid > known.last_txid):
+                return broken
+            continue
+        if plan is not None and broken.generation < plan.generation:
+            continue  # an older generation: its hidden points come before the answer
+        if (
+            target.time_us is not None
+            and known is not None
+            and target.time_us < _max_time_us(known)
+        ):
+            continue  # the known part holds a commit after T: the answer is in it
+        return broken
+    return None
+
+
+def _break_error(
+    broken: BrokenGeneration, plan: RestorePlan | None, candidates: Sequence[Candidate]
+) -> LitetoolError:
+    """*broken*'s error, with a hint naming the latest restore point known without it
+    (*plan* when given: the latest point the candidates know before the break)."""
+    if plan is None or plan.generation > broken.generation:
+        plan = None
+        known = broken.known
+        if known is not None:
+            plan = plan_point(broken.replica, known, known.last_txid, frozenset())
+        else:
+            older = [c for c in candidates if c[1].generation < broken.generation]
+            if older:
+                name, index = _pick_latest(older)
+                plan = plan_point(name, index, index.last_txid, frozenset())
+    hint = (
+        point_hint(plan, "the latest restore point known before it")
+        if plan is not None
+        else f"no other restore point of replica {broken.replica} is known"
+    )
+    return with_hint(broken.error, hint)
+
+
+def with_hint(error: LitetoolError, hint: str) -> LitetoolError:
+    """A copy of *error* with *hint* added to its own."""
+    combined = f"{error.hint}; {hint}" if error.hint else hint
+    if isinstance(error, CorruptObject):
+        return CorruptObject(error.key, error.problem, hint=combined)
+    if isinstance(error, ObjectNotFound):
+        copy = ObjectNotFound(error.key, hint=combined)
+        copy.message = error.message
+        return copy
+    return type(error)(error.message, hint=combined)
+
+
+def _plan_target(
+    candidates: Sequence[Candidate], target: RestoreTarget, avoid: Collection[str]
+) -> RestorePlan:
     if not candidates:
         raise NoBackupFound("no backups found")
     pool = [c for c in candidates if target.generation in (None, c[1].generation)]
@@ -146,7 +285,7 @@ def plan_restore(
     else:
         name, index = _pick_latest(pool)
         txid = index.last_txid
-    plan = _plan_in(name, index, txid, frozenset(avoid))
+    plan = plan_point(name, index, txid, frozenset(avoid))
     if plan is None:
         raise TargetUnreachable(
             f"txid {txid} of generation {index.generation} cannot be reached without "
@@ -165,6 +304,29 @@ def attach_detail(
         (name, index.with_detail(entry, detail) if index.generation == generation else index)
         for name, index in candidates
     ]
+
+
+def latest_reachable(
+    name: str, index: GenerationIndex, txid: int, avoid: Collection[str]
+) -> RestorePlan | None:
+    """The latest restore point at or before *txid* in this candidate that some plan
+    reaches without any of *avoid* (the cheapest such plan), or None.
+
+    No segment is fetched for this: a point inside a segment known only by its
+    summary gives way to the point before that segment.
+    """
+    paths = _Paths(index, frozenset(avoid))
+    point = min(txid, index.last_txid)
+    while point >= index.first_txid:
+        choice = paths.cheapest(point)
+        if choice is not None:
+            try:
+                return paths.plan(name, point, choice)
+            except DetailNeeded as need:
+                point = need.entry.first_txid - 1
+                continue
+        point = paths.below_unreachable(point)
+    return None
 
 
 def fallback_point(
@@ -330,10 +492,12 @@ def _max_time_us(index: GenerationIndex) -> int:
 # -- choosing the path -------------------------------------------------------------------
 
 
-def _plan_in(
-    name: str, index: GenerationIndex, txid: int, avoid: frozenset[str]
+def plan_point(
+    name: str, index: GenerationIndex, txid: int, avoid: Collection[str]
 ) -> RestorePlan | None:
-    paths = _Paths(index, avoid)
+    """The cheapest plan for restore point *txid* of this candidate that uses none of
+    *avoid* (None if every path does; DetailNeeded inside a segment without detail)."""
+    paths = _Paths(index, frozenset(avoid))
     choice = paths.cheapest(txid)
     return None if choice is None else paths.plan(name, txid, choice)
 
@@ -351,6 +515,27 @@ class _Paths:
 
     def uses_avoided(self, start: int, stop: int) -> bool:
         return self.avoided[stop] - self.avoided[start] > 0
+
+    def below_unreachable(self, point: int) -> int:
+        """The next point below *point* (which no path reaches) that may be reachable.
+
+        Let A be the latest avoided segment starting at or before *point*: every
+        point from A's first txid up to *point* needs A, except a point where a
+        usable snapshot stands (it needs no segment). Without such an A, every
+        snapshot up to *point* is avoided and nothing below is reachable either.
+        """
+        stop = bisect_right(self.starts, point)
+        position = stop - 1
+        while position >= 0 and self.index.segments[position].digest not in self.avoid:
+            position -= 1
+        if position < 0:
+            return self.index.first_txid - 1
+        first = self.index.segments[position].first_txid
+        below = first - 1
+        for snapshot in self.index.snapshots:
+            if first <= snapshot.txid < point and snapshot.manifest_digest not in self.avoid:
+                below = max(below, snapshot.txid)
+        return below
 
     def cheapest(self, txid: int) -> tuple[SnapshotEntry, int, int, int] | None:
         """``(snapshot, start, stop, cost)``: segments ``[start, stop)`` hold transactions

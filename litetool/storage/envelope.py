@@ -19,6 +19,15 @@ the decompressed length, and the payload digest; each failure is
 ``CorruptObject(key, problem)``. A payload is never returned unless its digest
 matched, so no corruption can yield a wrong payload.
 
+The length bound is what the object may legitimately hold, checked from the
+header before anything is decompressed or allocated: a caller that knows the
+exact length (a segment from its index entry, a chunk from its manifest)
+passes ``expected_length``; index records are JSON documents of at most
+``MAX_DOCUMENT_BYTES``, and so are manifests unless their snapshot is larger
+than 4 TiB (:func:`max_manifest_bytes`); nothing is larger than
+``MAX_PAYLOAD_BYTES``.
+A zstd "bomb" (a few KiB that claim a GiB) therefore costs nothing.
+
 Pure: bytes in, values out. Compressor and decompressor objects are reused per
 thread; zstd and blake3 release the GIL, so callers may run large objects in
 worker threads.
@@ -39,6 +48,10 @@ MAGIC = b"LTO1"
 ENVELOPE_VERSION = 1
 HEADER_SIZE = 48
 MAX_PAYLOAD_BYTES = 1 << 30
+#: Index records and snapshot manifests (JSON): far above any that litetool writes
+#: (a compacted record of 8192 entries is about 1.3 MB; a manifest names one
+#: 4 MiB chunk in 67 bytes, so 64 MiB name the chunks of a 4 TiB database).
+MAX_DOCUMENT_BYTES = 64 << 20
 ZSTD_LEVEL = -1  # see docs/FORMAT.md: a third less CPU than 1, about 1 % larger
 FLAGS_NONE = 0
 DIGEST_SIZE = 32
@@ -46,6 +59,9 @@ DIGEST_SIZE = 32
 # magic, version, kind, codec, flags, uncompressed length, payload digest
 _HEADER = struct.Struct(">4sBBBBQ32s")
 assert _HEADER.size == HEADER_SIZE
+
+#: The stored size of an empty payload's zstd frame, with room for other encoders' headers.
+_EMPTY_FRAME_MAX_BYTES = 32
 
 # Below this size a single-threaded hash is faster than spinning up threads.
 _PARALLEL_HASH_BYTES = 8 << 20
@@ -94,6 +110,20 @@ def digest_hex(stored: bytes | bytearray | memoryview) -> str:
     return blake3_digest(stored).hex()
 
 
+def max_manifest_bytes(page_count: int, page_size: int) -> int:
+    """The largest manifest payload a snapshot of *page_count* pages may have: 64 MiB,
+    or 70 bytes per chunk of the default 4 MiB (a chunk's digest takes 67) when the
+    image needs more; never above ``MAX_PAYLOAD_BYTES``."""
+    chunks = -(-page_count * page_size // (4 << 20))
+    return min(MAX_PAYLOAD_BYTES, max(MAX_DOCUMENT_BYTES, 4096 + 70 * chunks))
+
+
+def max_stored_bytes(payload_length: int) -> int:
+    """The most bytes an object whose payload is *payload_length* bytes can occupy:
+    the header plus zstd's worst case (incompressible data) with room to spare."""
+    return HEADER_SIZE + payload_length + (payload_length >> 7) + (64 << 10)
+
+
 def encode_object(
     kind: ObjectKind, payload: bytes | bytearray | memoryview, codec: Codec = Codec.ZSTD
 ) -> bytes:
@@ -118,12 +148,20 @@ def decode_object(
     stored: bytes | bytearray | memoryview,
     expected_kind: ObjectKind,
     expected_digest: str | None,
+    *,
+    expected_length: int | None = None,
+    max_length: int | None = None,
 ) -> bytes | memoryview:
     """Verify *stored* (read from *key*) and return its uncompressed payload.
 
     *expected_digest* is the hex digest the key names (content-addressed
-    objects) or ``None`` (index records). Every failure is ``CorruptObject``.
-    With codec ``none`` the payload is a zero-copy memoryview of *stored*.
+    objects) or ``None`` (index records). *expected_length*, when given, is
+    the exact payload length the referrer knows; *max_length* bounds it
+    otherwise (default: ``MAX_DOCUMENT_BYTES`` for an index record,
+    ``MAX_PAYLOAD_BYTES`` for the rest; both are checked before
+    decompressing). Every failure is
+    ``CorruptObject``. With codec ``none`` the payload is a zero-copy
+    memoryview of *stored*.
     """
     view = memoryview(stored).cast("B")
     if expected_digest is not None and digest_hex(view) != expected_digest:
@@ -143,6 +181,20 @@ def decode_object(
         raise CorruptObject(key, f"unknown flags {flags:#04x}")
     if length > MAX_PAYLOAD_BYTES:
         raise CorruptObject(key, f"payload length {length} exceeds {MAX_PAYLOAD_BYTES}")
+    if expected_length is not None and length != expected_length:
+        raise CorruptObject(
+            key,
+            f"header says the payload is {length} bytes, what names the object says "
+            f"{expected_length}",
+        )
+    if max_length is None:
+        max_length = (
+            MAX_DOCUMENT_BYTES if expected_kind == ObjectKind.INDEX_RECORD else MAX_PAYLOAD_BYTES
+        )
+    if length > max_length:
+        raise CorruptObject(
+            key, f"payload length {length} is more than the {max_length} bytes allowed for it"
+        )
     body = view[HEADER_SIZE:]
     payload = _decompress(key, body, length) if codec == Codec.ZSTD else body
     if len(payload) != length:
@@ -166,6 +218,15 @@ def _decompress(key: str, body: memoryview, length: int) -> bytes:
         if length == 0:
             # One-shot decompression trusts a declared size of 0 without reading the
             # frame's blocks; a streaming object reports whether the frame really ended.
+            # It returns all it decodes, so the frame must be small enough to hold
+            # little: an empty frame is 9 bytes, and a block header of 4 bytes can
+            # stand for 128 KiB.
+            if len(body) > _EMPTY_FRAME_MAX_BYTES:
+                raise CorruptObject(
+                    key,
+                    f"a zstd frame of nothing takes {len(body)} bytes (at most "
+                    f"{_EMPTY_FRAME_MAX_BYTES})",
+                )
             stream = _decompressor().decompressobj()
             payload = stream.decompress(body)
             if not stream.eof or stream.unused_data:

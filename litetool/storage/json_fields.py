@@ -29,7 +29,8 @@ def _reject_constant(name: str) -> Any:
 def parse_json_object(document: str, payload: bytes | bytearray | memoryview) -> dict:
     """Decode UTF-8 JSON whose top level must be an object."""
     try:
-        text = bytes(payload).decode("utf-8")
+        # str() decodes straight from the buffer: no copy of a large payload.
+        text = str(payload, "utf-8")
         value = json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ReplicaFormatError(f"malformed {document}: not UTF-8 JSON ({exc})") from exc
@@ -71,6 +72,10 @@ class Fields:
         value = self.raw(name)
         if type(value) is not int:
             raise self.error(name, f"must be an integer, got {type(value).__name__}")
+        if low > high:  # the bounds depend on other fields that leave no valid value
+            raise self.error(
+                name, f"cannot be valid: it must be at least {low} but at most {high}, got {value}"
+            )
         if not low <= value <= high:
             raise self.error(name, f"must be in {low}..{high}, got {value}")
         return value

@@ -1,10 +1,10 @@
 """Snapshot manifests (object kind 3; docs/FORMAT.md section 4).
 
 A snapshot is the full database image after transaction ``txid``, cut into
-fixed-size chunks of ``chunk_size`` bytes (a multiple of the page size; the
-last chunk may be shorter). Each chunk is a content-addressed object of kind 2
-whose payload is the raw chunk. The manifest, itself content-addressed, is a
-UTF-8 JSON object::
+fixed-size chunks of ``chunk_size`` bytes (a multiple of the page size, at
+most ``MAX_CHUNK_SIZE``; the last chunk may be shorter). Each chunk is a
+content-addressed object of kind 2 whose payload is the raw chunk. The
+manifest, itself content-addressed, is a UTF-8 JSON object::
 
     {"txid": 0, "time_us": 1764040000000000, "page_size": 4096, "page_count": 12,
      "chunk_size": 4194304, "chunks": ["<64 hex>", ...]}
@@ -20,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litetool.errors import ReplicaFormatError
-from litetool.storage.envelope import MAX_PAYLOAD_BYTES
 from litetool.storage.json_fields import MIN_I64, Fields, dump_json, parse_json_object
 from litetool.storage.keys import validate_digest
-from litetool.storage.segment import MAX_U32, is_valid_page_size
+from litetool.storage.segment import MAX_PAGE_NUMBER, MAX_U32, is_valid_page_size
 
 DEFAULT_CHUNK_SIZE = 4 << 20
+#: The largest chunk a reader accepts: 16 times what litetool writes. A chunk is held in
+#: memory while it is written out, so the manifest bounds what one chunk may cost.
+MAX_CHUNK_SIZE = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +57,15 @@ def expected_chunk_count(page_size: int, page_count: int, chunk_size: int) -> in
 def _check(manifest: SnapshotManifest) -> SnapshotManifest:
     if not is_valid_page_size(manifest.page_size):
         raise ReplicaFormatError(f"malformed snapshot manifest: page size {manifest.page_size}")
-    if not 1 <= manifest.page_count <= MAX_U32:
+    if not 1 <= manifest.page_count <= MAX_PAGE_NUMBER:
         raise ReplicaFormatError(f"malformed snapshot manifest: page count {manifest.page_count}")
     if not (
-        0 < manifest.chunk_size <= MAX_PAYLOAD_BYTES
+        0 < manifest.chunk_size <= MAX_CHUNK_SIZE
         and manifest.chunk_size % manifest.page_size == 0
     ):
         raise ReplicaFormatError(
             f"malformed snapshot manifest: chunk size {manifest.chunk_size} is not a "
-            f"multiple of the page size {manifest.page_size} up to {MAX_PAYLOAD_BYTES}"
+            f"multiple of the page size {manifest.page_size} up to {MAX_CHUNK_SIZE}"
         )
     expected = expected_chunk_count(manifest.page_size, manifest.page_count, manifest.chunk_size)
     if len(manifest.chunks) != expected:
@@ -102,8 +104,8 @@ def decode_manifest(payload: bytes | bytearray | memoryview) -> SnapshotManifest
             txid=fields.integer("txid"),
             time_us=fields.integer("time_us", MIN_I64),
             page_size=fields.integer("page_size", 1, MAX_U32),
-            page_count=fields.integer("page_count", 1, MAX_U32),
-            chunk_size=fields.integer("chunk_size", 1, MAX_PAYLOAD_BYTES),
+            page_count=fields.integer("page_count", 1, MAX_PAGE_NUMBER),
+            chunk_size=fields.integer("chunk_size", 1, MAX_CHUNK_SIZE),
             chunks=tuple(chunks),
         )
     )

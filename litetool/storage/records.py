@@ -36,7 +36,13 @@ from dataclasses import dataclass, field, replace
 from litetool.errors import ReplicaFormatError
 from litetool.storage.json_fields import MAX_I64, MIN_I64, Fields, dump_json, parse_json_object
 from litetool.storage.keys import MAX_SEQ, validate_digest, validate_generation
-from litetool.storage.segment import MAX_U32, Segment, is_valid_page_size
+from litetool.storage.segment import (
+    MAX_PAGE_NUMBER,
+    MAX_U32,
+    Segment,
+    is_valid_page_size,
+    segment_payload_length,
+)
 
 RECORD_FORMAT = 2
 #: The record formats this release reads.
@@ -147,6 +153,11 @@ class SegmentEntry:
     @property
     def transaction_count(self) -> int:
         return self.last_txid - self.first_txid + 1
+
+    @property
+    def payload_length(self) -> int:
+        """The exact payload length of the segment object this entry describes."""
+        return segment_payload_length(self.transaction_count, self.frames, self.page_size)
 
     def matches(self, detail: SegmentDetail) -> bool:
         """Whether per-transaction *detail* (from the segment object) agrees with the summary."""
@@ -269,7 +280,7 @@ def _decode_snapshot(item: Fields) -> SnapshotEntry:
         txid=item.integer("txid"),
         time_us=item.integer("time_us", MIN_I64),
         page_size=item.checked("page_size", _page_size),
-        page_count=item.integer("page_count", 1, MAX_U32),
+        page_count=item.integer("page_count", 1, MAX_PAGE_NUMBER),
         stored_bytes=item.integer("bytes"),
     )
 
@@ -278,13 +289,19 @@ def _decode_segment_entry(item: Fields, record_format: int) -> SegmentEntry:
     first_txid = item.integer("first_txid")
     last_txid = item.integer("last_txid", first_txid)
     count = last_txid - first_txid + 1
+    if count > MAX_U32:  # every transaction has a frame, and a segment at most MAX_U32 frames
+        raise item.error(
+            "last_txid",
+            f"is {count} transactions after first_txid {first_txid}: a segment holds at "
+            f"most {MAX_U32} (one frame each at least)",
+        )
     frames = item.integer("frames", count, MAX_U32)
     digest = item.checked("object", validate_digest)
     stored_bytes = item.integer("bytes")
     page_size = item.checked("page_size", _page_size)
     if record_format == 1:
         times_us = item.integers("times_us", MIN_I64, MAX_I64)
-        db_pages = item.integers("db_pages", 1, MAX_U32)
+        db_pages = item.integers("db_pages", 1, MAX_PAGE_NUMBER)
         for name, values in (("times_us", times_us), ("db_pages", db_pages)):
             if len(values) != count:
                 raise item.error(name, f"has {len(values)} entries for {count} transactions")
@@ -306,7 +323,7 @@ def _decode_segment_entry(item: Fields, record_format: int) -> SegmentEntry:
         first_time_us=first_time_us,
         last_time_us=last_time_us,
         max_time_us=max_time_us,
-        db_pages=item.integer("db_pages", 1, MAX_U32),
+        db_pages=item.integer("db_pages", 1, MAX_PAGE_NUMBER),
     )
 
 

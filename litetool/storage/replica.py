@@ -12,8 +12,11 @@ Contracts:
 - ``put_object`` is idempotent: an existing object with the same digest is
   the same bytes, so "already exists" means done.
 - ``fetch_object`` returns a payload only after every envelope check passed
-  (``CorruptObject`` otherwise); objects larger than ``max_object_bytes`` are
-  refused from their metadata, before the body is read.
+  (``CorruptObject`` otherwise); objects larger than ``max_object_bytes``, or
+  than what they may legitimately hold (a segment what its index entry says,
+  a chunk what its manifest says, a record or manifest a JSON document's
+  bound), are refused from their metadata before the body is read, and from
+  their header before anything is decompressed.
 - ``publish_record`` creates the record or raises ``ReplicaConflict``, except
   that re-publishing an identical record (a retry after a lost response) is
   success.
@@ -37,11 +40,14 @@ from litetool.errors import (
 from litetool.storage import lease as lease_io
 from litetool.storage.envelope import (
     HEADER_SIZE,
+    MAX_DOCUMENT_BYTES,
     MAX_PAYLOAD_BYTES,
     ObjectKind,
     decode_object,
     digest_hex,
     encode_object,
+    max_manifest_bytes,
+    max_stored_bytes,
 )
 from litetool.storage.gc import GcReport, collect_garbage
 from litetool.storage.generation import (
@@ -268,14 +274,37 @@ class Replica:
             return ObjectRef(digest, len(stored), uploaded=False)
         return ObjectRef(digest, len(stored))
 
-    async def fetch_object(self, digest: str, kind: ObjectKind) -> Buffer:
-        """Download, verify and decompress the object named *digest*."""
+    async def fetch_object(
+        self,
+        digest: str,
+        kind: ObjectKind,
+        *,
+        expected_length: int | None = None,
+        max_length: int | None = None,
+    ) -> Buffer:
+        """Download, verify and decompress the object named *digest*; its payload must be
+        *expected_length* bytes when given, at most *max_length* otherwise (see
+        ``decode_object``)."""
         key = object_key(digest)
-        data, _ = await self.store.get(key, max_bytes=self.max_object_bytes)
-        return await _in_thread_if_large(len(data), decode_object, key, data, kind, digest)
+        bound = expected_length if expected_length is not None else max_length
+        max_bytes = self.max_object_bytes
+        if bound is not None:
+            max_bytes = min(max_bytes, max_stored_bytes(bound))
+        data, _ = await self.store.get(key, max_bytes=max_bytes)
 
-    async def fetch_segment(self, digest: str) -> Segment:
-        payload = await self.fetch_object(digest, ObjectKind.SEGMENT)
+        def decode() -> Buffer:
+            return decode_object(
+                key, data, kind, digest, expected_length=expected_length, max_length=max_length
+            )
+
+        return await _in_thread_if_large(len(data), decode)
+
+    async def fetch_segment(self, digest: str, *, expected_length: int | None = None) -> Segment:
+        """The segment named *digest*; *expected_length* is its payload length when an
+        index entry names it (``SegmentEntry.payload_length``)."""
+        payload = await self.fetch_object(
+            digest, ObjectKind.SEGMENT, expected_length=expected_length
+        )
         try:
             return await _in_thread_if_large(len(payload), decode_segment, payload)
         except ReplicaFormatError as exc:
@@ -284,7 +313,7 @@ class Replica:
     async def fetch_detail(self, entry: SegmentEntry) -> SegmentDetail:
         """The per-transaction detail of the segment *entry* names, from the segment
         object; CorruptObject when the segment disagrees with *entry*."""
-        segment = await self.fetch_segment(entry.digest)
+        segment = await self.fetch_segment(entry.digest, expected_length=entry.payload_length)
         problem = entry.mismatch(segment)
         if problem is not None:
             raise CorruptObject(object_key(entry.digest), problem)
@@ -303,8 +332,19 @@ class Replica:
             index = index.with_detail(entry, detail)
         return index
 
-    async def fetch_manifest(self, digest: str) -> SnapshotManifest:
-        payload = await self.fetch_object(digest, ObjectKind.SNAPSHOT_MANIFEST)
+    async def fetch_manifest(
+        self, digest: str, *, snapshot: SnapshotEntry | None = None
+    ) -> SnapshotManifest:
+        """The manifest named *digest*; bounded by the size of *snapshot* (the index
+        entry naming it) when given."""
+        bound = (
+            max_manifest_bytes(snapshot.page_count, snapshot.page_size)
+            if snapshot is not None
+            else None
+        )
+        payload = await self.fetch_object(
+            digest, ObjectKind.SNAPSHOT_MANIFEST, max_length=bound
+        )
         try:
             return decode_manifest(payload)
         except ReplicaFormatError as exc:
@@ -361,7 +401,8 @@ class Replica:
 
     async def fetch_record(self, generation: str, ref: RecordRef) -> IndexRecord:
         """Download and verify one record; CorruptObject if it is not what its key says."""
-        data, _ = await self.store.get(ref.key, max_bytes=self.max_object_bytes)
+        max_bytes = min(self.max_object_bytes, max_stored_bytes(MAX_DOCUMENT_BYTES))
+        data, _ = await self.store.get(ref.key, max_bytes=max_bytes)
         payload = await _in_thread_if_large(
             len(data), decode_object, ref.key, data, ObjectKind.INDEX_RECORD, None
         )

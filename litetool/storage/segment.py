@@ -9,14 +9,20 @@ Byte layout, integers big-endian::
     8        8             first_txid
     16       4             frame_count F (>= T)
     20       16*T          per transaction: commit_time_us (i64, Unix epoch, UTC),
-                                            db_size_pages (u32, >= 1, from the commit frame),
+                                            db_size_pages (u32, 1..MAX_PAGE_NUMBER, from the
+                                                           commit frame),
                                             frame_count   (u32, >= 1)
-    20+16T   4*F           page number (>= 1) of each frame, in WAL order
+    20+16T   4*F           page number (1..MAX_PAGE_NUMBER) of each frame, in WAL order
     ...      F*page_size   page images, in the same order
 
 Transaction ``i`` has txid ``first_txid + i``; the per-transaction frame
 counts sum to F; the payload ends exactly after the last page. A later frame
-for the same page number supersedes an earlier one.
+for the same page number supersedes an earlier one. ``MAX_PAGE_NUMBER`` is
+SQLite's largest page number (2^32 - 2): no database has a page 2^32 - 1 or
+that many pages. A frame's page number may exceed its own transaction's
+database size: SQLite spills pages of a large transaction to the WAL before
+its commit, and a transaction that then shrinks the database (auto-vacuum)
+leaves those frames behind; readers ignore pages beyond the size.
 
 Pure: bytes in, values out. :func:`decode_segment` never copies page images
 (it returns a memoryview over the payload) and checks every count against the
@@ -41,6 +47,8 @@ PAGE_NUMBER_SIZE = 4
 MIN_PAGE_SIZE = 512
 MAX_PAGE_SIZE = 65536
 MAX_U32 = (1 << 32) - 1
+#: SQLite's largest page number and database size in pages (SQLITE_MAX_PAGE_COUNT's ceiling).
+MAX_PAGE_NUMBER = MAX_U32 - 1
 MAX_TXID = (1 << 63) - 1
 
 _HEADER = struct.Struct(">IIQI")
@@ -128,6 +136,15 @@ class Segment:
         return txid - self.first_txid
 
 
+def segment_payload_length(transaction_count: int, frame_count: int, page_size: int) -> int:
+    """The exact payload length of a segment with these counts."""
+    return (
+        SEGMENT_HEADER_SIZE
+        + TRANSACTION_ENTRY_SIZE * transaction_count
+        + frame_count * (PAGE_NUMBER_SIZE + page_size)
+    )
+
+
 def is_valid_page_size(page_size: object) -> bool:
     """SQLite page sizes: powers of two from 512 to 65536."""
     return (
@@ -141,9 +158,9 @@ def _big_endian_u32(values: Sequence[int]) -> bytes:
     try:
         numbers = array("I", values)
     except (OverflowError, TypeError) as exc:
-        raise ValueError(f"page numbers must be integers in 1..{MAX_U32}") from exc
-    if 0 in numbers:
-        raise ValueError("page number 0 does not exist")
+        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}") from exc
+    if 0 in numbers or MAX_U32 in numbers:
+        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}")
     if _NATIVE_LITTLE_ENDIAN:
         numbers.byteswap()
     return numbers.tobytes()
@@ -171,7 +188,7 @@ def encode_segment(
                 f"{frame_count} frames need {frame_count * page_size} bytes of pages, "
                 f"got {len(transaction.pages)}"
             )
-        if not 1 <= transaction.db_size_pages <= MAX_U32:
+        if not 1 <= transaction.db_size_pages <= MAX_PAGE_NUMBER:
             raise ValueError(f"invalid db size {transaction.db_size_pages!r} pages")
         table.append(
             _TRANSACTION.pack(transaction.commit_time_us, transaction.db_size_pages, frame_count)
@@ -206,7 +223,7 @@ class _Layout:
 
     @property
     def total_size(self) -> int:
-        return self.pages_offset + self.frame_count * self.page_size
+        return segment_payload_length(self.transaction_count, self.frame_count, self.page_size)
 
 
 def _malformed(problem: str) -> ReplicaFormatError:
@@ -253,8 +270,11 @@ def decode_segment(payload: bytes | bytearray | memoryview) -> Segment:
     frame_counts = array("I", bytes(4 * count))
     table = view[SEGMENT_HEADER_SIZE : layout.numbers_offset]
     for i, (commit_time, db_size, frames) in enumerate(_TRANSACTION.iter_unpack(table)):
-        if db_size < 1:
-            raise _malformed(f"transaction {layout.first_txid + i} has db size 0")
+        if not 1 <= db_size <= MAX_PAGE_NUMBER:
+            raise _malformed(
+                f"transaction {layout.first_txid + i} has db size {db_size} pages "
+                f"(a database has 1..{MAX_PAGE_NUMBER})"
+            )
         if frames < 1:
             raise _malformed(f"transaction {layout.first_txid + i} has no frames")
         commit_times[i] = commit_time
@@ -267,6 +287,8 @@ def decode_segment(payload: bytes | bytearray | memoryview) -> Segment:
     page_numbers = _u32_array(view[layout.numbers_offset : layout.pages_offset])
     if 0 in page_numbers:
         raise _malformed("page number 0")
+    if MAX_U32 in page_numbers:  # the only u32 above MAX_PAGE_NUMBER
+        raise _malformed(f"page number {MAX_U32} (SQLite's largest is {MAX_PAGE_NUMBER})")
     return Segment(
         page_size=layout.page_size,
         first_txid=layout.first_txid,

@@ -6,19 +6,31 @@ only ever see litetool errors, plus the conditional-write outcomes they ask
 for in ``expected``) and is counted in :class:`RequestStats`. Reads are
 bounded: an object larger than ``max_bytes`` is refused from its metadata
 before its body is read.
+
+Reads from a local directory (``file://``) do not go through obstore: a key
+there is a path, and a replica directory can hold what no object store can.
+:func:`read_local_file` opens it without blocking and without following a
+final symbolic link, and reads only a regular file inside the root: a FIFO
+(whose open would wait for a writer forever), a device, a socket or a
+directory in place of an object, or a symbolic link that leads outside the
+replica, is ``CorruptObject`` naming the key.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
+import stat
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 
-from litetool.errors import CorruptObject
+from litetool.errors import CorruptObject, ObjectNotFound, StorageError
 from litetool.storage.location import Location, build_store
 from litetool.storage.obstore_errors import translate_errors
 from litetool.storage.stats import RequestStats
@@ -139,6 +151,13 @@ class Store:
 
     async def get(self, key: str, *, max_bytes: int) -> tuple[Any, ObjectMeta]:
         """Read a whole object of at most *max_bytes* (CorruptObject if larger)."""
+        if self.location.scheme == "file":
+            with self._request("get", "get", key, (CorruptObject,)) as counted:
+                data, meta = await asyncio.to_thread(
+                    read_local_file, self.location.root, key, max_bytes, self._where
+                )
+                counted.nbytes = len(data)
+            return data, meta
         with self._request("get", "get", key, (CorruptObject,)) as counted:
             result = await self._obstore.get_async(key)
             meta = ObjectMeta.from_obstore(result.meta)
@@ -193,3 +212,98 @@ class Store:
                     await self._obstore.delete_async(key)
             except FileNotFoundError:
                 pass
+
+
+# -- local directories -----------------------------------------------------------------------
+
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return "of an unknown type"
+
+
+def _inside(real_root: str, key: str) -> str:
+    """The real path of *key* below *real_root* (a resolved directory); CorruptObject
+    when a symbolic link on the way leads outside it. Each component is looked at
+    once; only a key with a link on its path pays for a full resolution."""
+    path = real_root
+    for part in key.split("/"):
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return os.path.join(real_root, key)  # missing: the open says so
+        if stat.S_ISLNK(mode) or part in ("", ".", ".."):
+            real = os.path.realpath(os.path.join(real_root, key))
+            if os.path.commonpath([real_root, real]) != real_root:
+                raise CorruptObject(key, f"is a symbolic link to {real}, outside the replica")
+            return real
+    return path
+
+
+def read_local_file(
+    root: str, key: str, max_bytes: int, where: str
+) -> tuple[bytearray, ObjectMeta]:
+    """The bytes and metadata of *key* below the directory *root* (see the module
+    docstring); never blocks on a special file and never reads outside *root*."""
+    real = _inside(os.path.realpath(root), key)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = os.open(real, flags)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ObjectNotFound(key, hint=f"missing from {where}") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link appeared since realpath
+            raise CorruptObject(key, "is a symbolic link") from None
+        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):  # socket, device
+            raise CorruptObject(key, "is not a regular file") from None
+        if isinstance(exc, PermissionError):
+            raise StorageError(
+                f"get {key} on {where}: permission denied ({exc.strerror})",
+                hint="check the permissions of the replica directory",
+            ) from None
+        raise StorageError(f"get {key} on {where}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptObject(key, f"is {_file_type(info.st_mode)}, not a regular file")
+        size = info.st_size
+        if size > max_bytes:
+            raise CorruptObject(key, f"{size} bytes is more than the {max_bytes} allowed")
+        data = bytearray(size)
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < size:
+                count = os.readv(fd, [view[done:]])
+                if count == 0:
+                    break
+                done += count
+        except OSError as exc:
+            raise StorageError(f"get {key} on {where}: {exc.strerror}") from None
+        finally:
+            view.release()
+        if done != size:
+            raise CorruptObject(key, f"read {done} bytes, the store reports {size}")
+    finally:
+        os.close(fd)
+    mtime_us = info.st_mtime_ns // 1000
+    meta = ObjectMeta(
+        key=key,
+        size=size,
+        last_modified=datetime.fromtimestamp(mtime_us / 1_000_000, UTC),
+        # The ETag obstore gives a local file, so that a lease read here compares the same.
+        e_tag=f'"{info.st_ino:x}-{mtime_us:x}-{size:x}"',
+        version=None,
+    )
+    return data, meta

@@ -11,7 +11,9 @@ snapshots and stored sizes. Checked against brute force:
 - ``--at T`` lands on the last transaction committed at or before T, in the
   generation the rules choose; latest and ``--txid`` land where they should;
 - with objects to avoid, ``fallback_point`` is the latest point whose ordinary
-  plan avoids them.
+  plan avoids them, and ``latest_reachable`` the latest point that any plan
+  reaches without them (what a restore that falls back can still reach), by
+  the cheapest such plan.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from litetool.restore.plan import (
     RestoreTarget,
     attach_detail,
     fallback_point,
+    latest_reachable,
     plan_restore,
 )
 from litetool.storage import (
@@ -377,3 +380,30 @@ def test_avoiding_objects_never_uses_them(candidates, data):
     plan = plan_restore(candidates, target, avoid=broken)
     assert not plan.digests & broken
     assert plan.fetch_bytes == min(usable_costs)
+
+
+@given(candidate_sets(), st.data())
+def test_latest_reachable_is_the_latest_point_any_plan_reaches_without_broken_objects(
+    candidates, data
+):
+    """What a restore that falls back can still reach: brute force over every point."""
+    name, index = data.draw(st.sampled_from(candidates))
+    txid = data.draw(st.integers(index.first_txid, index.last_txid))
+    names = [s.manifest_digest for s in index.snapshots] + [s.digest for s in index.segments]
+    broken = set(data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)))
+    found = latest_reachable(name, index, txid, broken)
+    reachable = [
+        t
+        for t in range(index.first_txid, txid + 1)
+        if any(s.txid <= t and usable(index, s, t, broken) for s in index.snapshots)
+    ]
+    if found is None:
+        assert reachable == []
+        return
+    assert found.txid == max(reachable)
+    assert not found.digests & broken
+    assert found.fetch_bytes == min(
+        path_cost(index, s, found.txid)
+        for s in index.snapshots
+        if s.txid <= found.txid and usable(index, s, found.txid, broken)
+    )

@@ -17,13 +17,13 @@ def segments(draw, first_txid=None, page_size=None):
     first_txid = draw(st.integers(0, 2**40)) if first_txid is None else first_txid
     transactions = []
     for _ in range(draw(st.integers(1, 4))):
-        numbers = draw(st.lists(st.integers(1, 2**32 - 1), min_size=1, max_size=4))
+        numbers = draw(st.lists(st.integers(1, 2**32 - 2), min_size=1, max_size=4))
         fill = draw(st.binary(min_size=1, max_size=8))
         pages = (fill * (len(numbers) * page_size // len(fill) + 1))[: len(numbers) * page_size]
         transactions.append(
             SegmentTransaction(
                 commit_time_us=draw(st.integers(-(2**63), 2**63 - 1)),
-                db_size_pages=draw(st.integers(1, 2**32 - 1)),
+                db_size_pages=draw(st.integers(1, 2**32 - 2)),
                 page_numbers=numbers,
                 pages=pages,
             )

@@ -65,10 +65,10 @@ def count_segment_fetches(monkeypatch) -> tuple[list[str], asyncio.Event]:
     gate = asyncio.Event()
     original = Replica.fetch_segment
 
-    async def fetch_segment(self, digest):
+    async def fetch_segment(self, digest, **limits):
         fetched.append(digest)
         await gate.wait()
-        return await original(self, digest)
+        return await original(self, digest, **limits)
 
     monkeypatch.setattr(Replica, "fetch_segment", fetch_segment)
     return fetched, gate

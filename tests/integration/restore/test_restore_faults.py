@@ -1,6 +1,7 @@
 """Faults on a replica written by the engine: every corrupt, truncated, swapped or missing
-object is caught with its key, nothing is left at OUT, and the hint's restore point works.
-Interrupted restores (SIGTERM, SIGINT) leave nothing either."""
+object is caught with its key; the restore falls back to a plan without it, or fails with
+nothing left at OUT and a hint whose restore point works. Interrupted restores (SIGTERM,
+SIGINT) leave nothing either."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from restore_history import REPO, check_restored, wait_for
 
 from litetool.cli import main
-from litetool.restore import RestoreTarget, load_candidates, plan_restore
+from litetool.restore import RestoreTarget, load_candidates, plan_point, plan_restore
 from litetool.storage import Replica, object_key
 
 
@@ -81,11 +82,19 @@ def restore_argv(copy, out, plan):
     ]
 
 
+def restored_txid(history, out, plan):
+    """The content at OUT is exactly what the writer had at *plan*'s txid."""
+    check_restored(out, history.entries[history.k_of(history.new, plan.txid)]["checksum"])
+
+
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("which", ["last segment", "snapshot chunk", "snapshot manifest"])
-def test_a_broken_object_fails_the_restore_with_its_key(
+def test_a_broken_object_is_avoided_or_fails_the_restore_with_its_key(
     history, broken_copy, tmp_path, capsys, fault, which
 ):
+    """A broken object of the plan: the restore falls back to the next cheapest plan
+    for the same point that avoids it (a warning names the object and the plan used),
+    and fails only when no plan avoids it, naming the object, with a hint that works."""
     copy, plan = broken_copy
     manifest = asyncio.run(
         Replica.open(copy.as_uri()).fetch_manifest(plan.snapshot.manifest_digest)
@@ -100,45 +109,48 @@ def test_a_broken_object_fails_the_restore_with_its_key(
         other = plan.snapshot.manifest_digest
     transform, problem = FAULTS[fault]
     transform(object_path(copy, digest), object_path(copy, other))
+    # Every plan of the point needs the last segment; the snapshot has older ones
+    # (the history takes one every 3 s) unless it is the generation's first.
+    index = history.new
+    unusable = digest if which == "last segment" else plan.snapshot.manifest_digest
+    alternative = plan_point("local", index, plan.txid, {unusable})
 
     out = tmp_path / "out" / "restored.db"
     code = main(restore_argv(copy, out, plan))
     _, err = capsys.readouterr()
     lines = err.strip().splitlines()
-    assert code == 1 and len(lines) == 1, err
     # With a swap, whichever of the two objects is fetched first is reported.
     keys = {object_key(digest), object_key(other)} if fault == "swap" else {object_key(digest)}
-    assert any(f"{k}: {problem}" in lines[0] or f"{problem}: {k}" in lines[0] for k in keys)
-    assert "(hint: " in lines[0]
-    if which != "last segment" and fault != "swap":
-        # The whole snapshot is unusable: the hinted point comes before it.
-        hinted = re.search(r"use --txid (\d+) ", lines[0])
-        assert hinted is None or int(hinted.group(1)) < plan.snapshot.txid
-    assert not out.exists() and not out.with_name("restored.db.tmp").exists()
-    assert list(out.parent.iterdir()) == []
-
+    assert lines and all(line.startswith("warning: ") for line in lines[:-1]), err
+    if code == 0:
+        assert fault != "swap" and which != "last segment" and alternative is not None, err
+        assert len(lines) == 1 and " instead" in lines[0], err
+        assert any(f"{k}: {problem}" in lines[0] or f"{problem}: {k}" in lines[0] for k in keys)
+        restored_txid(history, out, plan)
+        assert sorted(p.name for p in out.parent.iterdir()) == ["restored.db"]
+        return
+    assert code == 1, err
+    assert which == "last segment" or alternative is None or fault == "swap", err
+    error = lines[-1]
+    assert error.startswith("error: ") and any(k in error for k in keys), err
+    if fault != "swap":
+        assert problem in error
+    assert "(hint: " in error
+    # Nothing is left, not even the directory the restore made for OUT.
+    assert not out.parent.exists()
+    # The hint names a point that works.
+    hinted = re.search(r"use --txid (\d+) --generation ([0-9a-f]{16})", error)
+    assert hinted, error
+    txid, generation = int(hinted.group(1)), hinted.group(2)
     if which == "last segment" and fault != "swap":
-        # The hint names a point that does not need the broken object, and it works.
-        hinted = re.search(r"use --txid (\d+) --generation ([0-9a-f]{16})", lines[0])
-        assert hinted, lines[0]
-        txid, generation = int(hinted.group(1)), hinted.group(2)
         assert generation == plan.generation
         assert txid == max(plan.segments[-1].first_txid, plan.snapshot.txid + 1) - 1
-        code = main(
-            [
-                "restore",
-                copy.as_uri(),
-                "-o",
-                str(out),
-                "--txid",
-                str(txid),
-                "--generation",
-                generation,
-            ]
-        )
-        assert code == 0, capsys.readouterr().err
-        index = history.new
-        check_restored(out, history.entries[history.k_of(index, txid)]["checksum"])
+    code = main(
+        ["restore", copy.as_uri(), "-o", str(out), "--txid", str(txid), "--generation", generation]
+    )
+    assert code == 0, capsys.readouterr().err
+    hinted_index = history.new if generation == history.new.generation else history.old
+    check_restored(out, history.entries[history.k_of(hinted_index, txid)]["checksum"])
 
 
 # Once the restore's temp file exists, every download stalls (after leaving a
@@ -149,11 +161,11 @@ from pathlib import Path
 from litetool.storage.replica import Replica
 original = Replica.fetch_object
 tmp, marker = Path(os.environ["STALL_TMP"]), Path(os.environ["STALL_MARKER"])
-async def stalled(self, digest, kind):
+async def stalled(self, digest, kind, **limits):
     if tmp.exists():
         marker.touch()
         await asyncio.sleep(60)
-    return await original(self, digest, kind)
+    return await original(self, digest, kind, **limits)
 Replica.fetch_object = stalled
 from litetool.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -182,7 +182,8 @@ def _with_entry(plan, position, **changes):
     [
         ({"first_time_us": 1, "last_time_us": 1, "max_time_us": 1}, "commit times or db sizes"),
         ({"db_pages": 999}, "commit times or db sizes differ"),
-        ({"frames": 99}, "frames of"),
+        # The frame count fixes the payload length, checked before decompressing.
+        ({"frames": 99}, "payload is 2092 bytes, what names the object says 101808"),
     ],
 )
 async def test_a_segment_must_say_what_its_index_entry_says(built, tmp_path, changes, problem):
@@ -251,10 +252,10 @@ async def test_output_appearing_during_the_restore_is_not_overwritten(built, tmp
     out = tmp_path / "out.db"
     fetch_segment = built.replica.fetch_segment
 
-    async def racing_fetch(digest):
+    async def racing_fetch(digest, **limits):
         if not out.exists():
             out.write_bytes(b"someone else")
-        return await fetch_segment(digest)
+        return await fetch_segment(digest, **limits)
 
     built.replica.fetch_segment = racing_fetch
     with pytest.raises(OutputExists, match=r"already exists|appeared"):
@@ -300,10 +301,10 @@ async def test_cancellation_leaves_nothing(built, tmp_path):
     started = asyncio.Event()
     fetch_segment = built.replica.fetch_segment
 
-    async def slow_fetch(digest):
+    async def slow_fetch(digest, **limits):
         started.set()
         await asyncio.sleep(60)
-        return await fetch_segment(digest)
+        return await fetch_segment(digest, **limits)
 
     built.replica.fetch_segment = slow_fetch
     task = asyncio.create_task(execute_plan(plan, built.replica, tmp_path / "out.db"))
@@ -319,7 +320,7 @@ async def test_keyboard_interrupt_leaves_nothing(built, tmp_path):
     plan = await plan_for(built, txid=40)
     fetch_object = built.replica.fetch_object
 
-    async def interrupted_fetch(digest, kind):
+    async def interrupted_fetch(digest, kind, **limits):
         raise KeyboardInterrupt
 
     built.replica.fetch_object = interrupted_fetch

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from restore_builders import index_of, segment_of, snapshot_at
 
-from litetool.errors import NoBackupFound, TargetUnreachable
+from litetool.errors import CorruptObject, NoBackupFound, TargetUnreachable
 from litetool.restore.plan import (
+    BrokenGeneration,
     RestoreTarget,
     fallback_point,
     last_txid_at_or_before,
+    latest_reachable,
     plan_restore,
 )
 from litetool.restore.session import broken_object_hint
@@ -194,3 +198,80 @@ def test_a_hint_names_another_replica_with_the_same_point():
         plan, [("a", index), ("b", twin)], object_key(plan.segments[-1].digest)
     )
     assert "--replica a" in hint and "try --replica b" in hint
+
+
+# -- any path that avoids broken objects ----------------------------------------------------
+
+
+def test_latest_reachable_takes_any_path_that_avoids_the_broken_objects():
+    index = simple()
+    # The snapshot at 4 is broken: 6 is still reached from 0 through every segment.
+    assert latest_reachable("r", index, 6, {index.snapshots[1].manifest_digest}).txid == 6
+    # Segment 3-5 broken: the snapshot at 4 still reaches 4 (no segment), and 5 and 6
+    # need the segment from either snapshot.
+    middle = index.segments[1].digest
+    assert latest_reachable("r", index, 6, {middle}).txid == 4
+    assert latest_reachable("r", index, 3, {middle}).txid == 2
+    both = {middle, index.snapshots[1].manifest_digest}
+    assert latest_reachable("r", index, 6, both).txid == 2
+    assert latest_reachable("r", index, 6, {index.snapshots[0].manifest_digest, middle}).txid == 4
+    assert latest_reachable("r", index, 6, {s.manifest_digest for s in index.snapshots}) is None
+
+
+def test_latest_reachable_never_needs_a_segments_detail():
+    # Segment 1-3 known by its summary only: 2 needs its detail, so 1 gives way to 0.
+    index = index_of(
+        OLD,
+        [snapshot_at(0, T0), snapshot_at(2, T0 + 20)],
+        [segment_of(1, [T0 + 10, T0 + 20, T0 + 30])],
+    )
+    summary_only = index_of(OLD, list(index.snapshots), [replace(index.segments[0], detail=None)])
+    broken = {summary_only.segments[0].digest}
+    assert latest_reachable("r", summary_only, 3, broken).txid == 0
+
+
+# -- broken generations ----------------------------------------------------------------------
+
+
+def _broken(generation, known, replica="r"):
+    error = CorruptObject(f"generations/{generation}/index/0000000000000003", "payload digest")
+    return BrokenGeneration(replica, generation, error.key, error, known)
+
+
+def test_a_break_hides_the_latest_point_of_its_generation_and_newer_ones():
+    old, new = simple(OLD), simple(NEW, base=T0 + 1000, label="new")
+    candidates = [("r", old), ("r", new)]
+    # The newest generation is broken after txid 6: its latest point is unknown.
+    with pytest.raises(CorruptObject) as info:
+        plan_restore(candidates, RestoreTarget(), breaks=[_broken(NEW, new)])
+    assert info.value.key.endswith("/index/0000000000000003")
+    assert f"the latest restore point known before it is txid 6 of generation {NEW}" in (
+        info.value.hint
+    )
+    # A break in the older generation hides nothing newer.
+    assert plan_restore(candidates, RestoreTarget(), breaks=[_broken(OLD, old)]).generation == NEW
+    # A generation broken from its first record: the latest point known is the old one's.
+    with pytest.raises(CorruptObject) as info:
+        plan_restore([("r", old)], RestoreTarget(), breaks=[_broken(NEW, None)])
+    assert f"txid 6 of generation {OLD}" in info.value.hint
+
+
+def test_a_break_hides_txids_past_its_known_part_and_times_it_does_not_pass():
+    old, new = simple(OLD), simple(NEW, base=T0 + 1000, label="new")
+    known = index_of(NEW, list(new.snapshots), list(new.segments[:2]))  # txids 0..5
+    candidates, breaks = [("r", old), ("r", known)], [_broken(NEW, known)]
+    assert plan_restore(candidates, RestoreTarget(txid=5), breaks=breaks).txid == 5
+    with pytest.raises(CorruptObject) as info:
+        plan_restore(candidates, RestoreTarget(txid=6), breaks=breaks)
+    assert f"txid 5 of generation {NEW}" in info.value.hint
+    # --txid of the latest generation, when that generation is the broken one.
+    assert plan_restore(candidates, RestoreTarget(txid=6, generation=OLD), breaks=breaks).txid == 6
+    # A time the known part passes (txid 5 committed at +1050) lands inside it.
+    assert plan_restore(candidates, RestoreTarget(time_us=T0 + 1045), breaks=breaks).txid == 4
+    with pytest.raises(CorruptObject):
+        plan_restore(candidates, RestoreTarget(time_us=T0 + 1050), breaks=breaks)
+    # Before the broken generation began: the old one answers.
+    assert plan_restore(candidates, RestoreTarget(time_us=T0 + 55), breaks=breaks).generation == OLD
+    # Another replica holds the generation whole: the break does not matter.
+    twin = ("s", simple(NEW, base=T0 + 1000, label="new"))
+    assert plan_restore([*candidates, twin], RestoreTarget(), breaks=breaks).txid == 6

@@ -91,8 +91,10 @@ def test_concat_refuses_gaps_and_mixed_page_sizes():
         (512, [SegmentTransaction(1, 1, [], b"")], "at least one frame"),
         (512, [SegmentTransaction(1, 1, [1], bytes(511))], "bytes of pages"),
         (512, [SegmentTransaction(1, 0, [1], bytes(512))], "db size"),
-        (512, [SegmentTransaction(1, 1, [0], bytes(512))], "page number 0"),
+        (512, [SegmentTransaction(1, 2**32 - 1, [1], bytes(512))], "db size"),
+        (512, [SegmentTransaction(1, 1, [0], bytes(512))], "page numbers"),
         (512, [SegmentTransaction(1, 1, [-1], bytes(512))], "page numbers"),
+        (512, [SegmentTransaction(1, 1, [2**32 - 1], bytes(512))], "page numbers"),
         (512, [SegmentTransaction(1, 1, [2**32], bytes(512))], "page numbers"),
     ],
 )
@@ -117,6 +119,14 @@ def _header(page_size=512, transactions=1, first_txid=1, frames=1):
         (_header(first_txid=2**64 - 1), "overflow"),
         (_header() + struct.pack(">qII", 1, 1, 1) + struct.pack(">I", 1), "counts say"),
         (_header() + struct.pack(">qII", 1, 0, 1) + struct.pack(">I", 1) + bytes(512), "db size 0"),
+        (
+            _header() + struct.pack(">qII", 1, 2**32 - 1, 1) + struct.pack(">I", 1) + bytes(512),
+            "db size 4294967295 pages",
+        ),
+        (
+            _header() + struct.pack(">qII", 1, 1, 1) + struct.pack(">I", 2**32 - 1) + bytes(512),
+            "page number 4294967295",
+        ),
         (_header() + struct.pack(">qII", 1, 1, 0) + struct.pack(">I", 1) + bytes(512), "no frames"),
         (
             _header(transactions=1, frames=2)

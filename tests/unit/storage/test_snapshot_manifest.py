@@ -36,6 +36,8 @@ def test_last_chunk_may_be_shorter():
         (dict(chunk_size=5000), "not a multiple"),
         (dict(page_size=1000, chunk_size=16000), "page size"),
         (dict(page_count=0), "page_count must be in"),
+        (dict(page_count=2**32 - 1), "page_count must be in 1..4294967294"),
+        (dict(chunk_size=(64 << 20) + 4096, chunks=CHUNKS[:1]), "chunk_size must be in"),
         (dict(chunks=[*CHUNKS[:2], 5]), r"chunks\[2\]"),
         (dict(chunks=[*CHUNKS[:2], "Z" * 64]), "digest"),
         (dict(txid=-1), "txid must be in"),
