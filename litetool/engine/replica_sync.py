@@ -32,7 +32,9 @@ from litetool.engine.supervisor import report_failure
 from litetool.errors import (
     LitetoolError,
     ObjectNotFound,
+    OwnRecordExists,
     ReplicaConflict,
+    StorageUnavailable,
 )
 from litetool.storage import (
     DEFAULT_CHUNK_SIZE,
@@ -165,6 +167,9 @@ class ReplicaSync:
         self._staged: list[tuple[str, SegmentEntry, int]] = []
         # The spool's appended_bytes at which a full segment may be waiting.
         self._stage_recheck_at = 0
+        # A record we meant to publish was already stored by an earlier attempt of
+        # ours (its answer lost): our position is behind the replica's tip.
+        self._tip_stale = False
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -175,12 +180,19 @@ class ReplicaSync:
             try:
                 if self.position is None or self._needs_new_generation():
                     await self._start()
+                elif self._tip_stale:
+                    await self._reload_tip()
                 elif self.needs_snapshot:
                     await self._publish_snapshot(reason=self._pending_reason)
                 await self.sync_once()
                 self._failures = 0
             except SpoolGap as exc:
                 self._lost_place(exc)
+                continue
+            except OwnRecordExists as exc:
+                # Not a conflict: continue from the replica's tip, at once.
+                self._tip_stale = True
+                self.log("warning", "record already stored", replica=self.name, error=str(exc))
                 continue
             except ReplicaConflict as exc:
                 self._failed(exc, state="conflict")
@@ -288,6 +300,8 @@ class ReplicaSync:
         try:
             if self.position is not None:
                 try:
+                    if self._tip_stale and not self._needs_new_generation():
+                        await self._reload_tip()
                     if not self._needs_new_generation() and not self.needs_snapshot:
                         while await self.sync_once(upkeep=False):
                             pass
@@ -590,6 +604,40 @@ class ReplicaSync:
             txid=tip.last_txid,
         )
         return True, ""
+
+    async def _reload_tip(self) -> None:
+        """Continue from the replica's tip of our generation: an earlier attempt of
+        ours at the record we meant to publish next was stored although its answer
+        was lost (``OwnRecordExists``), so the replica holds more than our position
+        says. Without this, every later attempt would meet that record again."""
+        position = self.position
+        assert position is not None
+        tip = await self.replica.load_tip(position.generation)
+        if tip.next_seq <= position.next_seq:
+            # The listing does not show that record yet: try again later.
+            raise StorageUnavailable(
+                f"the listing of {self.replica.display_url} does not show record "
+                f"{position.next_seq} of generation {position.generation} yet"
+            )
+        if tip.last_txid > self.engine.txid:
+            raise SpoolGap(
+                f"the replica has txid {tip.last_txid}, the local spool only up to "
+                f"{self.engine.txid}"
+            )
+        self._staged.clear()  # they continue the old position
+        self._tip_stale = False
+        self.log(
+            "info",
+            "resumed",
+            replica=self.name,
+            generation=position.generation,
+            txid=tip.last_txid,
+            reason="a record of ours was already stored",
+        )
+        position.txid = max(position.txid, tip.last_txid)
+        position.next_seq = tip.next_seq
+        position.snapshot_txid = tip.snapshot_txid
+        self._status(published_txid=position.txid)
 
     async def _publish_snapshot(self, *, reason: str | None) -> None:
         """Upload a snapshot at the current txid and publish it (record 0 if new)."""

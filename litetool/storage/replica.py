@@ -16,7 +16,9 @@ Contracts:
   refused from their metadata, before the body is read.
 - ``publish_record`` creates the record or raises ``ReplicaConflict``, except
   that re-publishing an identical record (a retry after a lost response) is
-  success.
+  success, and a record of the same writer with other contents (an earlier
+  attempt that was stored although its answer was lost, then rebuilt with
+  more transactions) is ``OwnRecordExists``: the writer reloads its tip.
 - Compression and hashing of large payloads run in worker threads.
 """
 
@@ -31,6 +33,7 @@ from typing import Any, TypeVar
 from litetool.errors import (
     CorruptObject,
     ObjectNotFound,
+    OwnRecordExists,
     ReplicaConflict,
     ReplicaFormatError,
 )
@@ -338,7 +341,8 @@ class Replica:
 
     async def publish_record(self, record: IndexRecord) -> None:
         """Create *record* (the commit point of a sync). ReplicaConflict if another
-        record with its key exists."""
+        record with its key exists; OwnRecordExists if that record is this writer's
+        own (an earlier attempt whose answer was lost)."""
         payload = encode_record(record)
         stored = await _in_thread_if_large(
             len(payload), encode_object, ObjectKind.INDEX_RECORD, payload
@@ -353,6 +357,16 @@ class Replica:
         if encode_record(existing) == payload:
             return  # our own earlier attempt succeeded; its response was lost
         what = "compacted record" if record.compacted else "index record"
+        if existing.writer == record.writer:
+            # Writer ids are unique per process: an earlier attempt of ours at this
+            # record (other segments, another time) was stored although its answer
+            # was lost (a timeout, an error after the write).
+            raise OwnRecordExists(
+                f"{what} {record.seq} of generation {record.generation} was already "
+                "stored by an earlier attempt of this writer whose answer was lost",
+                seq=record.seq,
+                hint="the writer continues from what the replica holds",
+            )
         raise ReplicaConflict(
             f"{what} {record.seq} of generation {record.generation} already exists "
             f"(written by {existing.writer})",
