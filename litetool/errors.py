@@ -19,7 +19,8 @@ foreign library (``litetool.storage.obstore_errors`` for obstore).
     |   +-- ReplicaFormatError                  unknown format version, bad record, hostile key
     |   +-- ReplicaConflict                     another writer owns the replica / generation
     |   |   +-- OwnRecordExists                 an earlier attempt of this writer was stored
-    |   +-- StorageUnavailable                  retryable: unreachable, timed out, 5xx, throttled
+    |   +-- StorageUnavailable                  retryable: unreachable, timed out, 5xx
+    |   |   +-- StorageThrottled                the store asks for fewer requests
     |   +-- StorageMisconfigured                not retryable: credentials, permissions, no bucket
     +-- RestoreError                   exit 1
         +-- NoBackupFound                       nothing to restore
@@ -122,6 +123,10 @@ class StorageUnavailable(StorageError):
     (5xx) or throttled it (503 SlowDown, 429): retrying later may succeed."""
 
     retryable = True
+
+
+class StorageThrottled(StorageUnavailable):
+    """The store asked for fewer requests (503 SlowDown or ServerBusy, 429)."""
 
 
 class StorageMisconfigured(StorageError):

@@ -17,6 +17,7 @@ generation of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from litetool.errors import (
     ObjectNotFound,
     OwnRecordExists,
     ReplicaConflict,
+    StorageThrottled,
     StorageUnavailable,
 )
 from litetool.storage import (
@@ -56,6 +58,13 @@ MAX_SEGMENTS_PER_RECORD = 64
 SEGMENTS_PER_RECORD_UNDER_PRESSURE = 16
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
+# While a replica waits out an outage (the store unreachable, not answering in
+# time, failing with 5xx), it asks the store this often whether it answers again
+# (``Replica.probe``, a HEAD) and goes on at once when it does: otherwise the
+# catch-up after an outage waits for a backoff grown to up to a minute. Not for
+# throttling (the store asked for fewer requests) nor for errors no retry heals.
+PROBE_SECONDS = 5.0
+PROBE_TIMEOUT_SECONDS = 2.0
 # A replica that stored nothing for this long with work waiting (a request
 # hanging in an outage, retried inside the store client) no longer counts as
 # reachable, so it never brakes the application (see ``reachable``).
@@ -156,6 +165,7 @@ class ReplicaSync:
         self._last_sync_started = 0.0
         self._last_gc = clock()
         self._failures = 0
+        self._outage = False  # the last failure: the store unreachable or failing
         self._last_progress = time.monotonic()  # an object stored, or nothing to do
         self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
@@ -209,10 +219,24 @@ class ReplicaSync:
                 delay = min(
                     BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2 ** (self._failures - 1)
                 )
-                await _wait_any(stop, None, delay)
+                await self._back_off(stop, delay)
                 continue
             await self._wait_for_work(stop)
         await self._final_sync()
+
+    async def _back_off(self, stop: asyncio.Event, delay: float) -> None:
+        """Wait *delay* before the next attempt; after an outage, only until the store
+        answers a probe (every ``PROBE_SECONDS``)."""
+        deadline = time.monotonic() + delay
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await _wait_any(stop, None, min(left, PROBE_SECONDS) if self._outage else left)
+            if self._outage and not stop.is_set() and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(self.replica.probe(), PROBE_TIMEOUT_SECONDS):
+                        return
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         # Sleep until there are new transactions (or periodic upkeep is due);
@@ -779,6 +803,7 @@ class ReplicaSync:
 
     def _failed(self, exc: Exception, *, state: str) -> None:
         self._failures += 1
+        self._outage = isinstance(exc, StorageUnavailable) and not isinstance(exc, StorageThrottled)
         message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
         status = self._replica_status()
         self._status(state=state, last_error=message, sync_errors=status.sync_errors + 1)

@@ -11,7 +11,7 @@ which maps, most specific first::
       AuthorizationHeaderMalformed), InvalidBucketName     -> StorageMisconfigured
     GenericError "builder error" (http without allow_http) -> StorageMisconfigured + hint
     connection refused/reset, DNS, timeout                 -> StorageUnavailable "unreachable"
-    503 SlowDown / ServerBusy, 429, after obstore's retries -> StorageUnavailable "throttling"
+    503 SlowDown / ServerBusy, 429 (after obstore's retries) -> StorageThrottled (retryable)
     other 5xx after obstore's own retries                  -> StorageUnavailable "failing"
     NotImplementedError, NotSupportedError                 -> StorageError (store lacks it)
     any other obstore BaseError                            -> StorageError
@@ -55,6 +55,7 @@ from litetool.errors import (
     ObjectNotFound,
     StorageError,
     StorageMisconfigured,
+    StorageThrottled,
     StorageUnavailable,
 )
 
@@ -174,8 +175,9 @@ def _misconfigured(
         return None
     status, code = http_status(error), error_code(error)
     if code in _NO_BUCKET_CODES:
+        kind = "container" if code == "ContainerNotFound" else "bucket"
         return StorageMisconfigured(
-            f"{context}: the bucket or container {bucket} does not exist ({code})",
+            f"{context}: the {kind} {bucket} does not exist ({code})",
             hint="create it, or correct the replica URL; litetool does not create buckets",
         )
     if isinstance(error, PermissionDeniedError | UnauthenticatedError) or status in (401, 403):
@@ -210,7 +212,7 @@ def _unavailable(error: BaseException, context: str, detail: str) -> StorageUnav
         return None
     status, code = http_status(error), error_code(error)
     if status == 429 or code in _THROTTLING_CODES:
-        return StorageUnavailable(
+        return StorageThrottled(
             f"{context}: the store is throttling requests ({_status_words(status, code)}): "
             f"{detail}",
             hint="the store asks for fewer requests; litetool will try again with backoff "

@@ -36,6 +36,8 @@ from litetool.errors import (
     OwnRecordExists,
     ReplicaConflict,
     ReplicaFormatError,
+    StorageError,
+    StorageUnavailable,
 )
 from litetool.storage import lease as lease_io
 from litetool.storage.envelope import (
@@ -252,6 +254,18 @@ class Replica:
                 hint="upgrade litetool" if version > REPLICA_VERSION else None,
             )
         return version
+
+    async def probe(self) -> bool:
+        """Whether the store answers at all: one HEAD of the format marker (and the
+        store client's own retries). Any answer counts, even "not found" or "denied":
+        for a writer waiting out an outage, the next attempt says what it is."""
+        try:
+            await self.store.head(MARKER_KEY)
+        except StorageUnavailable:
+            return False
+        except StorageError:
+            return True
+        return True
 
     # -- content-addressed objects ---------------------------------------------------------
 

@@ -55,6 +55,7 @@ from servers import (
 from litetool.errors import (
     OwnRecordExists,
     StorageMisconfigured,
+    StorageThrottled,
     StorageUnavailable,
 )
 from litetool.storage import IndexRecord, Replica, SnapshotEntry
@@ -252,7 +253,7 @@ def replicating(
             lt,
             writer,
         )
-        time.sleep(1.0)  # replicating live before anything goes wrong
+        time.sleep(0.5)  # replicating live before anything goes wrong
         yield rig
     finally:
         if writer is not None:
@@ -295,7 +296,7 @@ def server_for(request, backend: str) -> Server:
 @pytest.mark.parametrize("backend", backends("moto"))
 def test_store_down_then_back(backend, request, tmp_path, figures):
     """Connections refused for longer than the watchdog's 10 s, then the store is back."""
-    outage = scale(12, 30)
+    outage = scale(12, 90)
     with replicating(tmp_path, server_for(request, backend)) as rig:
         before = sample(rig.lt)
         rig.proxy.down()
@@ -673,7 +674,7 @@ async def test_each_fault_is_named_on_each_server(backend, request, figures):
                 StorageUnavailable,
                 "the store failed the request (HTTP 500 InternalError)",
             ),
-            ({"throttle": 1.0}, StorageUnavailable, f"throttling requests (HTTP 503 {throttled})"),
+            ({"throttle": 1.0}, StorageThrottled, f"throttling requests (HTTP 503 {throttled})"),
             ({"hang": 1.0}, StorageUnavailable, "no answer within the request timeout"),
             ("down", StorageUnavailable, "store unreachable: connection refused"),
         ]
@@ -692,6 +693,12 @@ async def test_each_fault_is_named_on_each_server(backend, request, figures):
         with pytest.raises(StorageMisconfigured) as info:
             await missing.ensure_format(create=True)
         assert "does not exist" in info.value.message and not info.value.retryable
+        # What a replica waiting out an outage asks: does the store answer at all?
+        assert await replica.probe() and await missing.probe()  # any answer counts
+        for faults in ({"fail": 1.0}, "down"):
+            proxy.down() if faults == "down" else proxy.set(**faults)
+            assert not await replica.probe()
+            proxy.pass_through()
         figures.set("faults_injected", proxy.counts.faults + proxy.counts.outages)
         figures.set("requests_seen", proxy.counts.requests)
 

@@ -11,6 +11,7 @@ from litetool.errors import (
     ObjectNotFound,
     StorageError,
     StorageMisconfigured,
+    StorageThrottled,
     StorageUnavailable,
 )
 from litetool.storage import parse_location
@@ -170,7 +171,7 @@ async def test_server_error_is_storage_unavailable(http_status):
 
 @pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (503, "ServerBusy"), (429, "X")])
 async def test_throttling_is_retryable_and_says_so(http_status, status, code):
-    with pytest.raises(StorageUnavailable) as info:
+    with pytest.raises(StorageThrottled) as info:
         await _s3(http_status(status, code)).put("k", b"x")
     assert info.value.retryable
     assert "the store is throttling requests" in info.value.message
@@ -190,8 +191,8 @@ async def test_refused_connection_says_why():
 @pytest.mark.parametrize(
     ("status", "code", "words"),
     [
-        (404, "NoSuchBucket", "the bucket or container bucket does not exist (NoSuchBucket)"),
-        (404, "ContainerNotFound", "does not exist (ContainerNotFound)"),
+        (404, "NoSuchBucket", "the bucket bucket does not exist (NoSuchBucket)"),
+        (404, "ContainerNotFound", "the container bucket does not exist (ContainerNotFound)"),
         (403, "SignatureDoesNotMatch", "permission denied (HTTP 403 SignatureDoesNotMatch)"),
         (401, "X", "permission denied (HTTP 401 X)"),
         (400, "AuthorizationHeaderMalformed", "wrong region for bucket bucket"),
