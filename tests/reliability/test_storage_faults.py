@@ -306,12 +306,12 @@ def test_store_down_then_back(backend, request, tmp_path, figures):
         back = time.monotonic()
         seconds = catch_up(rig.lt, back)
         resumed = watch(rig.lt, 1.5)
-        finish(rig, figures)
         figures.set("backend", backend)
         figures.set("faults_injected", 1)
         figures.set("outage_seconds", outage)
         figures.set("catch_up_seconds", round(seconds, 2))
         figures.set("sync_errors", down[-1].sync_errors - before.sync_errors)
+        finish(rig, figures)
         log = rig.lt.events()
     # Nothing was published while down (a sync that had its answer just before
     # may show up in the first look or two); the daemon said so, and why.
@@ -360,12 +360,12 @@ def test_server_process_stopped_and_started(backend, request, tmp_path, figures)
         server.resume()
         back = time.monotonic()
         seconds = catch_up(rig.lt, back)
-        finish(rig, figures)
         figures.set("backend", backend)
         figures.set("faults_injected", 1)
         figures.set("outage_seconds", round(back - stopping, 1))
         figures.set("catch_up_seconds", round(seconds, 2))
         figures.set("sync_errors", down[-1].sync_errors - before.sync_errors)
+        finish(rig, figures)
     assert "backoff" in {s.state for s in down}
     assert any("store unreachable: connection refused" in s.last_error for s in down)
     assert down[-1].published < down[-1].txid
@@ -432,8 +432,8 @@ def test_failing_requests(backend, request, tmp_path, figures):
             partial_seconds=scale(5, 30),
             total_seconds=scale(3, 15),
         )
-        finish(rig, figures)
         report(figures, backend, rig, phases)
+        finish(rig, figures)
     assert phases.partial_faults >= 20
     assert went_on(phases.partial)
     assert said(phases.total, "the store failed the request (HTTP 500 InternalError)")
@@ -452,8 +452,8 @@ def test_throttled_with_slowdown(backend, request, tmp_path, figures):
             partial_seconds=scale(5, 30),
             total_seconds=scale(3, 15),
         )
-        finish(rig, figures)
         report(figures, backend, rig, phases)
+        finish(rig, figures)
     assert phases.partial_faults >= 20
     assert went_on(phases.partial)
     assert said(phases.total, "the store is throttling requests (HTTP 503 SlowDown)")
@@ -474,9 +474,9 @@ def test_hanging_requests(backend, request, tmp_path, figures):
             partial_seconds=scale(5, 30),
             total_seconds=scale(5, 15),
         )
-        finish(rig, figures)
         report(figures, backend, rig, phases)
         figures.set("hung", rig.proxy.counts.hung)
+        finish(rig, figures)
     assert phases.partial_faults >= 1  # each costs 2 s: few fit in the phase
     assert went_on(phases.partial)
     assert said(phases.total, "store unreachable: no answer within the request timeout")
@@ -491,11 +491,11 @@ def test_slow_answers(backend, request, tmp_path, figures):
         slow = watch(rig.lt, scale(6, 30))
         rig.proxy.pass_through()
         seconds = catch_up(rig.lt, time.monotonic())
-        finish(rig, figures)
         figures.set("backend", backend)
         figures.set("requests_delayed", rig.proxy.counts.delayed)
         figures.set("catch_up_seconds", round(seconds, 2))
         figures.set("max_lag_transactions", max(s.lag for s in slow))
+        finish(rig, figures)
     assert went_on(slow)
     assert {s.sync_errors for s in slow} == {slow[0].sync_errors}
     assert {s.state for s in slow} <= {"ok", "snapshotting"}
@@ -520,15 +520,15 @@ def test_answers_lost_after_the_write(backend, request, tmp_path, figures):
         lost = watch(rig.lt, scale(6, 30))
         rig.proxy.pass_through()
         seconds = catch_up(rig.lt, time.monotonic())
-        finish(rig, figures)
         counts = rig.proxy.counts
+        own = events(rig.lt, "record already stored")
         figures.set("backend", backend)
         figures.set("faults_injected", counts.faults)
         figures.set("answers_dropped", counts.dropped)
         figures.set("answers_lost", counts.lost)
         figures.set("catch_up_seconds", round(seconds, 2))
-        own = events(rig.lt, "record already stored")
         figures.set("own_records_found", len(own))
+        finish(rig, figures)
     assert counts.dropped >= 1 and counts.lost >= 10
     assert said(dropped, "no answer within the request timeout")
     assert own, rig.lt.tail()
