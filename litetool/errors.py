@@ -18,14 +18,24 @@ foreign library (``litetool.storage.obstore_errors`` for obstore).
     |   +-- CorruptObject                       bytes do not match their name or header
     |   +-- ReplicaFormatError                  unknown format version, bad record, hostile key
     |   +-- ReplicaConflict                     another writer owns the replica / generation
-    |   +-- StorageUnavailable                  retryable: the store could not be reached
+    |   |   +-- OwnRecordExists                 an earlier attempt of this writer was stored
+    |   +-- StorageUnavailable                  retryable: unreachable, timed out, 5xx
+    |   |   +-- StorageThrottled                the store asks for fewer requests
+    |   +-- StorageMisconfigured                not retryable: credentials, permissions, no bucket
     +-- RestoreError                   exit 1
         +-- NoBackupFound                       nothing to restore
         +-- OutputExists                        refusing to overwrite the output
         +-- TargetUnreachable                   the requested restore point cannot be reached
 
 ``CorruptObject`` is deliberately *not* a subclass of ``ObjectNotFound``: no
-handler for "missing" may ever swallow corruption.
+handler for "missing" may ever swallow corruption, and a missing bucket is
+``StorageMisconfigured``, not ``ObjectNotFound``: no handler for "no replica
+yet" may ever take a wrong bucket name for an empty replica.
+
+``retryable`` says whether trying the same request again can succeed without
+anyone changing anything: True for ``StorageUnavailable``, False for
+``StorageMisconfigured`` (someone must fix the credentials, the permissions,
+the bucket name or the region; until then every attempt fails the same way).
 """
 
 from __future__ import annotations
@@ -97,10 +107,34 @@ class ReplicaConflict(StorageError):
     """Another writer owns this replica or generation."""
 
 
+class OwnRecordExists(ReplicaConflict):
+    """The record's key holds a record this same writer stored in an earlier attempt
+    whose answer it never got (a timeout or an error after the store had done the
+    write). Not a conflict with anyone: the writer continues from what the replica
+    holds (its tip) instead of publishing this record."""
+
+    def __init__(self, message: str, *, seq: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.seq = seq
+
+
 class StorageUnavailable(StorageError):
-    """The store could not be reached; retrying later may succeed."""
+    """The store could not be reached, did not answer in time, failed the request
+    (5xx) or throttled it (503 SlowDown, 429): retrying later may succeed."""
 
     retryable = True
+
+
+class StorageThrottled(StorageUnavailable):
+    """The store asked for fewer requests (503 SlowDown or ServerBusy, 429)."""
+
+
+class StorageMisconfigured(StorageError):
+    """The store answered, and retrying will not change the answer: credentials
+    rejected, permission denied, no such bucket or container, wrong region, plain
+    http without consent. Someone has to fix the configuration or the store."""
+
+    retryable = False
 
 
 class RestoreError(LitetoolError):

@@ -317,6 +317,15 @@ class Server:
         """Create a fresh bucket/container (uniquely named unless given); return its name."""
         raise NotImplementedError
 
+    def halt(self) -> None:
+        """Stop the server process (an outage): its port then refuses connections.
+        Its data and ports are kept for ``resume``."""
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        """Start the halted server again on the same port(s), with the same data."""
+        raise NotImplementedError
+
     @property
     def options(self) -> dict[str, Any]:
         """litetool replica options for this server (a fresh dict each time)."""
@@ -392,6 +401,21 @@ class MotoServer(_S3Server):
         if self._server is not None:
             server, self._server = self._server, None
             server.stop()
+
+    def halt(self) -> None:
+        """moto's state lives in this process (module-level backends), not in the
+        server: a new server on the same port serves the same buckets."""
+        assert self._server is not None, "not running"
+        self._stop()
+
+    def resume(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        assert self._server is None, "not halted"
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+        self._server.start()
+        wait_for_port(port, time.monotonic() + START_TIMEOUT)
 
     def create_bucket(self, name: str | None = None) -> str:
         name = name or unique_name()
@@ -473,7 +497,22 @@ class SeaweedFSServer(_S3Server):
             with contextlib.suppress(OSError):
                 os.unlink(f"/tmp/seaweedfs-{service}-grpc-{port + _GRPC_OFFSET}.sock")
 
-    def _argv(self, weed: str, config: Path) -> list[str]:
+    def halt(self) -> None:
+        """SIGTERM ``weed`` (it flushes and exits in about a second); data and ports stay."""
+        assert self.proc is not None, "not running"
+        self.proc.stop()
+        self.proc = None
+        self._remove_grpc_sockets()
+
+    def resume(self) -> None:
+        assert self.proc is None and self.workdir is not None, "not halted"
+        config = self.workdir / "s3.json"
+        log = self.workdir / "weed-resumed.log"
+        argv = self._argv(find_weed(), config, keep_data=True)
+        self.proc = ManagedProcess("weed mini", argv, self.workdir, log)
+        self._wait_ready(time.monotonic() + START_TIMEOUT)
+
+    def _argv(self, weed: str, config: Path, *, keep_data: bool = False) -> list[str]:
         assert self.workdir is not None
         argv = [
             weed,
@@ -494,8 +533,9 @@ class SeaweedFSServer(_S3Server):
         # built-in admin worker dials admin http + 10000 whatever -admin.port.grpc says).
         for service, port in self.ports.items():
             argv += [f"-{service}.port={port}", f"-{service}.port.grpc={port + _GRPC_OFFSET}"]
-        shutil.rmtree(self.workdir / "data", ignore_errors=True)  # from a failed attempt
-        (self.workdir / "data").mkdir()
+        if not keep_data:
+            shutil.rmtree(self.workdir / "data", ignore_errors=True)  # from a failed attempt
+            (self.workdir / "data").mkdir()
         # Unix sockets default to /tmp/seaweedfs-<svc>-<port>.sock; keep them in workdir
         # (the gRPC ones are hard-coded to /tmp/seaweedfs-<svc>-grpc-<port>.sock).
         for service in ("filer", "s3"):

@@ -17,6 +17,7 @@ generation of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from litetool.engine.supervisor import report_failure
 from litetool.errors import (
     LitetoolError,
     ObjectNotFound,
+    OwnRecordExists,
     ReplicaConflict,
+    StorageThrottled,
+    StorageUnavailable,
 )
 from litetool.storage import (
     DEFAULT_CHUNK_SIZE,
@@ -54,6 +58,13 @@ MAX_SEGMENTS_PER_RECORD = 64
 SEGMENTS_PER_RECORD_UNDER_PRESSURE = 16
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
+# While a replica waits out an outage (the store unreachable, not answering in
+# time, failing with 5xx), it asks the store this often whether it answers again
+# (``Replica.probe``, a HEAD) and goes on at once when it does: otherwise the
+# catch-up after an outage waits for a backoff grown to up to a minute. Not for
+# throttling (the store asked for fewer requests) nor for errors no retry heals.
+PROBE_SECONDS = 5.0
+PROBE_TIMEOUT_SECONDS = 2.0
 # A replica that stored nothing for this long with work waiting (a request
 # hanging in an outage, retried inside the store client) no longer counts as
 # reachable, so it never brakes the application (see ``reachable``).
@@ -213,6 +224,7 @@ class ReplicaSync:
         self._last_sync_started = 0.0
         self._last_gc = clock()
         self._failures = 0
+        self._outage = False  # the last failure: the store unreachable or failing
         self._last_progress = time.monotonic()  # an object stored, or nothing to do
         self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
@@ -224,6 +236,9 @@ class ReplicaSync:
         self._staged: list[tuple[str, SegmentEntry, int]] = []
         # The spool's appended_bytes at which a full segment may be waiting.
         self._stage_recheck_at = 0
+        # A record we meant to publish was already stored by an earlier attempt of
+        # ours (its answer lost): our position is behind the replica's tip.
+        self._tip_stale = False
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -234,12 +249,19 @@ class ReplicaSync:
             try:
                 if self.position is None or self._needs_new_generation():
                     await self._start()
+                elif self._tip_stale:
+                    await self._reload_tip()
                 elif self.needs_snapshot:
                     await self._publish_snapshot(reason=self._pending_reason)
                 await self.sync_once()
                 self._failures = 0
             except SpoolGap as exc:
                 self._lost_place(exc)
+                continue
+            except OwnRecordExists as exc:
+                # Not a conflict: continue from the replica's tip, at once.
+                self._tip_stale = True
+                self.log("warning", "record already stored", replica=self.name, error=str(exc))
                 continue
             except ReplicaConflict as exc:
                 # Another litetool owns this replica (its lease, or a record it
@@ -261,10 +283,24 @@ class ReplicaSync:
                 delay = min(
                     BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2 ** (self._failures - 1)
                 )
-                await _wait_any(stop, None, delay)
+                await self._back_off(stop, delay)
                 continue
             await self._wait_for_work(stop)
         await self._final_sync()
+
+    async def _back_off(self, stop: asyncio.Event, delay: float) -> None:
+        """Wait *delay* before the next attempt; after an outage, only until the store
+        answers a probe (every ``PROBE_SECONDS``)."""
+        deadline = time.monotonic() + delay
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await _wait_any(stop, None, min(left, PROBE_SECONDS) if self._outage else left)
+            if self._outage and not stop.is_set() and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(self.replica.probe(), PROBE_TIMEOUT_SECONDS):
+                        return
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         # Sleep until there are new transactions (or periodic upkeep is due);
@@ -355,6 +391,8 @@ class ReplicaSync:
         try:
             if self.position is not None:
                 try:
+                    if self._tip_stale and not self._needs_new_generation():
+                        await self._reload_tip()
                     if not self._needs_new_generation() and not self.needs_snapshot:
                         while await self.sync_once(upkeep=False):
                             pass
@@ -665,6 +703,40 @@ class ReplicaSync:
         )
         return True, ""
 
+    async def _reload_tip(self) -> None:
+        """Continue from the replica's tip of our generation: an earlier attempt of
+        ours at the record we meant to publish next was stored although its answer
+        was lost (``OwnRecordExists``), so the replica holds more than our position
+        says. Without this, every later attempt would meet that record again."""
+        position = self.position
+        assert position is not None
+        tip = await self.replica.load_tip(position.generation)
+        if tip.next_seq <= position.next_seq:
+            # The listing does not show that record yet: try again later.
+            raise StorageUnavailable(
+                f"the listing of {self.replica.display_url} does not show record "
+                f"{position.next_seq} of generation {position.generation} yet"
+            )
+        if tip.last_txid > self.engine.txid:
+            raise SpoolGap(
+                f"the replica has txid {tip.last_txid}, the local spool only up to "
+                f"{self.engine.txid}"
+            )
+        self._staged.clear()  # they continue the old position
+        self._tip_stale = False
+        self.log(
+            "info",
+            "resumed",
+            replica=self.name,
+            generation=position.generation,
+            txid=tip.last_txid,
+            reason="a record of ours was already stored",
+        )
+        position.txid = max(position.txid, tip.last_txid)
+        position.next_seq = tip.next_seq
+        position.snapshot_txid = tip.snapshot_txid
+        self._status(published_txid=position.txid)
+
     async def _publish_snapshot(self, *, reason: str | None) -> None:
         """Upload a snapshot at the current txid and publish it (record 0 if new)."""
         position = self.position
@@ -805,6 +877,7 @@ class ReplicaSync:
 
     def _failed(self, exc: Exception, *, state: str) -> None:
         self._failures += 1
+        self._outage = isinstance(exc, StorageUnavailable) and not isinstance(exc, StorageThrottled)
         message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
         status = self._replica_status()
         self._status(state=state, last_error=message, sync_errors=status.sync_errors + 1)

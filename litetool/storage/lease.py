@@ -157,15 +157,31 @@ async def _swap(
 async def renew_lease_if_needed(store: Store, lease: Lease, now_us: int | None = None) -> Lease:
     """Extend *lease* when it is past half its life (no request otherwise).
 
-    ReplicaConflict when the lease was lost (another writer took it over).
+    ReplicaConflict when the lease was lost (another writer took it over). A
+    lease that is still this writer's although the ETag held is stale (an
+    earlier renewal was stored, its answer lost) is renewed from the ETag found.
     """
     now_us = _now_us() if now_us is None else now_us
     if now_us < lease.expires_us - lease.ttl_us // 2:
         return lease
     document = LeaseDocument(lease.writer, now_us + lease.ttl_us, lease.generation)
-    tag = await _swap(store, encode_lease(document), lease.tag, lease.writer, now_us)
+    payload = encode_lease(document)
+    tag = await _swap(store, payload, lease.tag, lease.writer, now_us)
+    current = None
     if tag is None:
-        current = await read_lease(store)
+        try:
+            current, current_tag = await _read(store)
+        except ObjectNotFound:
+            current = None
+        if current is not None and current.writer == lease.writer:
+            # Still ours: an earlier swap of ours was done although its answer was
+            # lost (a timeout, or a 5xx the client retried into a 412), so the
+            # ETag we hold is stale. Writer ids are unique per process.
+            if current == document:
+                tag = current_tag
+            else:
+                tag = await _swap(store, payload, current_tag, lease.writer, now_us)
+    if tag is None:
         raise ReplicaConflict(
             f"lost the replica lease to writer {current.writer if current else '(none)'}",
             hint="another litetool took over this replica after our lease expired",

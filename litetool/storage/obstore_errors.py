@@ -3,21 +3,35 @@
 Every I/O call in ``litetool.storage`` runs inside :func:`translate_errors`,
 which maps, most specific first::
 
-    FileNotFoundError (builtin; obstore's not-found)      -> ObjectNotFound
-    PermissionDeniedError, UnauthenticatedError           -> StorageError + credentials hint
-    GenericError: connection refused/reset, DNS, timeout,
-      5xx or 429 after obstore's own retries               -> StorageUnavailable (retryable)
-    GenericError "builder error" (http without allow_http) -> StorageError + allow_http hint
+    not found with NoSuchBucket / ContainerNotFound        -> StorageMisconfigured (no bucket)
+    FileNotFoundError (builtin; obstore's not-found)       -> ObjectNotFound
+    PermissionDeniedError, UnauthenticatedError, or any
+      HTTP 401/403                                         -> StorageMisconfigured (credentials)
+    S3 wrong region (PermanentRedirect,
+      AuthorizationHeaderMalformed), InvalidBucketName     -> StorageMisconfigured
+    GenericError "builder error" (http without allow_http) -> StorageMisconfigured + hint
+    connection refused/reset, DNS, timeout                 -> StorageUnavailable "unreachable"
+    503 SlowDown / ServerBusy, 429 (after obstore's retries) -> StorageThrottled (retryable)
+    other 5xx after obstore's own retries                  -> StorageUnavailable "failing"
     NotImplementedError, NotSupportedError                 -> StorageError (store lacks it)
     any other obstore BaseError                            -> StorageError
+
+``StorageMisconfigured`` is not retryable (``retryable = False``): the store
+answered, and the same request will get the same answer until someone fixes
+the configuration. A missing bucket is never ``ObjectNotFound``: a reader
+that takes "not found" for "no replica yet" (``restore --if-replica-exists``)
+must not take a misspelled bucket for an empty one. (A HEAD has no body, so a
+HEAD in a missing bucket still looks like a missing object.)
 
 ``AlreadyExistsError`` and ``PreconditionError`` mean something only to the
 caller that asked for a conditional write: it names them in ``expected`` and
 they pass through untranslated. Messages carry the operation, the key and the
-replica's display URL, and only the first line of obstore's text, with known
-secrets (of 4 characters or more) replaced by ``***`` and URL query strings (SAS tokens, signatures)
-dropped. When obstore's own text contained a secret, the chained cause is a
-scrubbed copy so that no traceback can print the secret either.
+replica's display URL, what went wrong in words (with the HTTP status and the
+store's error code when there is one), and only the first line of obstore's
+text, with known secrets (of 4 characters or more) replaced by ``***`` and
+URL query strings (SAS tokens, signatures) dropped. When obstore's own text
+contained a secret, the chained cause is a scrubbed copy so that no traceback
+can print the secret either.
 
 obstore already retries connection errors, timeouts and 5xx with backoff
 (configured in ``location.py``); no second blind retry layer is stacked here.
@@ -37,9 +51,18 @@ from obstore.exceptions import (
     UnauthenticatedError,
 )
 
-from litetool.errors import ObjectNotFound, StorageError, StorageUnavailable
+from litetool.errors import (
+    ObjectNotFound,
+    StorageError,
+    StorageMisconfigured,
+    StorageThrottled,
+    StorageUnavailable,
+)
 
 _URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]*)\?[^\s\"'<>)]*")
+_STATUS = re.compile(r"status(?: code)?: (\d{3})")
+_CODE = re.compile(r"<Code>\s*([A-Za-z0-9.]+)\s*</Code>")
+_AZURE_CODE = re.compile(r"x-ms-error-code:\s*([A-Za-z0-9.]+)", re.IGNORECASE)
 _MAX_DETAIL = 400
 _MIN_SECRET = 4
 
@@ -87,31 +110,138 @@ def is_unavailable(error: BaseException) -> bool:
     return any(marker in text for marker in _UNAVAILABLE)
 
 
-def _translate(
-    error: BaseException, operation: str, key: str, where: str, secrets: list[str]
-) -> StorageError:
-    detail = scrub(error, secrets)
-    context = f"{operation} {key} on {where}"
-    if isinstance(error, FileNotFoundError):
-        return ObjectNotFound(key, hint=f"missing from {where}")
-    if isinstance(error, PermissionDeniedError | UnauthenticatedError):
-        return StorageError(
-            f"{context}: permission denied ({detail})",
-            hint="check the credentials (options or the store's environment variables) "
-            "and the bucket or container permissions",
-        )
-    if isinstance(error, TimeoutError | ConnectionError) or (
-        isinstance(error, GenericError) and is_unavailable(error)
-    ):
-        return StorageUnavailable(
-            f"{context}: store unreachable ({detail})",
-            hint="the store could not be reached; litetool will try again",
-        )
+# Error codes (S3's <Code>, Azure's x-ms-error-code) that mean throttling.
+_THROTTLING_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServerBusy",
+        "TooManyRequests",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+    }
+)
+_NO_BUCKET_CODES = frozenset({"NoSuchBucket", "ContainerNotFound"})
+# Answers that are the same however often the request is tried.
+_WRONG_REGION_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed"})
+_BAD_BUCKET_CODES = frozenset({"InvalidBucketName", "InvalidResourceName"})
+_CREDENTIALS_HINT = (
+    "check the credentials (options or the store's environment variables) and the bucket "
+    "or container permissions; litetool keeps trying, but nothing changes until they are fixed"
+)
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status obstore reports for the (last) failed attempt, if any."""
+    found = _STATUS.findall(str(error))
+    return int(found[-1]) if found else None
+
+
+def error_code(error: BaseException) -> str | None:
+    """The store's own error code (S3 ``<Code>``, Azure ``x-ms-error-code``), if any."""
+    text = str(error)
+    found = _CODE.findall(text) or _AZURE_CODE.findall(text)
+    return found[-1] if found else None
+
+
+def _status_words(status: int | None, code: str | None) -> str:
+    parts = [f"HTTP {status}" if status is not None else "", code or ""]
+    return " ".join(part for part in parts if part)
+
+
+def _unreachable_reason(text: str) -> str:
+    lowered = text.lower()
+    if "connectionrefused" in lowered or "connection refused" in lowered:
+        return "connection refused"
+    if "dns error" in lowered or "failed to lookup" in lowered:
+        return "DNS lookup failed"
+    if "kind: timeout" in lowered or "timedout" in lowered or "timed out" in lowered:
+        return "no answer within the request timeout"
+    if "reset" in lowered or "closed" in lowered or "broken pipe" in lowered:
+        return "connection lost"
+    return "the request could not be sent"
+
+
+def _misconfigured(
+    error: BaseException, context: str, detail: str, bucket: str
+) -> StorageMisconfigured | None:
+    """The answers no retry changes, or None."""
     if isinstance(error, GenericError) and "builder error" in str(error):
-        return StorageError(
+        return StorageMisconfigured(
             f"{context}: {detail}",
             hint="for a plain http endpoint give endpoint=http://... (or AWS_ALLOW_HTTP=true)",
         )
+    if not isinstance(error, BaseError | FileNotFoundError):
+        return None
+    status, code = http_status(error), error_code(error)
+    if code in _NO_BUCKET_CODES:
+        kind = "container" if code == "ContainerNotFound" else "bucket"
+        return StorageMisconfigured(
+            f"{context}: the {kind} {bucket} does not exist ({code})",
+            hint="create it, or correct the replica URL; litetool does not create buckets",
+        )
+    if isinstance(error, PermissionDeniedError | UnauthenticatedError) or status in (401, 403):
+        words = _status_words(status, code)
+        return StorageMisconfigured(
+            f"{context}: permission denied{f' ({words})' if words else ''}: {detail}",
+            hint=_CREDENTIALS_HINT,
+        )
+    if code in _WRONG_REGION_CODES or "incorrectly configured region" in str(error):
+        words = _status_words(status, code)
+        return StorageMisconfigured(
+            f"{context}: wrong region for bucket {bucket}{f' ({words})' if words else ''}: "
+            f"{detail}",
+            hint="set region (or AWS_REGION) to the bucket's region",
+        )
+    if code in _BAD_BUCKET_CODES:
+        return StorageMisconfigured(
+            f"{context}: invalid bucket or container name {bucket} ({code})",
+            hint="correct the replica URL",
+        )
+    return None
+
+
+def _unavailable(error: BaseException, context: str, detail: str) -> StorageUnavailable | None:
+    """Failures a later attempt may not have, or None."""
+    if isinstance(error, TimeoutError | ConnectionError):
+        return StorageUnavailable(
+            f"{context}: store unreachable: {_unreachable_reason(repr(error))} ({detail})",
+            hint="the store could not be reached; litetool will try again",
+        )
+    if not (isinstance(error, GenericError) and is_unavailable(error)):
+        return None
+    status, code = http_status(error), error_code(error)
+    if status == 429 or code in _THROTTLING_CODES:
+        return StorageThrottled(
+            f"{context}: the store is throttling requests ({_status_words(status, code)}): "
+            f"{detail}",
+            hint="the store asks for fewer requests; litetool will try again with backoff "
+            "(a longer sync-interval makes fewer requests)",
+        )
+    if status is not None and status >= 500:
+        return StorageUnavailable(
+            f"{context}: the store failed the request ({_status_words(status, code)}): {detail}",
+            hint="an error on the store's side; litetool will try again",
+        )
+    return StorageUnavailable(
+        f"{context}: store unreachable: {_unreachable_reason(str(error))} ({detail})",
+        hint="the store could not be reached; litetool will try again",
+    )
+
+
+def _translate(
+    error: BaseException, operation: str, key: str, where: str, bucket: str, secrets: list[str]
+) -> StorageError:
+    detail = scrub(error, secrets)
+    context = f"{operation} {key} on {where}"
+    misconfigured = _misconfigured(error, context, detail, bucket)
+    if misconfigured is not None:
+        return misconfigured
+    if isinstance(error, FileNotFoundError):
+        return ObjectNotFound(key, hint=f"missing from {where}")
+    unavailable = _unavailable(error, context, detail)
+    if unavailable is not None:
+        return unavailable
     if isinstance(error, NotImplementedError | NotSupportedError):
         return StorageError(f"{context}: not supported by this store ({detail})")
     return StorageError(f"{context}: {detail}")
@@ -125,11 +255,13 @@ def translate_errors(
     where: str,
     secrets: Iterable[str] = (),
     expected: tuple[type[BaseException], ...] = (),
+    bucket: str = "",
 ) -> Iterator[None]:
     """Run an obstore call, turning its exceptions into litetool errors.
 
-    *where* is the replica's display URL (never its secrets); *expected*
-    exception classes (e.g. ``AlreadyExistsError``) pass through unchanged.
+    *where* is the replica's display URL (never its secrets), *bucket* its
+    bucket or container name; *expected* exception classes (e.g.
+    ``AlreadyExistsError``) pass through unchanged.
     """
     try:
         yield
@@ -137,7 +269,7 @@ def translate_errors(
         raise
     except (BaseError, FileNotFoundError, NotImplementedError, TimeoutError, ConnectionError) as e:
         secret_list = [secret for secret in secrets if secret]
-        translated = _translate(e, operation, key, where, secret_list)
+        translated = _translate(e, operation, key, where, bucket or where, secret_list)
         if _contains_secret(e, secret_list):
             raise translated from type(e)(scrub(e, secret_list))
         raise translated from e

@@ -19,7 +19,9 @@ Contracts:
   their header before anything is decompressed.
 - ``publish_record`` creates the record or raises ``ReplicaConflict``, except
   that re-publishing an identical record (a retry after a lost response) is
-  success.
+  success, and a record of the same writer with other contents (an earlier
+  attempt that was stored although its answer was lost, then rebuilt with
+  more transactions) is ``OwnRecordExists``: the writer reloads its tip.
 - Compression and hashing of large payloads run in worker threads.
 """
 
@@ -34,8 +36,11 @@ from typing import Any, TypeVar
 from litetool.errors import (
     CorruptObject,
     ObjectNotFound,
+    OwnRecordExists,
     ReplicaConflict,
     ReplicaFormatError,
+    StorageError,
+    StorageUnavailable,
 )
 from litetool.storage import lease as lease_io
 from litetool.storage.envelope import (
@@ -256,6 +261,18 @@ class Replica:
             )
         return version
 
+    async def probe(self) -> bool:
+        """Whether the store answers at all: one HEAD of the format marker (and the
+        store client's own retries). Any answer counts, even "not found" or "denied":
+        for a writer waiting out an outage, the next attempt says what it is."""
+        try:
+            await self.store.head(MARKER_KEY)
+        except StorageUnavailable:
+            return False
+        except StorageError:
+            return True
+        return True
+
     # -- content-addressed objects ---------------------------------------------------------
 
     async def put_object(self, kind: ObjectKind, payload: Buffer) -> ObjectRef:
@@ -378,7 +395,8 @@ class Replica:
 
     async def publish_record(self, record: IndexRecord) -> None:
         """Create *record* (the commit point of a sync). ReplicaConflict if another
-        record with its key exists."""
+        record with its key exists; OwnRecordExists if that record is this writer's
+        own (an earlier attempt whose answer was lost)."""
         payload = encode_record(record)
         stored = await _in_thread_if_large(
             len(payload), encode_object, ObjectKind.INDEX_RECORD, payload
@@ -393,6 +411,16 @@ class Replica:
         if encode_record(existing) == payload:
             return  # our own earlier attempt succeeded; its response was lost
         what = "compacted record" if record.compacted else "index record"
+        if existing.writer == record.writer:
+            # Writer ids are unique per process: an earlier attempt of ours at this
+            # record (other segments, another time) was stored although its answer
+            # was lost (a timeout, an error after the write).
+            raise OwnRecordExists(
+                f"{what} {record.seq} of generation {record.generation} was already "
+                "stored by an earlier attempt of this writer whose answer was lost",
+                seq=record.seq,
+                hint="the writer continues from what the replica holds",
+            )
         raise ReplicaConflict(
             f"{what} {record.seq} of generation {record.generation} already exists "
             f"(written by {existing.writer})",

@@ -121,7 +121,12 @@ class Store:
         counted = _Counted()
         try:
             with translate_errors(
-                operation, key, where=self._where, secrets=self._secrets, expected=expected
+                operation,
+                key,
+                where=self._where,
+                secrets=self._secrets,
+                expected=expected,
+                bucket=self.location.root,
             ):
                 yield counted
         except expected:

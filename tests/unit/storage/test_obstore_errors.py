@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from litetool.errors import ObjectNotFound, StorageError, StorageUnavailable
+from litetool.errors import (
+    ObjectNotFound,
+    StorageError,
+    StorageMisconfigured,
+    StorageThrottled,
+    StorageUnavailable,
+)
 from litetool.storage import parse_location
 from litetool.storage.obstore_errors import scrub
 from litetool.storage.store import ALREADY_EXISTS, PRECONDITION_FAILED, Store, WriteTag
@@ -102,9 +108,10 @@ async def test_silent_server_times_out_as_storage_unavailable():
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     status = 503
+    code = "X"
 
     def _reply(self):
-        body = f"<Error><Code>X</Code><Message>key {SECRET}</Message></Error>".encode()
+        body = f"<Error><Code>{self.code}</Code><Message>key {SECRET}</Message></Error>".encode()
         self.send_response(self.status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -125,10 +132,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def http_status():
     servers = []
 
-    def start(status):
-        handler = type("Handler", (_Handler,), {"status": status})
+    def start(status, code="X"):
+        handler = type("Handler", (_Handler,), {"status": status, "code": code})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -155,13 +164,68 @@ async def test_server_error_is_storage_unavailable(http_status):
     with pytest.raises(StorageUnavailable) as info:
         await _s3(http_status(503)).get("k", max_bytes=10)
     assert SECRET not in info.value.message
+    assert "the store failed the request (HTTP 503 X)" in info.value.message
+    with pytest.raises(StorageUnavailable, match=r"failed the request \(HTTP 500 InternalError\)"):
+        await _s3(http_status(500, "InternalError")).put("k", b"x")
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "SlowDown"), (503, "ServerBusy"), (429, "X")])
+async def test_throttling_is_retryable_and_says_so(http_status, status, code):
+    with pytest.raises(StorageThrottled) as info:
+        await _s3(http_status(status, code)).put("k", b"x")
+    assert info.value.retryable
+    assert "the store is throttling requests" in info.value.message
+    assert f"HTTP {status}" in info.value.message and "unreachable" not in info.value.message
+    assert "fewer requests" in info.value.hint
+
+
+async def test_refused_connection_says_why():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    with pytest.raises(StorageUnavailable, match="store unreachable: connection refused"):
+        await _s3(f"http://127.0.0.1:{port}").get("k", max_bytes=10)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "words"),
+    [
+        (404, "NoSuchBucket", "the bucket bucket does not exist (NoSuchBucket)"),
+        (404, "ContainerNotFound", "the container bucket does not exist (ContainerNotFound)"),
+        (403, "SignatureDoesNotMatch", "permission denied (HTTP 403 SignatureDoesNotMatch)"),
+        (401, "X", "permission denied (HTTP 401 X)"),
+        (400, "AuthorizationHeaderMalformed", "wrong region for bucket bucket"),
+        (301, "PermanentRedirect", "wrong region for bucket bucket"),
+        (400, "InvalidBucketName", "invalid bucket or container name bucket"),
+    ],
+)
+async def test_answers_no_retry_changes_are_misconfigured(http_status, status, code, words):
+    """GET and PUT raise obstore's typed errors, a listing a GenericError: the same
+    classification for all three, and never ObjectNotFound for a missing bucket."""
+    store = _s3(http_status(status, code))
+    for attempt in (
+        lambda: store.get("k", max_bytes=10),
+        lambda: store.put("k", b"x"),
+        lambda: store.list_all("p/"),
+    ):
+        with pytest.raises(StorageMisconfigured) as info:
+            await attempt()
+        assert info.value.retryable is False
+        assert words in info.value.message, info.value.message
+        assert SECRET not in info.value.message
+
+
+async def test_a_missing_object_in_an_existing_bucket_is_still_object_not_found(http_status):
+    with pytest.raises(ObjectNotFound):
+        await _s3(http_status(404, "NoSuchKey")).get("k", max_bytes=10)
 
 
 async def test_permission_denied_has_a_hint_and_no_secret(http_status):
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(StorageMisconfigured) as info:
         await _s3(http_status(403)).put("k", b"data")
-    assert type(info.value) is StorageError
-    assert "permission denied" in info.value.message
+    assert info.value.retryable is False
+    assert "permission denied (HTTP 403 X)" in info.value.message
     assert "credentials" in info.value.hint
     assert SECRET not in info.value.message
     assert "***" in info.value.message  # the server echoed the secret; it was scrubbed
@@ -176,9 +240,9 @@ async def test_http_endpoint_without_allow_http_explains_itself(monkeypatch):
         "s3://bucket",
         {"max_retries": 0, "region": "us-east-1", "access_key_id": "a", "secret_access_key": "b"},
     )
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(StorageMisconfigured) as info:
         await store.get("k", max_bytes=1)
-    assert type(info.value) is StorageError
+    assert info.value.retryable is False
     assert "AWS_ALLOW_HTTP" in info.value.hint
     assert "bucket/k" in info.value.message  # a one-letter secret is not scrubbed into noise
 
