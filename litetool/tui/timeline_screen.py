@@ -121,7 +121,9 @@ class TimelineScreen(Screen):
     TimelineScreen #timeline-status.error { color: $error; }
     TimelineScreen #generations { height: auto; max-height: 25%; }
     TimelineScreen #points { height: 1fr; }
-    TimelineScreen #picked { height: 1; padding: 0 1; background: $boost; }
+    TimelineScreen #picked {
+        height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, targets: tuple[ReplicaTarget, ...]) -> None:
@@ -631,9 +633,10 @@ class TimelineScreen(Screen):
         if point is None:
             line.append("no restore point picked", style="dim")
         else:
+            # What matters first, the generation last: 80 columns cut the end (…).
             line.append("Restore point ", style="dim")
             line.append(f"txid {point.txid}", style="bold")
-            line.append(f" of {point.generation}, committed ", style="dim")
+            line.append(" committed ", style="dim")
             if point.time_us is None:
                 line.append(PENDING, style="bold")
             else:
@@ -642,6 +645,7 @@ class TimelineScreen(Screen):
             line.append(f", db {PENDING if size is None else format_bytes(size)}", style="dim")
             if point.pending:
                 line.append(f" (in segment {point.segment_number}, not fetched yet)", style="dim")
+            line.append(f", generation {point.generation}", style="dim")
         self.query_one("#picked", Static).update(line)
 
     # -- actions ---------------------------------------------------------------------------
