@@ -158,6 +158,14 @@ def database_row(
     }
 
 
+def _lag_time(replica: ReplicaStatus, behind: int, seconds: float) -> str:
+    """How far behind in commit time; ``all`` while the replica has published nothing
+    (``replica_lag`` then counts from the epoch: decades)."""
+    if behind and not replica.published_time_us:
+        return "all"
+    return format_seconds(seconds)
+
+
 def replica_row(
     database: DatabaseStatus,
     replica: ReplicaStatus,
@@ -183,7 +191,7 @@ def replica_row(
             style="yellow" if behind and not lost else "",
             justify="right",
         ),
-        "lag_time": Text(UNKNOWN if lost else format_seconds(seconds), justify="right"),
+        "lag_time": Text(UNKNOWN if lost else _lag_time(replica, behind, seconds), justify="right"),
         "last_sync": _when(
             replica.last_sync_us, now_us, compact=True, lost=bool(lost), never="never"
         ),

@@ -281,3 +281,26 @@ async def test_an_engine_that_cannot_start_says_why_on_screen_and_on_exit(tmp_pa
     assert app.return_code == 1
     assert app.exit_message == app.engine_error
     assert app.exit_message.startswith(f"error: database not found: {missing}")
+
+
+async def test_quitting_with_transactions_no_replica_has_exits_3_and_says_so(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    db_path = tmp_path / "app.db"
+    connection = make_database(db_path)
+    url = (tmp_path / "a-file" / "replica").as_uri()  # cannot be created: never reachable
+    board = StatusBoard(version="test")
+    app = LitetoolApp(TuiOptions(board=board, engine_settings=engine_settings(db_path, url, "0s")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        replicas = app.screen.query_one("#replicas", DataTable)
+        await wait_for(pilot, lambda: column_text(replicas, "state") == ["backoff"])
+        connection.execute("INSERT INTO t(n) VALUES (1)")
+        await wait_for(pilot, lambda: db_status(board).txid >= 1, what="capture")
+        await pilot.pause(0.6)
+        # it has published nothing: the whole history is behind, not "20794d04h"
+        assert column_text(replicas, "lag_time") == ["all"]
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="exit")
+    connection.close()
+    assert app.return_code == 3  # as `litetool daemon` exits
+    assert app.exit_message.startswith("error: stopped with 1 committed transaction that ")
+    assert "reached no replica" in app.exit_message
