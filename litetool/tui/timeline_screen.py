@@ -144,6 +144,7 @@ class TimelineScreen(Screen):
         self._published: tuple[str | None, int] | None = None  # the shown replica's, last seen
         self._refresh_timer: Timer | None = None
         self._last_refresh = -math.inf
+        self._listing = 0  # listings of the replica under way
         self._follow = True  # the picked point is the latest: the next refresh follows it
         self._latest_generation: str | None = None  # the last one listed
 
@@ -277,6 +278,7 @@ class TimelineScreen(Screen):
             return
         if not quiet:
             self._status(f"listing generations of {target.name}…")
+        self._listing += 1
         try:
             reader = self._reader(target)
             if not quiet:
@@ -285,6 +287,8 @@ class TimelineScreen(Screen):
         except Exception as exc:
             self.post_message(LoadFailed(f"replica {target.name}", render_error(exc)))
             return
+        finally:
+            self._listing -= 1
         self.post_message(GenerationsLoaded(target.name, generations))
 
     @work(exclusive=True, group="points", exit_on_error=False)
@@ -353,6 +357,11 @@ class TimelineScreen(Screen):
     def _refresh(self) -> None:
         self._refresh_timer = None
         self._last_refresh = time.monotonic()
+        if self._listing:
+            # A slow store: let the listing finish (a new one would cancel it) and
+            # look again once it has.
+            self._refresh_soon()
+            return
         self.refreshes += 1
         self.load_generations(quiet=True)
 

@@ -7,8 +7,9 @@ import time
 
 from replica_builders import long_generation, make_database, write_records
 from screen_capture import wait_for
-from test_live_screen import engine_settings
+from test_live_screen import engine_settings, free_port
 
+from litetool.engine.metrics import MetricsServer
 from litetool.engine.status import StatusBoard
 from litetool.storage import Replica
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
@@ -98,3 +99,35 @@ async def test_a_refresh_fetches_only_the_records_written_since(tmp_path):
     assert index.last_txid == 400 and reader.fetched_records == 41
     # the same as reading it from scratch
     assert index.segments == (await Replica.open(url).load_generation(generation)).segments
+
+
+async def test_the_timeline_follows_an_attached_daemon(tmp_path, monkeypatch):
+    monkeypatch.setattr(TimelineScreen, "REFRESH_SECONDS", 0.5)
+    url = (tmp_path / "replica").as_uri()
+    generation, records, payloads = long_generation(segments=40, per_segment=10)
+    await write_records(url, records[:21], payloads[:20])  # txids 0..200
+    board = StatusBoard(version="9.9")
+    board.update_database("/srv/app.db", state="replicating", generation=generation, txid=200)
+    board.update_replica(
+        "/srv/app.db", "s3", url=url, state="ok", generation=generation, published_txid=200
+    )
+    port = free_port()
+    server = MetricsServer(board, f"127.0.0.1:{port}")
+    await server.start()
+    try:
+        app = LitetoolApp(TuiOptions(attach_addr=f"127.0.0.1:{port}", replicas_from_status=True))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("t")
+            timeline = app.timeline_screen
+            await wait_for(pilot, lambda: timeline.points is not None, what="the replica")
+            assert timeline.points.last_txid == 200
+            await pilot.pause(1.0)
+            assert timeline.points.last_txid == 200  # nothing new: nothing moves
+
+            # the daemon publishes 200 more transactions
+            await write_records(url, records[21:], payloads[20:])
+            board.update_replica("/srv/app.db", "s3", published_txid=400)
+            await wait_for(pilot, lambda: timeline.points.last_txid == 400, what="the refresh")
+            assert timeline.picked_txid == 400  # it was on the latest point: it follows
+    finally:
+        await server.stop()
