@@ -192,7 +192,7 @@ class LitetoolApp(App[int]):
         except Exception as exc:  # no traceback on the screen
             code, error = 70, f"error: internal error: {type(exc).__name__}: {exc}"
         if code and error is None:
-            error = _unreplicated_error(self.options.board)
+            error = _stopped_error(code, self.options.board)
         self.post_message(EngineStopped(code, error))
 
     @on(EngineStopped)
@@ -319,12 +319,16 @@ def _engine_log_line(time_s: float, level: str, event: str, fields: dict) -> Tex
     return line
 
 
-def _unreplicated_error(board) -> str:
-    """Why the in-process engine exits 3 (``litetool daemon`` does the same)."""
+def _stopped_error(code: int, board) -> str:
+    """Why the in-process engine returned *code* (as ``litetool daemon`` would exit)."""
+    from litetool.engine.daemon import UNREPLICATED_EXIT_CODE
+
     count = sum(db.unreplicated for db in board.snapshot()) if board is not None else 0
-    what = f"{count} committed transaction{'s' if count != 1 else ''}" if count else "transactions"
+    if code != UNREPLICATED_EXIT_CODE or not count:
+        return f"error: the engine stopped with exit status {code}"  # the config's `exec`
     return (
-        f"error: stopped with {what} that reached no replica "
+        f"error: stopped with {count} committed transaction{'s' if count != 1 else ''} "
+        "that reached no replica "
         "(hint: they stay in the database; the next start replicates them)"
     )
 
