@@ -270,12 +270,14 @@ async def test_an_engine_that_cannot_start_says_why_on_screen_and_on_exit(tmp_pa
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.engine_error is not None, what="the failure")
-        await pilot.pause(0.6)  # a refresh of the board: the engine is not coming back
+        databases = app.screen.query_one("#databases", DataTable)
+        # not `starting` forever: stopped, and the board's next readings do not change it
+        await wait_for(pilot, lambda: column_text(databases, "state") == ["stopped"])
+        await pilot.pause(1.1)
+        assert column_text(databases, "state") == ["stopped"]
         text = screen_text(app)
         assert "engine stopped: error: database not found: " in text
         assert "nothing is replicated" in text
-        databases = app.screen.query_one("#databases", DataTable)
-        assert column_text(databases, "state") == ["stopped"]  # not `starting` forever
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="exit")
     assert app.return_code == 1
@@ -295,9 +297,8 @@ async def test_quitting_with_transactions_no_replica_has_exits_3_and_says_so(tmp
         await wait_for(pilot, lambda: column_text(replicas, "state") == ["backoff"])
         connection.execute("INSERT INTO t(n) VALUES (1)")
         await wait_for(pilot, lambda: db_status(board).txid >= 1, what="capture")
-        await pilot.pause(0.6)
         # it has published nothing: the whole history is behind, not "20794d04h"
-        assert column_text(replicas, "lag_time") == ["all"]
+        await wait_for(pilot, lambda: column_text(replicas, "lag_time") == ["all"])
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, timeout=30, what="exit")
     connection.close()

@@ -130,20 +130,21 @@ async def test_the_focus_after_plan_is_on_restore_and_the_plan_is_in_view(engine
         output = tmp_path / "restored.db"
         await set_output(pilot, dialog, output)
         await pilot.press("tab")  # to the Plan button
-        assert app.focused.id == "plan"
+        await wait_for(pilot, lambda: app.focused.id == "plan", what="the Plan button")
         await pilot.press("enter")
-        assert dialog.running == "plan"
+        await wait_for(pilot, lambda: dialog.running == "plan", what="the plan to start")
         assert app.focused.id == "plan"  # not moved to Close while it plans
         await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
         # the focus is on Restore, and the line under the log says what enter does
-        assert app.focused.id == "run" and not dialog.query_one("#run", Button).disabled
+        await wait_for(pilot, lambda: app.focused.id == "run", what="the focus on Restore")
+        assert not dialog.query_one("#run", Button).disabled
         assert "enter: Restore writes it" in result_line(dialog)
         text = screen_text(app)
         assert "restore plan (dry run" in text and "target      txid" in text  # not scrolled away
         assert "enter: Restore writes it" in text and "esc Close" in text
         await pilot.press("enter")
         await wait_for(pilot, lambda: dialog.restored_path is not None, what="the restore")
-        assert app.focused.id == "close"
+        await wait_for(pilot, lambda: app.focused.id == "close", what="the focus on Close")
     assert restored_rows(output) == list(range(engine_replica.rows))
 
 
@@ -156,12 +157,16 @@ async def test_a_plan_that_fails_gives_the_focus_back_to_the_path(engine_replica
         dialog = await open_dialog(pilot, info.last_txid)
         await set_output(pilot, dialog, tmp_path / "out.db")
         await pilot.press("tab", "enter")  # Plan
-        await wait_for(pilot, lambda: dialog.running is None, what="the child to exit")
-        assert result_line(dialog).startswith("error: ")
-        assert app.focused.id == "output" and dialog.query_one("#run", Button).disabled
+        await wait_for(pilot, lambda: result_line(dialog).startswith("error: "), what="the error")
+        await wait_for(pilot, lambda: app.focused.id == "output", what="the focus on the path")
+        assert dialog.running is None and dialog.query_one("#run", Button).disabled
 
 
-async def test_changing_the_output_after_the_plan_plans_again(engine_replica, tmp_path):
+async def test_changing_the_output_after_the_plan_plans_again(
+    engine_replica, tmp_path, monkeypatch
+):
+    # (a second before planning again: time to see that it waits, even under load)
+    monkeypatch.setattr(RestoreScreen, "REPLAN_DELAY_SECONDS", 1.0)
     target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
     (info,) = await Replica.open(engine_replica.url).list_generations()
     app = browse(target)
@@ -179,7 +184,8 @@ async def test_changing_the_output_after_the_plan_plans_again(engine_replica, tm
         assert dialog.planned_output is None and dialog.query_one("#run", Button).disabled
         await wait_for(pilot, lambda: dialog.planned_output == str(second), what="the new plan")
         # ... which comes by itself, for that path only, with the focus left in the path
-        assert dialog.plans == 2 and app.focused.id == "output"
+        assert dialog.plans == 2
+        await wait_for(pilot, lambda: app.focused.id == "output", what="the focus on the path")
         assert f"output      {second}" in log_text(dialog) and str(first) not in log_text(dialog)
         assert not dialog.query_one("#run", Button).disabled
         assert "for the new path" in result_line(dialog)
@@ -192,7 +198,8 @@ async def test_changing_the_output_after_the_plan_plans_again(engine_replica, tm
         await set_output(pilot, dialog, second)
         await wait_for(pilot, lambda: dialog.planned_output == str(second), what="the plan")
         await pilot.press("enter")  # planned already: enter goes to Restore, no new plan
-        assert app.focused.id == "run" and dialog.plans == 3
+        await wait_for(pilot, lambda: app.focused.id == "run", what="the focus on Restore")
+        assert dialog.plans == 3
         await pilot.press("enter")
         await wait_for(pilot, lambda: dialog.restored_path == str(second), what="the restore")
     assert not first.exists()

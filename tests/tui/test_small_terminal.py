@@ -38,22 +38,26 @@ async def test_quit_and_help_lead_every_footer(tmp_path):
     targets = (ReplicaTarget("first", url, (url,)), ReplicaTarget("second", url, (url,)))
     app = LitetoolApp(TuiOptions(replicas=targets, board=fixed_board()))
     async with app.run_test(size=SMALL) as pilot:
+
+        async def footer_starts(text: str) -> None:
+            await wait_for(pilot, lambda: footer(app).startswith(text), what=text)
+
         assert app.screen.id == "live"
-        assert footer(app).startswith("q Quit ? Help ")
+        await footer_starts("q Quit ? Help ")
         await pilot.press("t")
         timeline = app.timeline_screen
         await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
-        assert footer(app).startswith("q Quit ? Help ⏎ Restore points ")
+        await footer_starts("q Quit ? Help ⏎ Restore points ")
         assert "r Next replica" in footer(app)
         await pilot.press("enter")  # to the restore points: the most keys of any screen
-        line = footer(app)
-        assert line.startswith("q Quit ? Help ⏎ Restore… ←→ Earlier/later g Go to +- Zoom")
+        await footer_starts("q Quit ? Help ⏎ Restore… ←→ Earlier/later g Go to +- Zoom")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen), what="the dialog")
-        assert footer(app).startswith("esc Close / cancel")
-        await pilot.press("escape", "question_mark")
-        await pilot.pause()
-        assert footer(app).startswith("esc Close")
+        await footer_starts("esc Close / cancel")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.id == "timeline", what="the timeline")
+        await pilot.press("question_mark")
+        await footer_starts("esc Close")
 
 
 async def test_the_tables_fit_80_columns_and_show_all_of_them_when_wide(tmp_path):
@@ -97,9 +101,9 @@ async def test_the_tables_fit_80_columns_and_show_all_of_them_when_wide(tmp_path
         assert "Committed (UTC)" in screen_text(app) and "seg 40 (" in screen_text(app)
 
         await pilot.resize_terminal(160, 40)  # wide: every column, full labels
-        await pilot.pause()
-        assert len(column_keys(generations)) == 6 and "Since previous" in screen_text(app)
+        await wait_for(pilot, lambda: len(column_keys(generations)) == 6, what="the full layout")
+        await wait_for(pilot, lambda: "Since previous" in screen_text(app), what="full labels")
         assert "segment 40 (" in screen_text(app) and points.row_count == 401
         await pilot.press("l")
-        await pilot.pause()
-        assert len(column_keys(databases)) == 10 and len(column_keys(replicas)) == 10
+        await wait_for(pilot, lambda: len(column_keys(databases)) == 10, what="the full layout")
+        assert len(column_keys(replicas)) == 10

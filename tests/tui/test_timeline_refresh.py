@@ -55,8 +55,8 @@ async def test_the_timeline_follows_a_live_engine_without_ctrl_r(tmp_path, monke
 
         # a point picked further back stays picked while more arrive
         await pilot.press("enter", "up", "up")
-        picked = timeline.picked_txid
-        assert picked == timeline.points.last_txid - 2
+        picked = timeline.points.last_txid - 2
+        await wait_for(pilot, lambda: timeline.picked_txid == picked, what="two rows up")
         refreshes = timeline.refreshes
         started = time.monotonic()
         for n in range(30):  # 3 s of commits, each published at once (sync interval 0s)

@@ -39,52 +39,58 @@ async def test_zoom_keys_change_the_histogram_and_the_steps(tmp_path):
         timeline = app.timeline_screen
         await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
         histogram = timeline.query_one("#histogram")
-        await pilot.press("enter")  # to the restore points: the latest is picked
-        text = screen_text(app)
-        assert "Commits over time: whole generation" in text
-        assert "+- Zoom" in text.splitlines()[-1]  # the keys are in the footer
-
-        seen = []
-        for _ in range(5):  # one step finer each time, down to a second; then no further
-            await pilot.press("plus")
-            seen.append(histogram.level)
-            name = unit_name(histogram.level)
-            assert f"Commits over time: 1 column = 1 {name}" in screen_text(app)
         units = dict(UNITS)
-        assert seen == [
-            units["day"],
-            units["hour"],
-            units["minute"],
-            units["second"],
-            units["second"],
-        ]
 
-        for _ in range(3):
+        async def level_is(level: int) -> None:
+            await wait_for(pilot, lambda: histogram.level == level, what=f"level {level}")
+
+        async def shown(text: str) -> None:
+            await wait_for(pilot, lambda: text in screen_text(app), what=text)
+
+        async def press_until(key: str, predicate, what: str) -> None:
+            await pilot.press(key)
+            await wait_for(pilot, predicate, what=what)
+
+        await pilot.press("enter")  # to the restore points: the latest is picked
+        await wait_for(pilot, lambda: app.focused.id == "points", what="the restore points")
+        await shown("Commits over time: whole generation")
+        assert "+- Zoom" in screen_text(app).splitlines()[-1]  # the keys are in the footer
+
+        # one step finer each time, down to a second; then no further
+        for unit in ("day", "hour", "minute", "second"):
+            await pilot.press("plus")
+            await level_is(units[unit])
+            await shown(f"Commits over time: 1 column = 1 {unit_name(units[unit])}")
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: "already at the finest zoom" in screen_text(app))
+        assert histogram.level == units["second"]
+
+        for unit in ("minute", "hour", "day"):
             await pilot.press("minus")
-        assert histogram.level == units["day"]
-        text = screen_text(app)
-        assert "Commits over time: 1 column = 1 day" in text and "/day" in text
+            await level_is(units[unit])
+        await shown("Commits over time: 1 column = 1 day")
+        assert "/day" in screen_text(app)
         # ← goes to the first commit of the previous day that has commits
         picked = timeline.picked_txid
         assert picked == last_txid
-        await pilot.press("left")
         day = utc(time_of[picked]).date()
+        await press_until("left", lambda: timeline.picked_txid != picked, "a step back")
         landed = timeline.picked_txid
         assert utc(time_of[landed]).date() == day.fromordinal(day.toordinal() - 1)
         assert utc(time_of[landed - 1]).date() < utc(time_of[landed]).date()
-        await pilot.press("right")
+        await press_until("right", lambda: timeline.picked_txid != landed, "a step on")
         assert utc(time_of[timeline.picked_txid]).date() == day
 
         # at an hour a column, one step is the previous hour with commits: 8 h earlier
         await pilot.press("plus")
-        assert histogram.level == units["hour"]
+        await level_is(units["hour"])
         before = timeline.picked_txid
-        await pilot.press("left")
+        await press_until("left", lambda: timeline.picked_txid != before, "a step back")
         assert time_of[before] - time_of[timeline.picked_txid] == SPREAD_STEP_US
         assert "▲" in screen_text(app)
 
         await pilot.press("minus", "minus")
-        assert histogram.level == WHOLE
+        await level_is(WHOLE)
         await pilot.press("minus")  # the widest already: it stays, and says so
-        assert histogram.level == WHOLE
         await wait_for(pilot, lambda: "already at the widest zoom" in screen_text(app))
+        assert histogram.level == WHOLE
