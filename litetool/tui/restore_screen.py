@@ -257,7 +257,8 @@ class RestoreScreen(ModalScreen[str | None]):
         if dry_run:
             log.clear()  # the log shows the plan for the path above, and nothing older
             self.plans += 1
-        log.write(Text("$ litetool " + shlex.join(restore_argv(request, dry_run=dry_run)), "bold"))
+        command = "$ litetool " + shlex.join(restore_argv(request, dry_run=dry_run))
+        log.write(Text(command, "bold"), scroll_end=not dry_run)
         self._plan_top = len(log.lines)
         self._output_lines = []
         self._in_traceback = False
@@ -296,7 +297,10 @@ class RestoreScreen(ModalScreen[str | None]):
             style = "" if message.stream == "stdout" else "dim"
             if line.startswith("error:") or ": error:" in line:
                 style = "red"
-            self.query_one("#log", RichLog).write(Text(line, style))
+            # A plan stays at its top (scrolled there once it is complete); a restore
+            # follows its progress.
+            log = self.query_one("#log", RichLog)
+            log.write(Text(line, style), scroll_end=self.running == "restore")
         elif line and not line.startswith(" "):
             # the exception line that ends a traceback: keep it for the summary only
             self._output_lines.append(line)
