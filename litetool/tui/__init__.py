@@ -1,17 +1,18 @@
 """litetool.tui: the Textual app behind ``litetool tui`` (the only importer of textual).
 
 Screens: live replication (``live_screen``), generations and restore points
-(``timeline_screen`` with ``timeline_tables``, ``commit_histogram``,
-``goto_bar`` and ``segment_details``), the restore dialog
+(``timeline_screen`` with ``timeline_tables``, ``commit_histogram``, ``zoom``,
+``goto_bar``, ``segment_details`` and ``replica_index``), the restore dialog
 (``restore_screen``, which runs ``litetool restore`` as a child process via
-``restore_command``) and help. The app (``app``) gets a ``TuiOptions``
-("attributes down"); workers and widgets report back with the typed messages
-of ``messages`` ("messages up").
+``restore_command``) and help; every screen has the ``footer`` (Quit and Help
+first) and tables whose ``columns`` fit 80 columns. The app (``app``) gets a
+``TuiOptions`` ("attributes down"); workers and widgets report back with the
+typed messages of ``messages`` ("messages up").
 
-``options``, ``restore_points``, ``segment_details``, ``restore_command``,
-``daemon_client`` and ``display`` hold no widgets and do not import textual,
-so importing this package stays cheap until ``LitetoolApp`` or ``run_tui`` is
-used.
+``options``, ``restore_points``, ``segment_details``, ``replica_index``,
+``zoom``, ``restore_command``, ``daemon_client`` and ``display`` hold no
+widgets and do not import textual, so importing this package stays cheap
+until ``LitetoolApp`` or ``run_tui`` is used.
 """
 
 from __future__ import annotations

@@ -11,6 +11,14 @@ Sources of live status (see ``TuiOptions``):
   posts ``StatusPolled`` / ``StatusFailed``;
 - none: only the timeline (read-only browsing of replicas).
 
+The live screen never shows more than the source says: while an attached
+daemon does not answer, every state is ``unknown`` (until it answers again),
+and once the in-process engine has stopped with an error, ``stopped``, with
+the error above the tables. That error is also the line ``run_tui`` prints on
+leaving (``exit_message``), with the engine's exit code. Each status reading
+also tells the timeline which replicas published something, so it refreshes
+by itself.
+
 Everything that blocks runs in a worker; results come back as the typed
 messages of ``litetool.tui.messages``.
 """
@@ -18,6 +26,7 @@ messages of ``litetool.tui.messages``.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections import deque
@@ -63,6 +72,9 @@ class LitetoolApp(App[int]):
         self.stopping = False
         self.engine_running = False
         self.engine_error: str | None = None
+        self._engine_exit_code = 0
+        self.exit_message: str | None = None  # printed by run_tui once the screen is gone
+        self._unreachable_since_us: int | None = None
         self._engine_stop = asyncio.Event()
         self._engine_log: deque[tuple[float, str, str, dict]] = deque(maxlen=ENGINE_LOG_LINES)
         self._event_seq = 0
@@ -137,7 +149,7 @@ class LitetoolApp(App[int]):
     async def action_quit(self) -> None:
         if self.engine_running:
             if self.stopping:
-                self.notify("forced quit: the engine did not finish its final sync", timeout=2)
+                self.exit_message = "error: forced quit: the engine did not finish its final sync"
                 self._leave(1)
                 return
             self.stopping = True
@@ -145,9 +157,11 @@ class LitetoolApp(App[int]):
             self.sub_title = "stopping: final capture and sync… (q again to force)"
             self.notify("stopping the engine after a final sync…")
             return
-        self._leave(1 if self.engine_error else 0)
+        self._leave(self._engine_exit_code)
 
     def _leave(self, code: int) -> None:
+        if code and self.exit_message is None:
+            self.exit_message = self.engine_error
         self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
@@ -167,39 +181,41 @@ class LitetoolApp(App[int]):
 
         error: str | None = None
         try:
-            await run_daemon(
+            code = await run_daemon(
                 self.options.engine_settings,
                 log=self._log_from_engine,
                 board=self.options.board,
                 stop=self._engine_stop,
             )
         except LitetoolError as exc:
-            error = exc.render()
+            code, error = exc.exit_code, exc.render()
         except Exception as exc:  # no traceback on the screen
-            error = f"error: internal error: {type(exc).__name__}: {exc}"
-        self.post_message(EngineStopped(error))
+            code, error = 70, f"error: internal error: {type(exc).__name__}: {exc}"
+        if code and error is None:
+            error = _stopped_error(code, self.options.board)
+        self.post_message(EngineStopped(code, error))
 
     @on(EngineStopped)
     def _engine_stopped(self, message: EngineStopped) -> None:
         self.engine_running = False
         self.engine_error = message.error
+        self._engine_exit_code = message.exit_code
         self.read_board()
-        if message.error is None:
-            # A clean stop is either our `q` or a signal to the process: leave.
-            self._leave(0)
+        if message.error is None or self.stopping:
+            # A stop we asked for (`q`), or a signal to the process: leave, saying
+            # what went wrong if anything did.
+            self._leave(message.exit_code)
             return
-        self.sub_title = "engine stopped"
+        self.sub_title = "engine stopped: nothing is replicated (q to quit)"
         live = self.live_screen
         if live is not None:
             live.show_problem(f"engine stopped: {message.error}")
-        if self.stopping:
-            self._leave(1)
 
     def read_board(self) -> None:
         board = self.options.board
         live = self.live_screen
-        if board is None or live is None or not live.is_mounted:
-            return
+        if board is None or live is None or not live.is_mounted or not live.is_attached:
+            return  # (not yet, or no longer, on screen)
         events = tuple(board.events_since(self._event_seq))
         if events:
             self._event_seq = events[-1].seq
@@ -210,7 +226,10 @@ class LitetoolApp(App[int]):
             events=events,
         )
         live.show_status(view)
+        if self.options.runs_engine and not self.engine_running and self.engine_error:
+            live.show_lost("stopped")
         self._discover_replicas(view)
+        self.timeline_screen.status_read(view)
         lines = []
         while self._engine_log:
             lines.append(_engine_log_line(*self._engine_log.popleft()))
@@ -225,15 +244,21 @@ class LitetoolApp(App[int]):
         addr = self.options.attach_addr
         assert addr is not None
         since = 0
+        started_us = 0
         while not worker.is_cancelled and not self._poll_stop.is_set():
             try:
                 view = fetch_status(addr, events_since=since)
+                restarted = bool(started_us and view.started_us != started_us)
+                if restarted:  # its events are numbered from 1 again
+                    since = 0
+                    view = fetch_status(addr, events_since=since)
             except DaemonUnreachable as exc:
                 self.post_message(StatusFailed(exc.render()))
             else:
+                started_us = view.started_us
                 if view.events:
                     since = max(since, view.events[-1].seq)
-                self.post_message(StatusPolled(view))
+                self.post_message(StatusPolled(view, restarted=restarted))
             self._poll_stop.wait(self.options.poll_interval_seconds)
 
     @on(StatusPolled)
@@ -241,15 +266,27 @@ class LitetoolApp(App[int]):
         live = self.live_screen
         if live is None or not live.is_mounted:
             return
+        if self._unreachable_since_us is not None:
+            self._unreachable_since_us = None
+            self.sub_title = self._describe_source()
         live.show_problem(None)
+        if message.restarted:
+            live.restarted(message.view.started_us)
         live.show_status(message.view)
         self._discover_replicas(message.view)
+        self.timeline_screen.status_read(message.view)
 
     @on(StatusFailed)
     def _status_failed(self, message: StatusFailed) -> None:
         live = self.live_screen
-        if live is not None and live.is_mounted:
-            live.show_problem(f"{message.error} (retrying)")
+        if live is None or not live.is_mounted:
+            return
+        if self._unreachable_since_us is None:
+            self._unreachable_since_us = int(self.options.clock() * 1e6)
+            self.sub_title = f"{self._describe_source()} · not answering"
+        since = format_clock_us(self._unreachable_since_us)
+        live.show_problem(f"{message.error} (since {since} UTC; retrying)")
+        live.show_lost("unknown")
 
     def _discover_replicas(self, view: StatusView) -> None:
         """Attached without a config: browse the replicas the daemon reports."""
@@ -282,8 +319,25 @@ def _engine_log_line(time_s: float, level: str, event: str, fields: dict) -> Tex
     return line
 
 
+def _stopped_error(code: int, board) -> str:
+    """Why the in-process engine returned *code* (as ``litetool daemon`` would exit)."""
+    from litetool.engine.daemon import UNREPLICATED_EXIT_CODE
+
+    count = sum(db.unreplicated for db in board.snapshot()) if board is not None else 0
+    if code != UNREPLICATED_EXIT_CODE or not count:
+        return f"error: the engine stopped with exit status {code}"  # the config's `exec`
+    return (
+        f"error: stopped with {count} committed transaction{'s' if count != 1 else ''} "
+        "that reached no replica "
+        "(hint: they stay in the database; the next start replicates them)"
+    )
+
+
 def run_tui(options: TuiOptions) -> int:
-    """Run the app in the terminal; the exit code of the session."""
+    """Run the app in the terminal; the exit code of the session. A session that
+    ends with an error prints it (one line on stderr) once the screen is gone."""
     app = LitetoolApp(options)
     result = app.run()
+    if app.exit_message:
+        print(app.exit_message, file=sys.stderr)
     return int(result or 0)

@@ -38,6 +38,7 @@ class StatusView:
     now_us: int
     version: str = ""
     events: tuple[Event, ...] | None = None  # None: this source does not report events
+    started_us: int = 0  # when the daemon started (0: not reported)
 
 
 def parse_attach_addr(addr: str) -> tuple[str, int]:
@@ -80,6 +81,7 @@ def decode_status(data: Any) -> StatusView:
             now_us=int(data.get("now_us") or 0),
             version=str(data.get("version", "")),
             events=events,
+            started_us=int(data.get("started_us") or 0),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DaemonUnreachable(f"the daemon's /status is not litetool status: {exc}") from None

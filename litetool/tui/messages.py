@@ -16,11 +16,13 @@ from litetool.tui.restore_points import RestorePoints
 
 
 class StatusPolled(Message):
-    """A fresh reading of the engine status (in-process board or attached daemon)."""
+    """A fresh reading of the engine status (in-process board or attached daemon);
+    ``restarted``: the daemon was restarted since the previous reading."""
 
-    def __init__(self, view: StatusView) -> None:
+    def __init__(self, view: StatusView, *, restarted: bool = False) -> None:
         super().__init__()
         self.view = view
+        self.restarted = restarted
 
 
 class StatusFailed(Message):
@@ -32,10 +34,12 @@ class StatusFailed(Message):
 
 
 class EngineStopped(Message):
-    """The in-process engine returned (``error`` is None after a clean stop)."""
+    """The in-process engine returned: ``exit_code`` as ``litetool daemon`` would exit,
+    ``error`` one rendered line saying why it is not 0 (None after a clean stop)."""
 
-    def __init__(self, error: str | None) -> None:
+    def __init__(self, exit_code: int, error: str | None) -> None:
         super().__init__()
+        self.exit_code = exit_code
         self.error = error
 
 
@@ -115,20 +119,22 @@ class GotoFailed(Message):
 
 
 class RestoreOutput(Message):
-    """One line printed by the ``litetool restore`` child."""
+    """One line printed by the ``litetool restore`` child of run number ``run``."""
 
-    def __init__(self, stream: str, line: str) -> None:
+    def __init__(self, stream: str, line: str, run: int = 0) -> None:
         super().__init__()
         self.stream = stream
         self.line = line
+        self.run = run
 
 
 class RestoreFinished(Message):
     """The child exited; ``error`` is a one-line failure to run it at all (the
     screen summarises a non-zero exit from the output it has shown)."""
 
-    def __init__(self, dry_run: bool, returncode: int, error: str | None) -> None:
+    def __init__(self, dry_run: bool, returncode: int, error: str | None, run: int = 0) -> None:
         super().__init__()
         self.dry_run = dry_run
         self.returncode = returncode
         self.error = error
+        self.run = run

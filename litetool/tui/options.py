@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import DatabaseStatus, StatusBoard
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,24 @@ class ReplicaTarget:
         from litetool.storage import Replica
 
         return Replica.open(self.url, self.options, self.name)
+
+
+def published_position(
+    databases: tuple[DatabaseStatus, ...], target: ReplicaTarget
+) -> tuple[str | None, int] | None:
+    """Where the engine says *target* stands: the generation and txid it last published
+    (None: the status does not name it). The same database and replica name, or
+    for a target without a database, the same URL."""
+    for database in databases:
+        for replica in database.replicas:
+            same = (
+                (database.path, replica.name) == (target.database, target.name)
+                if target.database is not None
+                else replica.url == target.url
+            )
+            if same:
+                return replica.generation, replica.published_txid
+    return None
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ class RestorePoints:
         self.last_time_us = max(
             [first_snapshot.time_us, *(segment.max_time_us for segment in self.segments)]
         )
-        self._bucket_cache: tuple[int, np.ndarray] | None = None
+        self._bucket_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
     def _place(self) -> np.ndarray:
         """Placement time of every txid (module docstring), position ``txid - first_txid``."""
@@ -269,12 +269,21 @@ class RestorePoints:
             return last_txid_at_or_before(self.index.with_detail(need.entry, detail), time_us)
 
     # -- histogram -------------------------------------------------------------------------
+    #
+    # Two ways to slice time into buckets (one per histogram column): ``unit_us=0``
+    # cuts [first time, last time] into *buckets* equal slices (the whole generation);
+    # a ``unit_us`` (a zoom level: a second, a minute, ...) makes bucket ``b`` the slice
+    # [b * unit_us, (b + 1) * unit_us) of the epoch, so bucket numbers do not depend on
+    # the window shown and the histogram shows *buckets* of them from ``first_bucket``.
 
-    def _bucket_ids(self, buckets: int) -> np.ndarray:
-        if self._bucket_cache is not None and self._bucket_cache[0] == buckets:
+    def _bucket_ids(self, buckets: int, unit_us: int = 0) -> np.ndarray:
+        key = (0, unit_us) if unit_us else (max(1, buckets), 0)
+        if self._bucket_cache is not None and self._bucket_cache[0] == key:
             return self._bucket_cache[1]
         span = self.last_time_us - self.first_time_us
-        if span <= 0 or buckets <= 1:
+        if unit_us:
+            ids = self._placement_us // unit_us
+        elif span <= 0 or buckets <= 1:
             ids = np.zeros(len(self), dtype=np.int64)
         else:
             offsets = self._placement_us - self.first_time_us
@@ -283,30 +292,37 @@ class RestorePoints:
             else:  # would overflow int64: a span of millennia, exactness is moot
                 ids = np.floor(offsets.astype(np.float64) * buckets / span).astype(np.int64)
             ids = np.clip(ids, 0, buckets - 1)
-        self._bucket_cache = (buckets, ids)
+        self._bucket_cache = (key, ids)
         return ids
 
-    def histogram(self, buckets: int) -> list[int]:
-        """Commits per bucket, *buckets* equal slices of [first time, last time]
+    def histogram(self, buckets: int, unit_us: int = 0, first_bucket: int = 0) -> list[int]:
+        """Commits per bucket: *buckets* equal slices of [first time, last time], or with
+        *unit_us* the *buckets* slices of that length from bucket *first_bucket* on
         (placements: exact where the detail is known, see the module docstring)."""
         buckets = max(1, buckets)
-        counts = np.bincount(self._bucket_ids(buckets), minlength=buckets)
+        ids = self._bucket_ids(buckets, unit_us)
+        if unit_us:
+            ids = ids - first_bucket
+            ids = ids[(ids >= 0) & (ids < buckets)]
+        counts = np.bincount(ids, minlength=buckets)
         return [int(count) for count in counts[:buckets]]
 
-    def bucket_of(self, txid: int, buckets: int) -> int:
-        return int(self._bucket_ids(max(1, buckets))[self.clamp(txid) - self.first_txid])
+    def bucket_of(self, txid: int, buckets: int, unit_us: int = 0) -> int:
+        return int(self._bucket_ids(buckets, unit_us)[self.clamp(txid) - self.first_txid])
 
-    def bucket_bounds_us(self, bucket: int, buckets: int) -> tuple[int, int]:
+    def bucket_bounds_us(self, bucket: int, buckets: int, unit_us: int = 0) -> tuple[int, int]:
         """The time slice [start, end) of a bucket."""
+        if unit_us:
+            return bucket * unit_us, (bucket + 1) * unit_us
         span = self.last_time_us - self.first_time_us
         start = self.first_time_us + span * bucket // max(1, buckets)
         end = self.first_time_us + span * (bucket + 1) // max(1, buckets)
         return start, end
 
-    def step_bucket(self, txid: int, direction: int, buckets: int) -> int:
+    def step_bucket(self, txid: int, direction: int, buckets: int, unit_us: int = 0) -> int:
         """The first txid of the next (``direction=1``) or previous (``-1``) bucket that
         has commits; from the last (first) bucket, the last (first) txid."""
-        ids = self._bucket_ids(max(1, buckets))
+        ids = self._bucket_ids(buckets, unit_us)
         position = self.clamp(txid) - self.first_txid
         current = ids[position]
         if direction > 0:
@@ -323,3 +339,30 @@ class RestorePoints:
         before = np.flatnonzero(ids[: run_end + 1] != target)
         start = int(before[-1]) + 1 if len(before) else 0
         return self.first_txid + start
+
+    # -- refreshing ------------------------------------------------------------------------
+
+    def adopt_details(self, older: RestorePoints) -> int:
+        """Attach the details *older* (the same generation, loaded before) had fetched
+        for segments this one also has, so a refresh does not fetch them again.
+        Returns how many were attached."""
+        if older.generation != self.generation:
+            return 0
+        attached = 0
+        for position, detail in older._details.items():
+            entry = older.segments[position]
+            try:
+                attached += self.attach_detail(entry, detail)
+            except ValueError:
+                continue  # not (or no longer) a segment of this index
+        return attached
+
+    def same_as(self, other: RestorePoints) -> bool:
+        """Whether *other* has the same restore points (a refresh found nothing new)."""
+        return (
+            self.generation == other.generation
+            and self.first_txid == other.first_txid
+            and self.last_txid == other.last_txid
+            and self.segments == other.segments
+            and self.snapshot_txids == other.snapshot_txids
+        )

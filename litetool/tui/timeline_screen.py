@@ -19,26 +19,49 @@ opens the "go to" bar (``goto_bar``), which reads a txid or a time against the
 shown generation; a time lands where ``litetool restore --at`` would in this
 generation, and when that falls inside a segment not fetched yet, the screen
 fetches that one segment first and goes there once it has arrived.
+
+**Refreshing.** ``ctrl+r`` lists the replica again. With a live source (an
+in-process engine or an attached daemon) the app hands every status reading
+to ``status_read``; when the shown replica has published something since the
+last one (its generation or published txid moved), the screen refreshes by
+itself, at most once every ``REFRESH_SECONDS``. A refresh costs one listing
+and the records written since (``replica_index``), keeps the segments already
+fetched, and adds the new points to the table without moving the cursor;
+when the picked point was the latest one, it follows the latest one (into a
+new generation too).
+
+**Zoom.** ``+``/``-`` change what one histogram column covers (``zoom``): the
+whole generation, or a day, an hour, a minute or a second; ``←``/``→`` then
+step to the previous or next such slice with commits.
+
+Under ``FULL_LAYOUT_FROM`` columns both tables switch to their compact
+layout, which fits 80 columns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from litetool.errors import LitetoolError
 from litetool.storage import DetailNeeded, GenerationInfo, SegmentEntry
+from litetool.tui import zoom
+from litetool.tui.columns import compact_for, set_layout, sync_table
 from litetool.tui.commit_histogram import CommitHistogram
+from litetool.tui.daemon_client import StatusView
 from litetool.tui.display import format_bytes, format_time_us
+from litetool.tui.footer import KeysFooter
 from litetool.tui.goto_bar import GotoBar
 from litetool.tui.messages import (
     DetailsLoaded,
@@ -49,11 +72,13 @@ from litetool.tui.messages import (
     LoadFailed,
     RestorePointsLoaded,
 )
-from litetool.tui.options import ReplicaTarget
+from litetool.tui.options import ReplicaTarget, published_position
+from litetool.tui.replica_index import IndexReader
 from litetool.tui.restore_points import RestorePoint, RestorePoints
 from litetool.tui.restore_screen import RestoreScreen
 from litetool.tui.segment_details import DetailRequests, fetch_segment_details
 from litetool.tui.timeline_tables import (
+    FULL_LAYOUT_FROM,
     GENERATION_COLUMNS,
     PENDING,
     POINT_COLUMNS,
@@ -61,6 +86,9 @@ from litetool.tui.timeline_tables import (
     RestorePointTable,
     generation_row,
 )
+from litetool.tui.zoom import WHOLE
+
+ZOOM_KEYS = Binding.Group("Zoom", compact=True)
 
 
 def render_error(exc: BaseException) -> str:
@@ -75,11 +103,14 @@ class TimelineScreen(Screen):
 
     WINDOW_ROWS = 1000
     DETAILS_DELAY_SECONDS = 0.1  # fetch for the rows on screen once scrolling pauses this long
+    REFRESH_SECONDS = 2.0  # at most one refresh this often while the engine publishes
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "goto", "Go to"),
+        Binding("plus,equals_sign", "zoom(1)", "Zoom in", group=ZOOM_KEYS),
+        Binding("minus", "zoom(-1)", "Zoom out", group=ZOOM_KEYS),
         Binding("r", "next_replica", "Next replica"),
-        Binding("g", "goto", "Go to time/txid"),
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -88,23 +119,34 @@ class TimelineScreen(Screen):
     TimelineScreen #replica-line { height: 1; padding: 0 1; }
     TimelineScreen #timeline-status { height: auto; padding: 0 1; }
     TimelineScreen #timeline-status.error { color: $error; }
-    TimelineScreen #generations { height: auto; max-height: 9; }
+    TimelineScreen #generations { height: auto; max-height: 25%; }
     TimelineScreen #points { height: 1fr; }
-    TimelineScreen #picked { height: 1; padding: 0 1; background: $boost; }
+    TimelineScreen #picked {
+        height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, targets: tuple[ReplicaTarget, ...]) -> None:
         super().__init__(id="timeline")
         self.targets: list[ReplicaTarget] = list(targets)
         self.replica_index = 0
-        self._replicas: dict[str, object] = {}  # name -> litetool.storage.Replica
+        self._readers: dict[str, IndexReader] = {}  # replica name -> its reader
         self.generations: list[GenerationInfo] = []
         self.points: RestorePoints | None = None
         self.window: tuple[int, int] | None = None
         self.picked_txid: int | None = None
+        self.zoom = WHOLE
+        self.compact = False
+        self.refreshes = 0  # automatic refreshes started (for tests)
         self._loading_generation: str | None = None
         self._details = DetailRequests()  # of the shown generation
         self._details_timer: Timer | None = None
+        self._published: tuple[str | None, int] | None = None  # the shown replica's, last seen
+        self._refresh_timer: Timer | None = None
+        self._last_refresh = -math.inf
+        self._listing = 0  # listings of the replica under way
+        self._follow = True  # the picked point is the latest: the next refresh follows it
+        self._latest_generation: str | None = None  # the last one listed
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -113,22 +155,18 @@ class TimelineScreen(Screen):
         yield Static("", id="replica-line")
         yield Static("", id="timeline-status")
         yield Label("Generations", classes="section")
-        generations = GenerationTable(id="generations", cursor_type="row", zebra_stripes=True)
-        for key, label in GENERATION_COLUMNS:
-            generations.add_column(label, key=key)
-        yield generations
-        yield Label("Commits over time", classes="section")
+        yield GenerationTable(id="generations", cursor_type="row", zebra_stripes=True)
+        yield Label("Commits over time", classes="section", id="histogram-title")
         yield CommitHistogram(id="histogram")
         yield Label("Restore points", classes="section")
-        points = RestorePointTable(id="points", cursor_type="row", zebra_stripes=True)
-        for key, label in POINT_COLUMNS:
-            points.add_column(label, key=key)
-        yield points
+        yield RestorePointTable(id="points", cursor_type="row", zebra_stripes=True)
         yield Static("", id="picked")
         yield GotoBar(id="goto")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
+        self._layout(self.app.size.width)
+        self._show_zoom()
         self.query_one("#generations", DataTable).focus()
         self._show_replica_line()
         if self.target is not None:
@@ -136,10 +174,33 @@ class TimelineScreen(Screen):
         else:
             self._status("no replica to browse yet")
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        """The full or compact columns for *width*; redraw the tables when they change."""
+        self.compact = compact = compact_for(width, FULL_LAYOUT_FROM)
+        generations = self.query_one("#generations", GenerationTable)
+        if set_layout(generations, GENERATION_COLUMNS, compact):
+            self._fill_generations()
+        points = self.query_one("#points", RestorePointTable)
+        points.compact = compact
+        if set_layout(points, POINT_COLUMNS, compact) and self.points is not None:
+            self.window = None
+            if self.picked_txid is not None:
+                self.pick(self.picked_txid)
+
+    def _fill_generations(self) -> None:
+        compact = self.compact
+        sync_table(
+            self.query_one("#generations", GenerationTable),
+            {info.generation: generation_row(info, compact=compact) for info in self.generations},
+        )
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_replica":
             return len(self.targets) > 1
-        if action in ("goto", "step_bucket"):
+        if action in ("goto", "step_bucket", "zoom"):
             return self.points is not None
         return True
 
@@ -199,28 +260,35 @@ class TimelineScreen(Screen):
                 line.append(f"  ({self.replica_index + 1}/{len(self.targets)}, r: next)", "dim")
         self.query_one("#replica-line", Static).update(line)
 
-    def _replica(self, target: ReplicaTarget):
-        replica = self._replicas.get(target.name)
-        if replica is None:
-            replica = target.open()
-            self._replicas[target.name] = replica
-        return replica
+    def _reader(self, target: ReplicaTarget) -> IndexReader:
+        reader = self._readers.get(target.name)
+        if reader is None:
+            reader = IndexReader(target.open())
+            self._readers[target.name] = reader
+        return reader
 
     # -- workers ---------------------------------------------------------------------------
 
     @work(exclusive=True, group="generations", exit_on_error=False)
-    async def load_generations(self) -> None:
+    async def load_generations(self, *, quiet: bool = False) -> None:
+        """List the generations (*quiet*: a refresh, which does not say so on the status
+        line)."""
         target = self.target
         if target is None:
             return
-        self._status(f"listing generations of {target.name}…")
+        if not quiet:
+            self._status(f"listing generations of {target.name}…")
+        self._listing += 1
         try:
-            replica = self._replica(target)
-            await replica.ensure_format(create=False)
-            generations = await replica.list_generations()
+            reader = self._reader(target)
+            if not quiet:
+                await reader.replica.ensure_format(create=False)
+            generations = await reader.list_generations()
         except Exception as exc:
             self.post_message(LoadFailed(f"replica {target.name}", render_error(exc)))
             return
+        finally:
+            self._listing -= 1
         self.post_message(GenerationsLoaded(target.name, generations))
 
     @work(exclusive=True, group="points", exit_on_error=False)
@@ -228,9 +296,13 @@ class TimelineScreen(Screen):
         target = self.target
         if target is None:
             return
-        self._status(f"loading generation {generation}…")
+        reader = self._reader(target)
+        index = reader.latest_index(generation)  # as listed just before
+        if index is None:
+            self._status(f"loading generation {generation}…")
         try:
-            index = await self._replica(target).load_generation(generation)
+            if index is None:
+                index = await reader.load_generation(generation)
             points = await asyncio.to_thread(RestorePoints, index)
         except Exception as exc:
             self.post_message(LoadFailed(f"generation {generation}", render_error(exc)))
@@ -247,7 +319,8 @@ class TimelineScreen(Screen):
         if target is None:  # no longer browsable: nothing to fetch from
             self.post_message(DetailsLoaded(replica_name, generation, [], entries, None))
             return
-        details, failures = await fetch_segment_details(self._replica(target), entries)
+        replica = self._reader(target).replica
+        details, failures = await fetch_segment_details(replica, entries)
         error = None
         if failures:
             entry, exc = failures[0]
@@ -261,30 +334,66 @@ class TimelineScreen(Screen):
             )
         )
 
+    # -- refreshing ------------------------------------------------------------------------
+
+    def status_read(self, view: StatusView) -> None:
+        """A reading of the live status: refresh (throttled) when the shown replica has
+        published something since the last reading."""
+        target = self.target
+        if target is None or not self.is_mounted:
+            return
+        published = published_position(view.databases, target)
+        if published is None or published == self._published:
+            return
+        self._published = published
+        self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        if self._refresh_timer is not None:
+            return  # one is due already: it will read everything published until then
+        wait = max(0.01, self._last_refresh + self.REFRESH_SECONDS - time.monotonic())
+        self._refresh_timer = self.set_timer(wait, self._refresh)
+
+    def _refresh(self) -> None:
+        self._refresh_timer = None
+        self._last_refresh = time.monotonic()
+        if self._listing:
+            # A slow store: let the listing finish (a new one would cancel it) and
+            # look again once it has.
+            self._refresh_soon()
+            return
+        self.refreshes += 1
+        self.load_generations(quiet=True)
+
     # -- messages up -----------------------------------------------------------------------
 
     @on(GenerationsLoaded)
     def _generations_loaded(self, message: GenerationsLoaded) -> None:
         if self.target is None or message.replica_name != self.target.name:
             return
-        self.generations = message.generations
         table = self.query_one("#generations", DataTable)
         previous = self._cursor_key(table)
-        table.clear()
-        for info in message.generations:
-            table.add_row(*generation_row(info), key=info.generation)
+        self.generations = message.generations
+        self._fill_generations()
         if not message.generations:
             self._status(f"{self.target.name} has no generations yet")
+            self._loading_generation = None
             self._show_points(None)
             return
-        self._status(
-            f"{len(message.generations)} generation(s); "
-            "enter: restore points, g: go to a time, r: next replica"
-        )
+        if self.points is None:
+            self._status(
+                f"{len(message.generations)} generation(s); "
+                "enter: restore points, g: go to a time, r: next replica"
+            )
         keys = [info.generation for info in message.generations]
-        row = keys.index(previous) if previous in keys else len(keys) - 1
-        table.move_cursor(row=row)
-        self._open_generation(keys[row])
+        # The latest point of the latest generation was picked: follow it, into a new
+        # generation too. Otherwise stay where the cursor is.
+        following = self._follow and previous == self._latest_generation
+        self._latest_generation = keys[-1]
+        row = keys.index(previous) if previous in keys and not following else len(keys) - 1
+        if table.cursor_row != row:
+            table.move_cursor(row=row)
+        self._open_generation(keys[row], reload=True)
 
     @on(RestorePointsLoaded)
     def _points_loaded(self, message: RestorePointsLoaded) -> None:
@@ -292,7 +401,10 @@ class TimelineScreen(Screen):
             return
         if message.points.generation != self._loading_generation:
             return
-        self._show_points(message.points)
+        if self.points is not None and self.points.generation == message.points.generation:
+            self._update_points(message.points)
+        else:
+            self._show_points(message.points)
         self._show_points_status()
 
     @on(DetailsLoaded)
@@ -314,7 +426,7 @@ class TimelineScreen(Screen):
                 continue
             if attached:
                 self._redraw_rows(points, entry.first_txid, entry.last_txid + 1)
-        self.query_one("#histogram", CommitHistogram).show(points, self.picked_txid)
+        self._show_histogram()
         self._show_picked()
         if self._details.goto_time_us is not None:
             self._goto_time(self._details.goto_time_us)
@@ -334,9 +446,15 @@ class TimelineScreen(Screen):
             return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return None
 
-    def _open_generation(self, generation: str) -> None:
-        if generation == self._loading_generation and self.points is not None:
-            return
+    def _open_generation(self, generation: str, *, reload: bool = False) -> None:
+        """Show *generation* (*reload*: its points again, if it is shown already and
+        the last listing found it changed)."""
+        points = self.points
+        if generation == self._loading_generation and points is not None:
+            if not reload or points.generation != generation or self.target is None:
+                return
+            if self._reader(self.target).latest_index(generation) is points.index:
+                return  # the same records as when it was loaded: nothing new
         self._loading_generation = generation
         self.load_points(generation)
 
@@ -363,12 +481,49 @@ class TimelineScreen(Screen):
         table.clear()
         if points is None:
             self.picked_txid = None
-            self.query_one("#histogram", CommitHistogram).show(None, None)
+            self._show_histogram()
             self._show_picked()
             self.refresh_bindings()
             return
+        if self.zoom not in self._zoom_levels():
+            self.zoom = WHOLE
+            self._show_zoom()
         keep = self.picked_txid if self.picked_txid in points else points.last_txid
+        if self._follow:
+            keep = points.last_txid
         self.pick(keep)
+        self.refresh_bindings()
+
+    def _update_points(self, points: RestorePoints) -> None:
+        """The shown generation, loaded again (a refresh): keep what was fetched, add
+        the new points to the table, keep the cursor (or follow the latest point)."""
+        old = self.points
+        assert old is not None
+        if points.same_as(old):
+            return  # nothing new: keep the one with its details
+        if points.first_txid != old.first_txid:
+            self._show_points(points)
+            return
+        points.adopt_details(old)
+        self.points = points
+        self.query_one("#goto", GotoBar).points = points
+        window = self.window
+        table = self.query_one("#points", RestorePointTable)
+        new_rows = points.last_txid - old.last_txid
+        if window is not None and window[1] == old.last_txid and new_rows > 0:
+            if window[1] - window[0] + 1 + new_rows <= 2 * self.WINDOW_ROWS:
+                table.append(points, old.last_txid + 1, points.last_txid)
+                self.window = (window[0], points.last_txid)
+            elif not self._follow:
+                pass  # the window slides to the new points when the cursor gets there
+            else:
+                self.window = None  # refilled around the latest point below
+        if self._follow:
+            self.pick(points.last_txid)
+        else:
+            self._show_histogram()
+            self._show_picked()
+            self._schedule_details()
         self.refresh_bindings()
 
     def pick(self, txid: int) -> None:
@@ -381,11 +536,15 @@ class TimelineScreen(Screen):
             self._fill_window(txid)
         assert self.window is not None
         self.picked_txid = txid
+        self._follow = txid == points.last_txid
         table = self.query_one("#points", DataTable)
         table.move_cursor(row=txid - self.window[0])
-        self.query_one("#histogram", CommitHistogram).show(points, txid)
+        self._show_histogram()
         self._show_picked()
         self._schedule_details()
+
+    def _show_histogram(self) -> None:
+        self.query_one("#histogram", CommitHistogram).show(self.points, self.picked_txid, self.zoom)
 
     def _fill_window(self, around_txid: int) -> None:
         points = self.points
@@ -461,7 +620,8 @@ class TimelineScreen(Screen):
             return
         if txid != self.picked_txid:
             self.picked_txid = txid
-            self.query_one("#histogram", CommitHistogram).show(points, txid)
+            self._follow = txid == points.last_txid
+            self._show_histogram()
             self._show_picked()
             self._schedule_details()
 
@@ -482,9 +642,10 @@ class TimelineScreen(Screen):
         if point is None:
             line.append("no restore point picked", style="dim")
         else:
+            # What matters first, the generation last: 80 columns cut the end (…).
             line.append("Restore point ", style="dim")
             line.append(f"txid {point.txid}", style="bold")
-            line.append(f" of {point.generation}, committed ", style="dim")
+            line.append(" committed ", style="dim")
             if point.time_us is None:
                 line.append(PENDING, style="bold")
             else:
@@ -493,6 +654,7 @@ class TimelineScreen(Screen):
             line.append(f", db {PENDING if size is None else format_bytes(size)}", style="dim")
             if point.pending:
                 line.append(f" (in segment {point.segment_number}, not fetched yet)", style="dim")
+            line.append(f", generation {point.generation}", style="dim")
         self.query_one("#picked", Static).update(line)
 
     # -- actions ---------------------------------------------------------------------------
@@ -503,19 +665,51 @@ class TimelineScreen(Screen):
         self.replica_index = (self.replica_index + 1) % len(self.targets)
         self._show_replica_line()
         self._loading_generation = None
+        self._published = None
+        self._follow = True
+        self._latest_generation = None
+        self.generations = []
         self.query_one("#generations", DataTable).clear()
         self._show_points(None)
         self.load_generations()
 
     def action_reload(self) -> None:
-        self._loading_generation = None
         self.load_generations()
 
     def action_step_bucket(self, direction: int) -> None:
         if self.points is None or self.picked_txid is None:
             return
-        buckets = self.query_one("#histogram", CommitHistogram).buckets
-        self.pick(self.points.step_bucket(self.picked_txid, direction, buckets))
+        histogram = self.query_one("#histogram", CommitHistogram)
+        self.pick(
+            self.points.step_bucket(self.picked_txid, direction, histogram.buckets, self.zoom)
+        )
+
+    def _zoom_levels(self) -> list[int]:
+        points = self.points
+        if points is None:
+            return [WHOLE]
+        columns = self.query_one("#histogram", CommitHistogram).buckets
+        return zoom.ladder(points.last_time_us - points.first_time_us, columns)
+
+    def action_zoom(self, direction: int) -> None:
+        """One zoom level finer (1) or coarser (-1)."""
+        points = self.points
+        if points is None:
+            return
+        columns = self.query_one("#histogram", CommitHistogram).buckets
+        level = zoom.step(self.zoom, direction, points.last_time_us - points.first_time_us, columns)
+        if level == self.zoom:
+            finest = "finest" if direction > 0 else "widest"
+            self.notify(f"already at the {finest} zoom for this generation", timeout=2)
+            return
+        self.zoom = level
+        self._show_zoom()
+        self._show_histogram()
+
+    def _show_zoom(self) -> None:
+        self.query_one("#histogram-title", Label).update(
+            f"Commits over time: {zoom.describe(self.zoom)}"
+        )
 
     def action_focus_generations(self) -> None:
         self.query_one("#generations", DataTable).focus()

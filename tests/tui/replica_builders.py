@@ -8,6 +8,8 @@ tests whose pixels must not depend on the clock. No snapshot objects: these
 replicas are for browsing and planning, not for restoring.
 ``write_long_replica``: one generation of many multi-transaction segments,
 for tests of what the timeline fetches.
+``spread_generation`` and ``write_records``: commits every 8 hours for months,
+for the zoom levels, published all at once or record by record.
 ``repack_replica``: a copy of an engine replica whose segments are merged into
 segments of several transactions (the engine's own grouping depends on timing).
 
@@ -374,3 +376,48 @@ async def write_long_replica(url: str, *, segments: int = 40, per_segment: int =
     for record in records:
         await replica.publish_record(record)
     return generation
+
+
+SPREAD_STEP_US = 8 * 3_600_000_000  # one commit every 8 hours
+
+
+def spread_generation(
+    days: int = 120, per_segment: int = 30
+) -> tuple[str, list[IndexRecord], list[bytes]]:
+    """One generation of commits every 8 hours for *days* days (txids 1..; a snapshot
+    at txid 0), *per_segment* transactions per segment, one index record each: long
+    enough for every zoom level of an 80-column histogram. Returns the generation id,
+    the records (entries with detail) and the segment payloads."""
+    generation = new_generation_id(BASE_TIME_US // 1000, 0x4444)
+    records = [
+        IndexRecord(
+            generation,
+            0,
+            BASE_TIME_US,
+            "fixture:1",
+            snapshots=(SnapshotEntry(_digest("spread-snap"), 0, BASE_TIME_US, PAGE_SIZE, 1, 900),),
+            reason="first run",
+        )
+    ]
+    count = days * 86_400_000_000 // SPREAD_STEP_US
+    times = [BASE_TIME_US + txid * SPREAD_STEP_US for txid in range(1, count + 1)]
+    payloads = []
+    for first in range(1, count + 1, per_segment):
+        chunk = times[first - 1 : first - 1 + per_segment]
+        entry, payload = segment_entry(first, chunk, [2] * len(chunk), stored_bytes=800)
+        payloads.append(payload)
+        records.append(
+            IndexRecord(generation, len(records), chunk[-1], "fixture:1", segments=(entry,))
+        )
+    return generation, records, payloads
+
+
+async def write_records(url: str, records: list[IndexRecord], payloads: list[bytes]) -> None:
+    """Publish *records* (and their segment objects) to the replica at *url*, creating
+    it if needed."""
+    replica = Replica.open(url)
+    await replica.ensure_format(create=True)
+    for payload in payloads:
+        await replica.put_object(ObjectKind.SEGMENT, payload)
+    for record in records:
+        await replica.publish_record(record)

@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import terminal
 
 from litetool.cli import build_parser
 from litetool.engine.status import StatusBoard
@@ -128,3 +129,14 @@ def test_bad_invocations_are_one_line_errors(launched, tmp_path):
         launched("--attach", "nowhere")
     with pytest.raises(UsageError, match="neither a replica URL nor a database"):
         launched(str(tmp_path / "missing.db"))
+
+
+def test_a_database_that_does_not_exist_is_said_on_screen_and_printed_on_quit(tmp_path):
+    # As a new user meets it: a config naming a database not created yet.
+    config, db, _ = write_config(tmp_path)
+    session = terminal.start(["tui", "--config", str(config)], cwd=str(tmp_path))
+    session.read_until(b"database not found")  # on the screen, above the tables
+    session.press("q")
+    assert session.wait() == 1
+    printed = [line for line in session.after_screen().splitlines() if line.strip()]
+    assert len(printed) == 1 and printed[0].startswith(f"error: database not found: {db}")

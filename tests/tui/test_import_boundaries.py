@@ -29,7 +29,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
         # the TUI's widget-free parts do not need textual either
         "import litetool.tui, litetool.tui.restore_points, litetool.tui.daemon_client, "
         "litetool.tui.restore_command, litetool.tui.display, litetool.tui.options, "
-        "litetool.tui.segment_details",
+        "litetool.tui.segment_details, litetool.tui.replica_index, litetool.tui.zoom",
     ],
 )
 def test_textual_is_not_loaded(imports):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 
 from replica_builders import make_database
 from screen_capture import screen_text, wait_for
@@ -171,7 +172,7 @@ async def test_unreachable_daemon_is_reported_and_retried(tmp_path):
     app = LitetoolApp(TuiOptions(attach_addr=f"127.0.0.1:{port}"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "cannot reach the daemon" in screen_text(app))
-        assert f"127.0.0.1:{port}" in screen_text(app) and "(retrying)" in screen_text(app)
+        assert f"127.0.0.1:{port}" in screen_text(app) and "retrying)" in screen_text(app)
         board = StatusBoard(version="9.9")
         board.update_database("/srv/app.db", state="replicating", txid=7)
         server = MetricsServer(board, f"127.0.0.1:{port}")
@@ -182,3 +183,125 @@ async def test_unreachable_daemon_is_reported_and_retried(tmp_path):
             assert "cannot reach" not in screen_text(app)
         finally:
             await server.stop()
+
+
+def column_text(table: DataTable, column: str) -> list[str]:
+    return [str(table.get_cell(row.value, column)) for row in table.rows]
+
+
+async def test_a_daemon_that_stops_answering_is_unknown_until_it_answers_again(tmp_path):
+    def daemon_board(txid: int) -> StatusBoard:
+        board = StatusBoard(version="9.9")
+        now_us = int(time.time() * 1e6)
+        board.update_database(
+            "/srv/app.db", state="replicating", txid=txid, last_commit_us=now_us - 342_000
+        )
+        board.update_replica(
+            "/srv/app.db",
+            "s3",
+            url="s3://b/app",
+            state="ok",
+            generation="01a2",
+            published_txid=txid,
+            published_time_us=now_us - 342_000,
+            last_sync_us=now_us,
+        )
+        board.publish("synced", "/srv/app.db", f"txids 1..{txid} to s3", replica="s3")
+        return board
+
+    port = free_port()
+    addr = f"127.0.0.1:{port}"
+    server = MetricsServer(daemon_board(42), addr)
+    await server.start()
+    app = LitetoolApp(TuiOptions(attach_addr=addr, replicas_from_status=True))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            live = app.screen
+            databases = live.query_one("#databases", DataTable)
+            replicas = live.query_one("#replicas", DataTable)
+            await wait_for(pilot, lambda: databases.row_count == 1, what="the first poll")
+            assert cell(databases, "/srv/app.db", "state") == "replicating"
+            assert "ago)" in cell(databases, "/srv/app.db", "last_commit")
+
+            await server.stop()  # the daemon dies
+            await wait_for(
+                pilot, lambda: cell(databases, "/srv/app.db", "state") == "unknown", what="unknown"
+            )
+            text = screen_text(app)
+            assert f"error: cannot reach the daemon at {addr}" in text and "retrying)" in text
+            assert f"attached to {addr} · not answering" in text
+            assert "Databases (last read " in text and "Replicas (last read " in text
+            # what it said last stays, but nothing that would freeze: no ages, no lags
+            assert cell(databases, "/srv/app.db", "txid") == "42"
+            assert "ago" not in cell(databases, "/srv/app.db", "last_commit")
+            assert column_text(replicas, "state") == ["unknown"]
+            assert column_text(replicas, "lag") == ["?"] and column_text(replicas, "lag_time") == [
+                "?"
+            ]
+            assert "ago" not in cell(replicas, "/srv/app.db\0s3", "last_sync")
+            await pilot.pause(1.2)  # still unknown while it does not answer
+            assert cell(databases, "/srv/app.db", "state") == "unknown"
+
+            # it is restarted (events numbered from 1 again): live again, new events shown
+            server = MetricsServer(daemon_board(50), addr)
+            await server.start()
+            await wait_for(
+                pilot,
+                lambda: cell(databases, "/srv/app.db", "state") == "replicating",
+                what="recovery",
+            )
+            await wait_for(pilot, lambda: "txids 1..50 to s3" in screen_text(app), what="events")
+            text = screen_text(app)
+            assert "cannot reach" not in text and "last read" not in text
+            assert "not answering" not in text and "the daemon restarted at" in text
+            assert cell(databases, "/srv/app.db", "txid") == "50"
+            assert column_text(replicas, "state") == ["ok"]
+    finally:
+        await server.stop()
+
+
+async def test_an_engine_that_cannot_start_says_why_on_screen_and_on_exit(tmp_path):
+    missing = tmp_path / "missing.db"
+    url = (tmp_path / "replica").as_uri()
+    app = LitetoolApp(
+        TuiOptions(
+            board=StatusBoard(version="test"), engine_settings=engine_settings(missing, url, "1s")
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.engine_error is not None, what="the failure")
+        databases = app.screen.query_one("#databases", DataTable)
+        # not `starting` forever: stopped, and the board's next readings do not change it
+        await wait_for(pilot, lambda: column_text(databases, "state") == ["stopped"])
+        await pilot.pause(1.1)
+        assert column_text(databases, "state") == ["stopped"]
+        text = screen_text(app)
+        assert "engine stopped: error: database not found: " in text
+        assert "nothing is replicated" in text
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, what="exit")
+    assert app.return_code == 1
+    assert app.exit_message == app.engine_error
+    assert app.exit_message.startswith(f"error: database not found: {missing}")
+
+
+async def test_quitting_with_transactions_no_replica_has_exits_3_and_says_so(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    db_path = tmp_path / "app.db"
+    connection = make_database(db_path)
+    url = (tmp_path / "a-file" / "replica").as_uri()  # cannot be created: never reachable
+    board = StatusBoard(version="test")
+    app = LitetoolApp(TuiOptions(board=board, engine_settings=engine_settings(db_path, url, "0s")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        replicas = app.screen.query_one("#replicas", DataTable)
+        await wait_for(pilot, lambda: column_text(replicas, "state") == ["backoff"])
+        connection.execute("INSERT INTO t(n) VALUES (1)")
+        await wait_for(pilot, lambda: db_status(board).txid >= 1, what="capture")
+        # it has published nothing: the whole history is behind, not "20794d04h"
+        await wait_for(pilot, lambda: column_text(replicas, "lag_time") == ["all"])
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="exit")
+    connection.close()
+    assert app.return_code == 3  # as `litetool daemon` exits
+    assert app.exit_message.startswith("error: stopped with 1 committed transaction that ")
+    assert "reached no replica" in app.exit_message

@@ -13,6 +13,7 @@ from litetool.tui.restore_screen import RestoreScreen
 from litetool.tui.timeline_screen import TimelineScreen
 
 SIZE = (120, 40)
+SMALL = (80, 24)
 
 
 def browse(target: ReplicaTarget) -> LitetoolApp:
@@ -119,20 +120,90 @@ async def test_a_failing_restore_is_one_line_without_traceback(engine_replica, t
     assert not (tmp_path / "out.db").exists()
 
 
-async def test_changing_the_output_after_the_plan_needs_a_new_plan(engine_replica, tmp_path):
+async def test_the_focus_after_plan_is_on_restore_and_the_plan_is_in_view(engine_replica, tmp_path):
     target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
     (info,) = await Replica.open(engine_replica.url).list_generations()
     app = browse(target)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, info.last_txid)
-        await set_output(pilot, dialog, tmp_path / "a.db")
+        assert app.focused.id == "output"
+        output = tmp_path / "restored.db"
+        await set_output(pilot, dialog, output)
+        await pilot.press("tab")  # to the Plan button
+        await wait_for(pilot, lambda: app.focused.id == "plan", what="the Plan button")
         await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.running == "plan", what="the plan to start")
+        assert app.focused.id == "plan"  # not moved to Close while it plans
         await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
-        await set_output(pilot, dialog, tmp_path / "b.db")
+        # the focus is on Restore, and the line under the log says what enter does
+        await wait_for(pilot, lambda: app.focused.id == "run", what="the focus on Restore")
+        assert not dialog.query_one("#run", Button).disabled
+        assert "enter: Restore writes it" in result_line(dialog)
+        text = screen_text(app)
+        assert "restore plan (dry run" in text and "target      txid" in text  # not scrolled away
+        assert "enter: Restore writes it" in text and "esc Close" in text
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.restored_path is not None, what="the restore")
+        await wait_for(pilot, lambda: app.focused.id == "close", what="the focus on Close")
+    assert restored_rows(output) == list(range(engine_replica.rows))
+
+
+async def test_a_plan_that_fails_gives_the_focus_back_to_the_path(engine_replica, tmp_path):
+    missing = (tmp_path / "no-replica-here").as_uri()
+    target = ReplicaTarget("replica", engine_replica.url, (missing,))
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    app = browse(target)
+    async with app.run_test(size=SMALL) as pilot:
+        dialog = await open_dialog(pilot, info.last_txid)
+        await set_output(pilot, dialog, tmp_path / "out.db")
+        await pilot.press("tab", "enter")  # Plan
+        await wait_for(pilot, lambda: result_line(dialog).startswith("error: "), what="the error")
+        await wait_for(pilot, lambda: app.focused.id == "output", what="the focus on the path")
+        assert dialog.running is None and dialog.query_one("#run", Button).disabled
+
+
+async def test_changing_the_output_after_the_plan_plans_again(
+    engine_replica, tmp_path, monkeypatch
+):
+    # (a second before planning again: time to see that it waits, even under load)
+    monkeypatch.setattr(RestoreScreen, "REPLAN_DELAY_SECONDS", 1.0)
+    target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
+    (info,) = await Replica.open(engine_replica.url).list_generations()
+    app = browse(target)
+    async with app.run_test(size=SMALL) as pilot:
+        dialog = await open_dialog(pilot, info.last_txid)
+        first, second = tmp_path / "a.db", tmp_path / "b.db"
+        await set_output(pilot, dialog, first)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.planned_output == str(first), what="the plan")
+        assert dialog.plans == 1
+
+        dialog.query_one("#output", Input).focus()
+        await set_output(pilot, dialog, second)
+        # not restorable until the plan for the new path is shown ...
         assert dialog.planned_output is None and dialog.query_one("#run", Button).disabled
-        await pilot.press("escape")
-        assert app.screen.id == "timeline"
-    assert not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()
+        await wait_for(pilot, lambda: dialog.planned_output == str(second), what="the new plan")
+        # ... which comes by itself, for that path only, with the focus left in the path
+        assert dialog.plans == 2
+        await wait_for(pilot, lambda: app.focused.id == "output", what="the focus on the path")
+        assert f"output      {second}" in log_text(dialog) and str(first) not in log_text(dialog)
+        assert not dialog.query_one("#run", Button).disabled
+        assert "for the new path" in result_line(dialog)
+
+        # a path that cannot be written is refused at once, without running anything
+        await set_output(pilot, dialog, tmp_path / "no-such-dir" / "c.db")
+        await wait_for(pilot, lambda: "does not exist" in result_line(dialog), what="the refusal")
+        assert dialog.plans == 2 and dialog.query_one("#run", Button).disabled
+
+        await set_output(pilot, dialog, second)
+        await wait_for(pilot, lambda: dialog.planned_output == str(second), what="the plan")
+        await pilot.press("enter")  # planned already: enter goes to Restore, no new plan
+        await wait_for(pilot, lambda: app.focused.id == "run", what="the focus on Restore")
+        assert dialog.plans == 3
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.restored_path == str(second), what="the restore")
+    assert not first.exists()
+    assert restored_rows(second) == list(range(engine_replica.rows))
 
 
 async def test_a_point_not_fetched_yet_is_planned_and_restored(
@@ -156,7 +227,8 @@ async def test_a_point_not_fetched_yet_is_planned_and_restored(
         assert dialog.point.txid == txid and dialog.point.time_us is None
         assert dialog.point.db_pages is None
         summary = str(dialog.query_one("#summary").content)
-        assert f"txid {txid}, committed …, database … (not fetched yet" in summary
+        assert f"txid {txid}, committed … (not fetched yet" in summary
+        assert "Database    … after it" in summary
 
         output = tmp_path / "restored.db"
         await set_output(pilot, dialog, output)

@@ -1,5 +1,8 @@
 """Snapshot tests (pytest-textual-snapshot): fixed data, fixed clock, fixed terminal size.
 
+Every screen at 80x24 (the ``*_80x24`` tests: what a default terminal shows),
+and the main ones again at a larger size (their full layouts).
+
 Update after an intended change with ``pytest tests/tui --snapshot-update`` and
 commit the SVGs under ``tests/tui/__snapshots__/``.
 """
@@ -10,17 +13,20 @@ import asyncio
 from unittest import mock
 
 import pytest
-from replica_builders import BASE_TIME_US, write_fixed_replica
+from replica_builders import BASE_TIME_US, spread_generation, write_fixed_replica, write_records
 from screen_capture import wait_for
 from textual.widgets import Input
 
 from litetool.engine.status import StatusBoard
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
+from litetool.tui.daemon_client import DaemonUnreachable, StatusView
 from litetool.tui.restore_screen import RestoreScreen
 from litetool.tui.timeline_screen import TimelineScreen
 
 NOW_US = BASE_TIME_US + 90_000_000
 FIXED_URL = "memory://tui-snapshot-replica"
+SPREAD_URL = "memory://tui-snapshot-spread"
+SMALL = (80, 24)
 
 
 def fixed_board() -> StatusBoard:
@@ -165,3 +171,83 @@ def test_help_screen(snap_compare, fixed_replica):
         await pilot.press("question_mark")
 
     assert snap_compare(browse_app(fixed_replica), terminal_size=(100, 40), run_before=open_help)
+
+
+# -- 80x24 ------------------------------------------------------------------------------------
+
+
+def test_live_screen_80x24(snap_compare):
+    app = LitetoolApp(TuiOptions(board=fixed_board(), clock=lambda: NOW_US / 1e6))
+    assert snap_compare(app, terminal_size=SMALL)
+
+
+def test_live_screen_daemon_unreachable_80x24(snap_compare, monkeypatch):
+    # The daemon answers once, then not any more. (A real daemon is in
+    # test_live_screen; here the address and the times must be the same every run.)
+    board = fixed_board()
+    answers = [StatusView(board.snapshot(), NOW_US, "0.1.0", tuple(board.events_since(0)))]
+
+    def fetch_status(addr, *, events_since=None, timeout_seconds=2.0):
+        if answers:
+            return answers.pop()
+        raise DaemonUnreachable(f"cannot reach the daemon at {addr}: Connection refused")
+
+    monkeypatch.setattr("litetool.tui.app.fetch_status", fetch_status)
+    app = LitetoolApp(TuiOptions(attach_addr="127.0.0.1:9090", clock=lambda: NOW_US / 1e6))
+
+    async def unreachable(pilot):
+        live = pilot.app.screen
+        await wait_for(pilot, lambda: live.lost == "unknown", what="the unknown state")
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=unreachable)
+
+
+def test_timeline_screen_80x24(snap_compare, fixed_replica):
+    assert snap_compare(browse_app(fixed_replica), terminal_size=SMALL, run_before=points_loaded)
+
+
+def test_restore_points_80x24(snap_compare, fixed_replica):
+    async def pick_a_point(pilot):
+        await points_loaded(pilot)
+        await pilot.press("enter", "up", "up", "left")
+        await details_settled(pilot)
+
+    assert snap_compare(browse_app(fixed_replica), terminal_size=SMALL, run_before=pick_a_point)
+
+
+@pytest.fixture(scope="module")
+def spread_replica() -> ReplicaTarget:
+    _, records, payloads = spread_generation(days=120)
+    asyncio.run(write_records(SPREAD_URL, records, payloads))
+    return ReplicaTarget("replica", SPREAD_URL, (SPREAD_URL,), database="/srv/app.db")
+
+
+def test_restore_points_zoomed_to_hours_80x24(snap_compare, spread_replica):
+    async def zoom_in(pilot):
+        await points_loaded(pilot)
+        await pilot.press("enter", "plus", "plus", "left", "left")
+        await details_settled(pilot)
+
+    assert snap_compare(browse_app(spread_replica), terminal_size=SMALL, run_before=zoom_in)
+
+
+def test_restore_dialog_80x24(snap_compare, fixed_replica, monkeypatch):
+    monkeypatch.chdir("/")
+
+    async def open_dialog(pilot):
+        await points_loaded(pilot)
+        await pilot.press("enter", "up", "up")
+        await details_settled(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RestoreScreen))
+        pilot.app.screen.query_one("#output", Input).value = "/srv/restored/app-txid69.db"
+
+    assert snap_compare(browse_app(fixed_replica), terminal_size=SMALL, run_before=open_dialog)
+
+
+def test_help_screen_80x24(snap_compare, fixed_replica):
+    async def open_help(pilot):
+        await points_loaded(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(browse_app(fixed_replica), terminal_size=SMALL, run_before=open_help)
