@@ -35,9 +35,13 @@ def browse(url: str, db_path=None) -> LitetoolApp:
 async def go_to(pilot, text: str) -> None:
     """``g``, type *text* (set at once: one key press per character is slow), ``enter``."""
     await pilot.press("g")
-    goto = pilot.app.screen.query_one("#goto", Input)
-    assert goto.has_focus
-    goto.value = text
+
+    def goto_focused() -> bool:
+        found = pilot.app.screen.query("#goto")
+        return bool(found) and found.first(Input).has_focus
+
+    await wait_for(pilot, goto_focused, what="the go-to field")
+    pilot.app.screen.query_one("#goto", Input).value = text
     await pilot.press("enter")
 
 
@@ -90,13 +94,13 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         assert "l Live" not in text  # read-only browsing: no live screen
 
         await pilot.press("enter")  # generation -> its restore points
-        assert app.focused.id == "points"
+        await wait_for(pilot, lambda: app.focused.id == "points", what="the points table")
         await pilot.press("up", "up", "up")
-        assert timeline.picked_txid == info.last_txid - 3
+        await wait_for(pilot, lambda: timeline.picked_txid == info.last_txid - 3, what="3 up")
         assert f"Restore point txid {info.last_txid - 3} " in screen_text(app)
 
         await pilot.press("ctrl+home")
-        assert timeline.picked_txid == info.first_txid
+        await wait_for(pilot, lambda: timeline.picked_txid == info.first_txid, what="ctrl+home")
         assert "snapshot" in screen_text(app)
 
         # left/right jump between the histogram's time slices, as the model says
@@ -104,15 +108,16 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         visited = [timeline.picked_txid]
         while timeline.picked_txid < info.last_txid:
             expected = timeline.points.step_bucket(timeline.picked_txid, 1, histogram.buckets)
+            assert expected > visited[-1]
             await pilot.press("right")
-            assert timeline.picked_txid == expected > visited[-1]
+            await wait_for(pilot, lambda e=expected: timeline.picked_txid == e, what="right")
             visited.append(expected)
         # the pause after `pause_after` rows is one jump: no stop inside it
         second_burst = info.first_txid + engine_replica.pause_after + 1
         assert second_burst in visited
         assert len(visited) <= len(timeline.points)
         await pilot.press("left")
-        assert timeline.picked_txid < info.last_txid
+        await wait_for(pilot, lambda: timeline.picked_txid < info.last_txid, what="left")
         assert "▲" in screen_text(app)
 
         # go to a txid, then to a time (the latest commit at or before it)
@@ -128,7 +133,8 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         await go_to(pilot, "1999-01-01T00:00Z")
         assert "nothing committed at or before" in screen_text(app)
         await pilot.press("escape")
-        assert app.focused.id == "points" and timeline.picked_txid == target_txid
+        await wait_for(pilot, lambda: app.focused.id == "points", what="escape")
+        assert timeline.picked_txid == target_txid
 
 
 async def test_the_table_window_slides_with_the_cursor(engine_replica, monkeypatch):
@@ -150,12 +156,22 @@ async def test_the_table_window_slides_with_the_cursor(engine_replica, monkeypat
         assert table.row_count == 6
 
         await go_to(pilot, f"#{points.first_txid}")
-        assert timeline.window == (points.first_txid, points.first_txid + 5)
+        await wait_for(
+            pilot,
+            lambda: timeline.window == (points.first_txid, points.first_txid + 5),
+            what="the window at the first point",
+        )
         await pilot.press("ctrl+end")  # the window's last row: the window slides past it
-        assert timeline.picked_txid == points.first_txid + 5
-        assert timeline.window[0] < points.first_txid + 5 < timeline.window[1]
+        await wait_for(
+            pilot,
+            lambda: timeline.picked_txid == points.first_txid + 5
+            and timeline.window[0] < points.first_txid + 5 < timeline.window[1],
+            what="ctrl+end",
+        )
         await pilot.press("down")
-        assert timeline.picked_txid == points.first_txid + 6
+        await wait_for(
+            pilot, lambda: timeline.picked_txid == points.first_txid + 6, what="one down"
+        )
         assert table.row_count == 6
 
 
