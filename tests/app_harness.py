@@ -75,6 +75,8 @@ def step(op, arg):
         conn.execute(f"PRAGMA page_size={int(arg)}")
         conn.execute("VACUUM")
         conn.execute("PRAGMA journal_mode=WAL")
+    elif op == "autocheckpoint":  # SQLite's automatic checkpoint: every N frames, 0 = off
+        conn.execute(f"PRAGMA wal_autocheckpoint={int(arg)}")
     elif op == "journal_mode":
         return conn.execute(f"PRAGMA journal_mode={arg}").fetchone()[0]
     elif op == "sql":

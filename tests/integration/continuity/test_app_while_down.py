@@ -46,6 +46,12 @@ SIX = [
 ]
 FRAMES = "commits 20"  # still in the WAL when litetool stops
 BIG = "commits 1500"  # enough for litetool's own checkpoint
+# The same, with the application's own automatic checkpoint off: litetool may
+# crash at its checkpoint while the application still has hundreds of commits
+# to go (under load), and an application checkpoint after the crash followed by
+# a WAL restart can only be met with a new generation. Without it, what the
+# crash leaves is provable, and must be resumed.
+BIG_QUIET = "autocheckpoint 0; commits 1500"
 AFTER_CKPT, MID_CKPT = "crash:checkpoint-done", "crash:checkpoint-locked"
 
 CASES = [
@@ -65,9 +71,9 @@ CASES = [
     Case("spool-deleted", "update 10; @delete_spool", FRAMES, expect="new"),
     Case("killed", "commits 30", FRAMES, "kill"),
     Case("killed-then-truncate", "update 50; checkpoint TRUNCATE", FRAMES, "kill"),
-    Case("crash-after-checkpoint", "commits 30", BIG, AFTER_CKPT, "resume"),
+    Case("crash-after-checkpoint", "commits 30", BIG_QUIET, AFTER_CKPT, "resume"),
     Case("crash-after-checkpoint-truncate", "update 20; checkpoint TRUNCATE", BIG, AFTER_CKPT),
-    Case("crash-mid-checkpoint", "commits 30", BIG, MID_CKPT, "resume"),
+    Case("crash-mid-checkpoint", "commits 30", BIG_QUIET, MID_CKPT, "resume"),
     Case("crash-mid-checkpoint-close", "update 20; close", BIG, MID_CKPT),
 ]
 
@@ -174,7 +180,7 @@ def test_restore_equals_the_live_database(tmp_path, case):
         decided = [e for e in events if e["event"] in ("resumed", "new generation")]
         assert decided, second.tail()
         if case.expect == "resume":
-            assert decided[0]["event"] == "resumed", decided
+            assert decided[0]["event"] == "resumed", decided[0].get("reason")
         elif case.expect == "new":
             assert decided[0]["event"] == "new generation", decided
             assert decided[0]["reason"], decided
