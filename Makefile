@@ -32,13 +32,20 @@ test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # The reliability suite's long mode (by hand: an hour or more): hundreds of
-# kill -9 cycles, thousands of corruption trials, a soak. It rewrites
-# docs/reliability.md with its figures. CI runs the short mode in `make test`.
+# kill -9 cycles, thousands of corruption trials, and the one-hour soak, which
+# runs beside the rest (its writer is paced, so it leaves the CPU to them).
+# It rewrites docs/reliability.md with its figures. CI runs the short mode in
+# `make test`.
 RELIABILITY_FIGURES := $(VENV)/reliability-figures.jsonl
+SOAK_LOG := $(VENV)/reliability-soak.log
 reliability: $(STAMP) $(AZURITE)
 	rm -f $(RELIABILITY_FIGURES)
-	LITETOOL_RELIABILITY=long LITETOOL_RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
-		$(VENV)/bin/pytest -q -p no:cacheprovider tests/reliability
+	export LITETOOL_RELIABILITY=long LITETOOL_RELIABILITY_FIGURES=$(RELIABILITY_FIGURES); \
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/reliability/test_soak.py >$(SOAK_LOG) 2>&1 & \
+	soak=$$!; \
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/reliability \
+		--ignore tests/reliability/test_soak.py; rest=$$?; \
+	wait $$soak; soaked=$$?; cat $(SOAK_LOG); test $$rest -eq 0 && test $$soaked -eq 0
 	$(PY) tests/reliability/report.py $(RELIABILITY_FIGURES) make reliability
 
 bench: $(STAMP)
