@@ -24,11 +24,11 @@ _NEGATIVE_VALUE = re.compile(r"^-\d*\.?\d+(?:[a-zµ]+(?:\d*\.?\d+[a-zµ]+)*)?$")
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = _NEGATIVE_VALUE  # --at -15m, --at -1h30m
-    parser.epilog = (
-        "The restored file is an ordinary database in rollback-journal mode (one file, "
-        "no -wal/-shm); an application that uses WAL switches it back with "
-        "PRAGMA journal_mode=WAL. Without --at or --txid: the latest restore point."
-    )
+    parser.epilog = """\
+Without --at or --txid: the latest restore point. OUT is never overwritten, and
+its directory must exist. The restored file is an ordinary database in
+rollback-journal mode (one file, no -wal/-shm); an application that uses WAL
+switches it back with PRAGMA journal_mode=WAL."""
     parser.add_argument(
         "source",
         metavar="DB_PATH|REPLICA_URL",
@@ -38,8 +38,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="where to write the database (default: the database's own path from the config; "
-        "required with a replica URL); never overwritten",
+        help="where to write the database, in a directory that exists (default: the "
+        "database's own path from the config; required with a replica URL); never overwritten",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
@@ -127,9 +127,9 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     from pathlib import Path
 
     from litetool.cli.targets import resolve_source
-    from litetool.errors import NoBackupFound, OutputExists
+    from litetool.errors import NoBackupFound, OutputExists, RestoreError
     from litetool.restore import load_replicas, plan_fetching, restore_plan
-    from litetool.restore.output import check_output_free
+    from litetool.restore.output import check_new_output, check_output_free
 
     source = resolve_source(args.source, config_path=args.config, replica_name=args.replica)
     if args.output:
@@ -146,9 +146,11 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     out_problem = None
     if out is not None:
         try:
-            check_output_free(out)
-        except OutputExists as exc:
-            if args.if_db_not_exists and os.path.lexists(out):
+            # A path typed with -o is checked as the TUI checks it (its directory must
+            # exist); the database's own path from the config gets its directory made.
+            check_new_output(out) if args.output else check_output_free(out)
+        except RestoreError as exc:
+            if isinstance(exc, OutputExists) and args.if_db_not_exists and os.path.lexists(out):
                 print(f"{out} already exists; nothing to restore (--if-db-not-exists)")
                 return 0
             if not args.dry_run:

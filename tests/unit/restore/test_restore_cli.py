@@ -119,6 +119,56 @@ def test_an_existing_output_is_refused_untouched(capsys, replica_url, tmp_path):
     assert out.read_bytes() == b"mine"
 
 
+def test_an_output_in_a_missing_directory_is_refused_as_the_tui_refuses_it(
+    capsys, replica_url, tmp_path
+):
+    """restore -o /missing/dir/x.db used to create /missing/dir; the TUI refused it."""
+    from litetool.tui.restore_command import check_output_path
+
+    out = tmp_path / "missing" / "dir" / "x.db"
+    before = sorted(tmp_path.rglob("*"))
+    code, stdout, err = run_cli(capsys, replica_url, "-o", str(out))
+    assert code == 1 and stdout == ""
+    line = one_line_error(err)
+    assert line == (
+        f"error: output directory not found: {out.parent} "
+        "(hint: create it first, or check the path)"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+    # One check, one wording: the TUI's restore dialog says the same.
+    with pytest.raises(ValueError) as refused:
+        check_output_path(str(out))
+    assert line.startswith(f"error: {refused.value} (hint: ")
+    # A file where the directory should be.
+    (tmp_path / "a-file").write_bytes(b"")
+    code, _, err = run_cli(capsys, replica_url, "-o", str(tmp_path / "a-file" / "x.db"))
+    assert code == 1 and f"{tmp_path / 'a-file'} is not a directory" in one_line_error(err)
+    # A dry run says so in its plan, and makes nothing either.
+    code, stdout, err = run_cli(capsys, replica_url, "--dry-run", "-o", str(out))
+    assert code == 0, err
+    assert f"note        output directory not found: {out.parent}" in stdout
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_failed_restore_to_the_configured_path_removes_the_directory_it_made(
+    capsys, replica_url, tmp_path
+):
+    """The database's own path from the config still gets its directory (a restore on
+    a fresh machine), and a failure takes it away again."""
+    code, stdout, _ = run_cli(capsys, replica_url, "--dry-run")
+    last_segment = [line.split() for line in stdout.splitlines() if "  txids " in line][-1][0]
+    path = next((tmp_path / "replica" / "objects").glob(f"*/{last_segment}*"))
+    path.write_bytes(path.read_bytes()[:-1])
+    db = tmp_path / "app" / "data" / "app.db"
+    config = tmp_path / "litetool.toml"
+    config.write_text(
+        f'[[databases]]\npath = "{db}"\n[[databases.replicas]]\nurl = "{replica_url}"\n'
+    )
+    code, _, err = run_cli(capsys, str(db), "--config", str(config))
+    assert code == 1 and "corrupt object" in one_line_error(err)
+    assert not (tmp_path / "app").exists()
+
+
 def test_no_backup(capsys, tmp_path):
     url = (tmp_path / "empty").as_uri()
     code, _, err = run_cli(capsys, url, "-o", str(tmp_path / "x.db"))

@@ -1,0 +1,135 @@
+"""The first hour with the command line, on a real database replicated by a real daemon.
+
+A daemon replicates ``app.db`` to a local file replica with a sync interval of an
+hour: its first snapshot is published at once, then the transactions committed
+afterwards wait in the spool, so the replica is behind by exactly those. What
+``generations`` says about that lag, and what ``restore`` and ``replicate`` say
+about paths that are not there, is checked through the real ``litetool``
+command in a child process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROWS_WAITING = 5
+
+
+def litetool(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "litetool", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def write_config(path: Path, db: Path, replica_url: str, metrics_addr: str | None) -> Path:
+    metrics = f'[metrics]\naddr = "{metrics_addr}"\n' if metrics_addr else ""
+    path.write_text(
+        metrics + f'[[databases]]\npath = "{db}"\n'
+        f'[[databases.replicas]]\nname = "local"\nurl = "{replica_url}"\n'
+        'sync-interval = "1h"\n'
+    )
+    return path
+
+
+@dataclass(frozen=True)
+class Running:
+    directory: Path
+    db: Path
+    replica_url: str
+    config: Path
+    addr: str
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """A daemon with /status, whose replica is ROWS_WAITING transactions behind."""
+    directory = tmp_path_factory.mktemp("first-hour")
+    db = directory / "app.db"
+    connection = sqlite3.connect(db, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER)")
+    replica_url = (directory / "replica").as_uri()
+    addr = f"127.0.0.1:{free_port()}"
+    config = write_config(directory / "litetool.toml", db, replica_url, addr)
+    log = open(directory / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "litetool", "daemon", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def status() -> dict | None:
+        result = litetool("status", "--addr", addr, "--json")
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    try:
+        wait_for(lambda: any((directory / "replica").rglob("index/*")), "the first snapshot")
+        for n in range(ROWS_WAITING):
+            connection.execute("INSERT INTO t(n) VALUES (?)", (n,))
+        wait_for(
+            lambda: (s := status()) and s["databases"][0]["txid"] >= ROWS_WAITING,
+            "the daemon to capture the transactions",
+        )
+        yield Running(directory, db, replica_url, config, addr)
+    finally:
+        connection.close()
+        daemon.send_signal(signal.SIGINT)
+        try:
+            daemon.wait(30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+            log.close()
+
+
+# -- paths that are not there -----------------------------------------------------------------
+
+
+def test_restore_and_replicate_refuse_a_missing_directory_alike(running, tmp_path):
+    """restore -o /missing/dir/x.db created /missing/dir and restored there."""
+    out = tmp_path / "missing" / "dir" / "x.db"
+    restore = litetool("restore", "-o", str(out), running.replica_url)
+    assert restore.returncode == 1
+    assert restore.stdout == ""
+    assert restore.stderr == (
+        f"error: output directory not found: {out.parent} "
+        "(hint: create it first, or check the path)\n"
+    )
+    db = tmp_path / "missing" / "dir" / "app.db"
+    replicate = litetool("replicate", str(db), (tmp_path / "replica").as_uri())
+    assert replicate.returncode == 1
+    assert replicate.stderr == (
+        f"error: database not found: {db} (hint: create it first, or check the path)\n"
+    )
+    assert os.listdir(tmp_path) == []
