@@ -113,6 +113,68 @@ def running(tmp_path_factory):
             log.close()
 
 
+def generation_rows(stdout: str) -> list[dict[str, str]]:
+    header, *lines = stdout.splitlines()
+    starts = [header.index(name) for name in header.split()]
+    names = header.split()
+    return [
+        {
+            name: line[start:end].strip()
+            for name, start, end in zip(names, starts, [*starts[1:], None], strict=True)
+        }
+        for line in lines
+    ]
+
+
+# -- generations: LAG -----------------------------------------------------------------------
+
+
+def test_generations_of_a_configured_database_shows_the_daemons_lag(running):
+    """The LAG of a database from the config is the daemon's own replica_lag, the one
+    `litetool status` shows (it was the database file's age, with or without a lag)."""
+    status = json.loads(litetool("status", "--addr", running.addr, "--json").stdout)
+    replica = status["databases"][0]["replicas"][0]
+    assert replica["lag_transactions"] == ROWS_WAITING
+    result = litetool("generations", "--config", str(running.config), str(running.db))
+    assert result.returncode == 0, result.stderr
+    (row,) = generation_rows(result.stdout)
+    assert row["LAG"] == f"{ROWS_WAITING} tx / {replica['lag_seconds']:.1f}s"
+    assert result.stderr == ""
+    as_json = litetool("generations", "--json", "--config", str(running.config), str(running.db))
+    (entry,) = json.loads(as_json.stdout)
+    assert (entry["lag_transactions"], entry["lag_seconds"]) == (
+        ROWS_WAITING,
+        replica["lag_seconds"],
+    )
+
+
+def test_generations_of_a_replica_url_says_the_lag_is_unknown(running):
+    """It was blank: a replica URL names no database, so nothing says how far it is behind."""
+    result = litetool("generations", running.replica_url)
+    assert result.returncode == 0, result.stderr
+    (row,) = generation_rows(result.stdout)
+    assert row["LAG"] == "unknown"
+    assert result.stderr.startswith("note: lag unknown: a replica URL alone does not say")
+    (entry,) = json.loads(litetool("generations", "--json", running.replica_url).stdout)
+    assert entry["lag_transactions"] is None and entry["lag_seconds"] is None
+
+
+def test_generations_without_a_daemon_to_ask_says_why_the_lag_is_unknown(running, tmp_path):
+    no_daemon = write_config(
+        tmp_path / "elsewhere.toml", running.db, running.replica_url, f"127.0.0.1:{free_port()}"
+    )
+    no_metrics = write_config(tmp_path / "plain.toml", running.db, running.replica_url, None)
+    for config, why in [
+        (no_daemon, "no litetool daemon answers at 127.0.0.1:"),
+        (no_metrics, "metrics.addr is not set in the config"),
+    ]:
+        result = litetool("generations", "--config", str(config), str(running.db))
+        assert result.returncode == 0, result.stderr
+        (row,) = generation_rows(result.stdout)
+        assert row["LAG"] == "unknown"
+        assert result.stderr.startswith(f"note: lag unknown: {why}"), result.stderr
+
+
 # -- paths that are not there -----------------------------------------------------------------
 
 
