@@ -13,7 +13,9 @@ import shutil
 import sys
 import time
 
+from litetool.cli.output import human_bytes, human_rate
 from litetool.errors import UsageError
+from litetool.wording import plural
 
 MAX_PARALLELISM = 256
 _SEGMENTS_SHOWN = 10
@@ -205,13 +207,13 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-    rate = result.bytes_fetched / result.seconds / 2**20 if result.seconds > 0 else 0.0
+    rate = result.bytes_fetched / result.seconds if result.seconds > 0 else 0.0
     plan = result.plan  # the plan used: another one when an object of the first was broken
     print(
         f"restored {out}: txid {plan.txid}, committed {_when(plan.commit_time_us)}, "
-        f"{_size(plan.db_size_pages * plan.page_size)} "
-        f"({_size(result.bytes_fetched)} in {result.objects_fetched} objects, "
-        f"{result.seconds:.2f}s, {rate:.1f} MiB/s)"
+        f"{human_bytes(plan.db_size_pages * plan.page_size)} "
+        f"({human_bytes(result.bytes_fetched)} in {plural(result.objects_fetched, 'object')}, "
+        f"{result.seconds:.2f}s, {human_rate(rate)})"
     )
     return 0
 
@@ -226,14 +228,6 @@ def _when(time_us: int) -> str:
     return format_instant_us(time_us)
 
 
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
-
-
 def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
     snapshot = plan.snapshot
     segments = plan.segments
@@ -242,28 +236,32 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
         f"  replica     {plan.replica} ({replica_url})",
         f"  generation  {plan.generation}",
         f"  target      txid {plan.txid}, committed {_when(plan.commit_time_us)}",
-        f"  database    {plan.db_size_pages} pages of {plan.page_size} bytes "
-        f"({_size(plan.db_size_pages * plan.page_size)})",
+        f"  database    {plural(plan.db_size_pages, 'page')} of {plan.page_size} bytes "
+        f"({human_bytes(plan.db_size_pages * plan.page_size)})",
         f"  snapshot    txid {snapshot.txid}, manifest {snapshot.manifest_digest[:16]}, "
-        f"{_size(snapshot.stored_bytes)}",
+        f"{human_bytes(snapshot.stored_bytes)}",
     ]
     if segments:
         lines.append(
             f"  segments    {len(segments)}: apply txids {segments[0].first_txid}.."
-            f"{segments[-1].last_txid}, {_size(sum(s.entry.stored_bytes for s in segments))}"
+            f"{segments[-1].last_txid}, {human_bytes(sum(s.entry.stored_bytes for s in segments))}"
         )
         shown = segments if len(segments) <= _SEGMENTS_SHOWN else segments[: _SEGMENTS_SHOWN - 1]
         for planned in shown:
             entry = planned.entry
             lines.append(
                 f"              {entry.digest[:16]}  txids {entry.first_txid}..{entry.last_txid}"
-                f"  apply {planned.first_txid}..{planned.last_txid}  {_size(entry.stored_bytes)}"
+                f"  apply {planned.first_txid}..{planned.last_txid}"
+                f"  {human_bytes(entry.stored_bytes)}"
             )
         if len(shown) < len(segments):
             lines.append(f"              ... {len(segments) - len(shown)} more")
     else:
         lines.append("  segments    none (the snapshot is the target)")
-    lines.append(f"  to fetch    {_size(plan.fetch_bytes)} in about {plan.object_count} objects")
+    lines.append(
+        f"  to fetch    {human_bytes(plan.fetch_bytes)} in about "
+        f"{plural(plan.object_count, 'object')}"
+    )
     lines.append(f"  output      {out if out is not None else '(none given: pass -o OUT)'}")
     if out_problem:
         lines.append(f"  note        {out_problem}")
@@ -317,9 +315,9 @@ class TerminalProgress:
         elapsed = max(now - self._started, 1e-6)
         parts = [
             f"{fraction:4.0%}",
-            f"{_size(self.fetched_bytes)}/{_size(self.total_bytes)}",
+            f"{human_bytes(self.fetched_bytes)}/{human_bytes(self.total_bytes)}",
             f"{self.objects}/{self.total_objects} objects",
-            f"{_size(self.fetched_bytes / elapsed)}/s",
+            human_rate(self.fetched_bytes / elapsed),
             self.text,
         ]
         width = shutil.get_terminal_size((80, 20)).columns

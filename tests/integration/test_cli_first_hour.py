@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -195,3 +196,22 @@ def test_restore_and_replicate_refuse_a_missing_directory_alike(running, tmp_pat
         f"error: database not found: {db} (hint: create it first, or check the path)\n"
     )
     assert os.listdir(tmp_path) == []
+
+
+def test_a_restore_says_its_rate_and_counts_in_words_that_fit(running, tmp_path):
+    result = litetool("restore", "-o", str(tmp_path / "restored.db"), running.replica_url)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.splitlines()[-1]
+    # e.g. "(393 B in 2 objects, 0.01s, 35.1 KiB/s)": this replica is a few hundred bytes,
+    # which used to be "0.1 MiB/s" or "0.0 MiB/s"
+    found = re.search(
+        r"\((\d+ B|[\d.]+ [KMG]iB) in (?P<count>\d+) (?P<noun>objects?), [\d.]+s, "
+        r"(?P<rate>\d+ B|[\d.]+ [KMG]iB)/s\)$",
+        summary,
+    )
+    assert found, summary
+    assert found["noun"] == ("object" if found["count"] == "1" else "objects"), summary
+    value, unit = found["rate"].split()
+    assert unit == "B" or float(value) >= 1.0, summary  # the unit that suits the rate
+    with sqlite3.connect(tmp_path / "restored.db") as restored:
+        assert restored.execute("PRAGMA integrity_check").fetchone() == ("ok",)
