@@ -269,11 +269,25 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
 
 
 class TerminalProgress:
-    """A one-line progress bar on a terminal (bytes, objects, rate), redrawn at most
-    ten times a second."""
+    """A one-line progress bar on a terminal (percentage, bytes, objects, rate, phase),
+    redrawn at most ten times a second.
 
-    def __init__(self, stream) -> None:
+    The layout is fixed when the restore starts (``start``): the bar's width and the
+    width of every field follow from the terminal's width and the totals, so the
+    line keeps its width while the numbers change. The percentage is the smaller of
+    the share of bytes fetched and the share of objects done (fetched and written),
+    rounded down: parallel downloads fetch bytes ahead of the objects being written,
+    and 100% means every object is in."""
+
+    #: The widest text ``human_bytes`` writes below a TiB (``1023.9 GiB``).
+    SIZE_WIDTH = 10
+    PHASE_WIDTH = len("checking integrity")
+    MIN_BAR, MAX_BAR = 10, 40
+
+    def __init__(self, stream, *, interval: float = 0.1, columns: int | None = None) -> None:
         self.stream = stream
+        self.interval = interval
+        self.columns = columns
         self.total_bytes = 0
         self.total_objects = 0
         self.fetched_bytes = 0
@@ -281,14 +295,23 @@ class TerminalProgress:
         self.text = "fetching"
         self._started = time.monotonic()
         self._drawn = 0.0
+        self._width = 80
+        self._bar_width = self.MAX_BAR
+        self._count_width = 1
+        self._show_rate = True
 
     def start(self, total_bytes: int, total_objects: int) -> None:
+        # Also the start of a fallback plan after a broken object: counted afresh.
         self.total_bytes, self.total_objects = total_bytes, total_objects
+        self.fetched_bytes = self.objects = 0
+        self.text = "fetching"
         self._started = time.monotonic()
+        self._layout()
         self._draw(force=True)
 
     def retotal(self, total_bytes: int, total_objects: int) -> None:
         self.total_bytes, self.total_objects = total_bytes, total_objects
+        self._count_width = max(self._count_width, len(str(total_objects)))
 
     def advance(self, fetched_bytes: int, objects: int) -> None:
         self.fetched_bytes += fetched_bytes
@@ -306,26 +329,46 @@ class TerminalProgress:
         self.stream.write("\n" if ok else "\r\x1b[K")
         self.stream.flush()
 
+    def fraction(self) -> float:
+        """How much is done, from 0.0 to 1.0 (see the class docstring)."""
+        shares = [1.0]
+        if self.total_bytes:
+            shares.append(self.fetched_bytes / self.total_bytes)
+        if self.total_objects:
+            shares.append(self.objects / self.total_objects)
+        return max(0.0, min(shares))
+
+    def _layout(self) -> None:
+        self._width = self.columns or shutil.get_terminal_size((80, 20)).columns
+        self._count_width = len(str(self.total_objects))
+        self._show_rate = True
+        room = self._width - 1 - 2 - len(self._status(1.0))
+        if room < self.MIN_BAR:  # the rate goes first on a narrow terminal
+            self._show_rate = False
+            room = self._width - 1 - 2 - len(self._status(1.0))
+        self._bar_width = max(self.MIN_BAR, min(self.MAX_BAR, room))
+
+    def _status(self, fraction: float) -> str:
+        size = self.SIZE_WIDTH
+        count = self._count_width
+        parts = [
+            f"{int(fraction * 100):3d}%",
+            f"{human_bytes(self.fetched_bytes):>{size}}/{human_bytes(self.total_bytes):<{size}}",
+            f"{self.objects:>{count}}/{self.total_objects:<{count}} objects",
+        ]
+        if self._show_rate:
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            parts.append(f"{human_rate(self.fetched_bytes / elapsed):>{size + 2}}")
+        parts.append(f"{self.text:<{self.PHASE_WIDTH}}")
+        return " " + " ".join(parts)
+
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._drawn < 0.1:
+        if not force and now - self._drawn < self.interval:
             return
         self._drawn = now
-        fraction = min(1.0, self.fetched_bytes / self.total_bytes) if self.total_bytes else 1.0
-        elapsed = max(now - self._started, 1e-6)
-        parts = [
-            f"{fraction:4.0%}",
-            f"{human_bytes(self.fetched_bytes)}/{human_bytes(self.total_bytes)}",
-            f"{self.objects}/{self.total_objects} objects",
-            human_rate(self.fetched_bytes / elapsed),
-            self.text,
-        ]
-        width = shutil.get_terminal_size((80, 20)).columns
-        if len(" ".join(parts)) > width - 14:
-            del parts[3]  # the rate goes first on a narrow terminal
-        status = " " + " ".join(parts)
-        bar_width = max(10, min(40, width - len(status) - 3))
-        filled = int(bar_width * fraction)
-        line = f"[{'#' * filled}{'.' * (bar_width - filled)}]{status}"
-        self.stream.write("\r" + line[: width - 1] + "\x1b[K")
+        fraction = self.fraction()
+        filled = int(self._bar_width * fraction)
+        line = f"[{'#' * filled}{'.' * (self._bar_width - filled)}]{self._status(fraction)}"
+        self.stream.write("\r" + line[: self._width - 1] + "\x1b[K")
         self.stream.flush()

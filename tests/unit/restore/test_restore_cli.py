@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import sqlite3
 
 import pytest
@@ -230,13 +231,24 @@ def test_restore_from_the_config_defaults_to_the_database_path(capsys, states, t
     assert code == 1 and "already exists" in err
 
 
+def drawn_lines(text: str) -> list[str]:
+    """Every state of a one-line progress bar, as the terminal showed it."""
+    return [part.removesuffix("\n").removesuffix("\x1b[K") for part in text.split("\r") if part]
+
+
+PROGRESS = re.compile(
+    r"^\[(?P<bar>[#.]+)\] +(?P<percent>\d+)% +(?P<got>[\d.]+ \w+)/(?P<total>[\d.]+ \w+) +"
+    r"(?P<done>\d+)/(?P<objects>\d+) +objects"
+)
+
+
 def test_the_terminal_progress_bar_draws_bytes_objects_and_phases():
     import io
 
     from litetool.cli.restore import TerminalProgress
 
     stream = io.StringIO()
-    progress = TerminalProgress(stream)
+    progress = TerminalProgress(stream, columns=120)
     progress.start(4 << 20, 4)
     progress.retotal(4 << 20, 5)
     for _ in range(5):
@@ -244,12 +256,72 @@ def test_the_terminal_progress_bar_draws_bytes_objects_and_phases():
     progress.phase("checking integrity")
     progress.finish(True)
     text = stream.getvalue()
-    last = text.rstrip("\n").split("\r")[-1]
+    last = drawn_lines(text)[-1]
     assert last.startswith("[" + "#" * 10)
-    assert "100% 5.0 MiB/5.0 MiB 5/5 objects" in last and "checking integrity" in last
+    assert " ".join(last.split()[1:7]) == "100% 5.0 MiB/5.0 MiB 5/5 objects"
+    assert re.search(r" (\d+ B|[\d.]+ [KMGT]iB)/s ", last), last  # a rate, on a wide terminal
+    assert last.rstrip().endswith("checking integrity")
     assert text.endswith("\n")
     failed = io.StringIO()
     progress = TerminalProgress(failed)
     progress.start(100, 1)
     progress.finish(False)
     assert failed.getvalue().endswith("\r\x1b[K")  # the line is cleared for the error
+
+
+def test_the_progress_bar_keeps_its_width_and_says_100_only_when_every_object_is_in():
+    """It used to grow and shrink as the numbers did, and to say `100% ... 45/50 objects`:
+    parallel downloads fetch the bytes ahead of the objects being written."""
+    import io
+
+    from litetool.cli.restore import TerminalProgress
+
+    stream = io.StringIO()
+    progress = TerminalProgress(stream, interval=0, columns=100)
+    progress.start(50 << 20, 50)
+    progress.advance(0, 0)
+    progress.advance(300, 1)  # small numbers first: 300 B
+    progress.advance((40 << 20) - 300, 39)
+    progress.advance(10 << 20, 5)  # every byte is in, 45 of 50 objects are written
+    at_45 = drawn_lines(stream.getvalue())[-1]
+    assert PROGRESS.match(at_45)["percent"] == "90", at_45
+    progress.advance(0, 4)
+    progress.advance(0, 1)
+    progress.phase("checking integrity")
+    progress.finish(True)
+    lines = drawn_lines(stream.getvalue())
+    assert len({len(line) for line in lines}) == 1, lines
+    assert len({len(PROGRESS.match(line)["bar"]) for line in lines}) == 1, lines
+    for line in lines:
+        shown = PROGRESS.match(line)
+        done, objects = int(shown["done"]), int(shown["objects"])
+        assert int(shown["percent"]) <= 100 * done // objects, line
+        assert (shown["percent"] == "100") == (done == objects), line
+
+
+async def test_a_real_restore_draws_a_steady_bar_that_ends_at_100(states, tmp_path):
+    """The bar of a parallel restore of many small objects, every update drawn."""
+    import io
+
+    from litetool.cli.restore import TerminalProgress
+    from litetool.restore import RestoreTarget, load_replicas, plan_fetching, restore_plan
+
+    replica = Replica.open((tmp_path / "replica").as_uri())
+    await build_replica(replica, states, segment_sizes=[1] * COUNT)
+    loaded = await load_replicas([replica])
+    plan, candidates = await plan_fetching(loaded.candidates, RestoreTarget(), [replica])
+    stream = io.StringIO()
+    progress = TerminalProgress(stream, interval=0, columns=100)
+    await restore_plan(
+        plan, [replica], candidates, tmp_path / "out.db", parallelism=8, progress=progress
+    )
+    assert (tmp_path / "out.db").read_bytes() == states[COUNT]
+    lines = drawn_lines(stream.getvalue())
+    assert len(lines) > COUNT
+    assert len({len(line) for line in lines}) == 1, lines
+    for line in lines:
+        shown = PROGRESS.match(line)
+        done, objects = int(shown["done"]), int(shown["objects"])
+        assert int(shown["percent"]) <= 100 * done // objects, line
+    assert PROGRESS.match(lines[-1])["percent"] == "100"
+    assert PROGRESS.match(lines[-1])["done"] == PROGRESS.match(lines[-1])["objects"]
