@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-from litetool.cli.output import human_bytes, human_rate
+from litetool.cli.output import CONFIG_HELP, human_bytes, human_rate
 from litetool.errors import UsageError
 from litetool.wording import plural
 
@@ -55,7 +55,7 @@ switches it back with PRAGMA journal_mode=WAL."""
         "--generation", metavar="G", help="restore from generation G (default: as fits the target)"
     )
     parser.add_argument("--replica", metavar="NAME", help="use only this replica from the config")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $LITETOOL_CONFIG)")
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     parser.add_argument(
         "--if-db-not-exists",
         action="store_true",
@@ -73,7 +73,7 @@ switches it back with PRAGMA journal_mode=WAL."""
         "segment a point inside a segment needs)",
     )
     parser.add_argument(
-        "--parallelism", metavar="N", default="8", help="objects fetched at once (default 8)"
+        "--parallelism", metavar="N", default="8", help="objects fetched at once (default: 8)"
     )
 
 
