@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from litetool.wording import plural
+
 WRITER = r"""
 import hashlib, json, random, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     print("   " + result.stdout.strip().replace("\n", "\n   "))
     rows, sha = _table_digest(latest)
     ok = (rows, sha) == (commits[-1]["rows"], commits[-1]["sha"])
-    print(f"4. latest restore: {rows} orders, {'matches' if ok else 'DIFFERS FROM'} the source")
+    matches = "matches" if ok else "DIFFERS FROM"
+    print(f"4. latest restore: {plural(rows, 'order')}, {matches} the source")
 
     # The middle of the writer's pause: litetool stamps each transaction with
     # the moment its commit became visible (within a few milliseconds), so an
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     rows_past, sha_past = _table_digest(past)
     ok_past = (rows_past, sha_past) == (middle["rows"], middle["sha"])
     print(
-        f"5. restore --at {at}: {rows_past} orders, "
+        f"5. restore --at {at}: {plural(rows_past, 'order')}, "
         f"{'matches' if ok_past else 'DIFFERS FROM'} the source at that instant"
     )
     # The litetool this demo ran with (the venv's), not whatever `python` is.

@@ -14,6 +14,7 @@ import os
 import sys
 
 from litetool import __version__
+from litetool.cli.examples import epilog
 from litetool.errors import LitetoolError
 
 # (command, module, one-line help)
@@ -43,11 +44,17 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"litetool {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if command in ("*", name):
             module = importlib.import_module(f"litetool.cli.{module_name}")
-            module.add_arguments(name, command_parser)
+            module.add_arguments(name, command_parser)  # may set notes as its epilog
             command_parser.set_defaults(_module=module)
+        command_parser.epilog = epilog(name, command_parser.epilog)
     return parser
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from litetool.cli.examples import epilog
 from litetool.cli.output import CONFIG_HELP
 from litetool.errors import ConfigError, UsageError
 
@@ -22,11 +23,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     init = actions.add_parser(
         "init",
         help="write a starter config file",
-        description="Write a config file that replicates one database to one replica "
-        "(asked for when not given and the terminal is interactive).",
-        epilog="examples:\n"
-        "  litetool config init --db /var/lib/app/app.db --replica file:///var/backups/app\n"
-        "  litetool config init /etc/litetool.toml --db app.db --replica s3://bucket/app",
+        description="write a config file that replicates one database to one replica\n"
+        "(asked for when not given and the terminal is interactive)",
+        epilog=epilog("config init"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     init.add_argument(
@@ -38,7 +37,14 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     init.add_argument("--db", help="the database to replicate")
     init.add_argument("--replica", help="where to (a URL: file:///dir, s3://bucket/prefix, ...)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    show = actions.add_parser("show", help="print the effective config, secrets redacted")
+    show = actions.add_parser(
+        "show",
+        help="print the effective config, secrets redacted",
+        description="print the effective config (the file, then LITETOOL_* variables),\n"
+        "secrets redacted",
+        epilog=epilog("config show"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     show.add_argument(
         "--config",
         help=CONFIG_HELP,

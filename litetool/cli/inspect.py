@@ -1,12 +1,15 @@
 """``litetool databases|generations|snapshots|segments``: what can be restored.
 
 Human tables by default, ``--json`` for scripts. Times are UTC RFC 3339.
+``generations`` shows each replica's lag as the daemon replicating the
+database computes it (``engine.status.replica_lag``, through ``/status``):
+only that daemon knows what is committed but not yet published.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 
 from litetool.cli.output import CONFIG_HELP, human_bytes, print_json, print_table
 
@@ -16,10 +19,24 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     if name == "databases":
         return
-    parser.add_argument("target", metavar="DB_PATH|REPLICA_URL")
+    parser.add_argument(
+        "target",
+        metavar="DB_PATH|REPLICA_URL",
+        help="a database in the config file (its replicas), or one replica URL",
+    )
+    if name == "generations":
+        parser.epilog = GENERATIONS_NOTES
     parser.add_argument("--replica", help="only this replica (by name, from the config)")
     if name in ("snapshots", "segments"):
         parser.add_argument("--generation", help="only this generation")
+
+
+GENERATIONS_NOTES = """\
+LAG: how far a replica's latest generation is behind its database, as
+`litetool status` shows it (transactions / commit-time seconds). Only the
+daemon replicating the database knows it: it is shown for a database from the
+config while its daemon answers at metrics.addr, "unknown" otherwise (a replica
+URL alone names no database), and "-" for older generations."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +77,10 @@ async def _replica_listing(args: argparse.Namespace) -> int:
     from litetool.timespec import format_instant_us
 
     source = resolve_source(args.target, config_path=args.config, replica_name=args.replica)
-    live_mtime_us = _live_mtime_us(source.db_path)
+    lags: dict[str, tuple[int, float]] = {}
+    lag_note = None
+    if args.command == "generations":
+        lags, lag_note = _daemon_lags(args, source)
     out: list[dict] = []
     for replica in source.replicas:
         await replica.ensure_format(create=False)
@@ -69,9 +89,9 @@ async def _replica_listing(args: argparse.Namespace) -> int:
             if getattr(args, "generation", None) and info.generation != args.generation:
                 continue
             if args.command == "generations":
-                lag = None
-                if live_mtime_us is not None and info is infos[-1]:
-                    lag = max(0.0, (live_mtime_us - info.last_commit_time_us) / 1e6)
+                # Only the replica's latest generation can be behind its database.
+                latest = info is infos[-1]
+                behind, lag = lags.get(replica.name, (None, None)) if latest else (None, None)
                 out.append(
                     {
                         "replica": replica.name,
@@ -83,7 +103,9 @@ async def _replica_listing(args: argparse.Namespace) -> int:
                         "last_txid": info.last_txid,
                         "records": info.record_count,
                         "stored_bytes": info.stored_bytes,
+                        "lag_transactions": behind,
                         "lag_seconds": lag,
+                        "latest": latest,
                         "reason": info.reason,
                     }
                 )
@@ -132,12 +154,14 @@ async def _replica_listing(args: argparse.Namespace) -> int:
                     r["end"],
                     f"{r['first_txid']}..{r['last_txid']}",
                     human_bytes(r["stored_bytes"]),
-                    "" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f}s",
+                    lag_cell(r["lag_transactions"], r["lag_seconds"], latest=r["latest"]),
                     r["reason"],
                 )
                 for r in out
             ],
         )
+        if lag_note and any(r["latest"] and r["lag_seconds"] is None for r in out):
+            print(f"note: lag unknown: {lag_note}", file=sys.stderr)
     elif args.command == "snapshots":
         print_table(
             ("replica", "generation", "txid", "time", "db size", "stored"),
@@ -172,13 +196,48 @@ async def _replica_listing(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_mtime_us(db_path) -> int | None:
-    if db_path is None:
-        return None
-    times = []
-    for path in (str(db_path), f"{db_path}-wal"):
-        try:
-            times.append(os.stat(path).st_mtime_ns // 1000)
-        except OSError:
-            pass
-    return max(times) if times else None
+LAG_UNKNOWN = "unknown"
+
+
+def lag_cell(behind: int | None, seconds: float | None, *, latest: bool) -> str:
+    """The LAG column: as ``litetool status`` writes the daemon's ``replica_lag``
+    (``3 tx / 0.6s``), ``unknown`` for a latest generation whose database cannot be
+    asked, ``-`` for an older generation (it ended; nothing is behind it)."""
+    if not latest:
+        return "-"
+    if behind is None or seconds is None:
+        return LAG_UNKNOWN
+    return f"{behind} tx / {seconds:.1f}s"
+
+
+def _daemon_lags(args: argparse.Namespace, source) -> tuple[dict[str, tuple[int, float]], str]:
+    """Each replica's lag as the daemon replicating the database computes it
+    (``engine.status.replica_lag``, through its /status), or why it cannot be known.
+
+    Only the daemon knows how far the live database is ahead of a replica: what is
+    committed but not yet published. A replica URL alone names no database."""
+    from litetool.cli.status import fetch_status
+    from litetool.config import load_settings
+    from litetool.errors import LitetoolError
+
+    if source.db_path is None:
+        return {}, (
+            "a replica URL alone does not say how far its database is ahead "
+            "(pass the database path from the config while the daemon runs, "
+            "or see `litetool status`)"
+        )
+    addr = load_settings(args.config, require_file=True).metrics.addr
+    if not addr:
+        return {}, "metrics.addr is not set in the config, so no daemon can be asked"
+    try:
+        status = fetch_status(addr, timeout=2.0)
+    except LitetoolError:
+        return {}, f"no litetool daemon answers at {addr} (metrics.addr)"
+    for database in status.get("databases", ()):
+        if database.get("path") == str(source.db_path):
+            return {
+                replica["name"]: (int(replica["lag_transactions"]), float(replica["lag_seconds"]))
+                for replica in database.get("replicas", ())
+                if "lag_transactions" in replica and "lag_seconds" in replica
+            }, f"the daemon at {addr} does not report every replica yet"
+    return {}, f"the daemon at {addr} does not replicate {source.db_path}"

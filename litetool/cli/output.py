@@ -28,10 +28,19 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def human_bytes(count: int) -> str:
+def human_bytes(count: float) -> str:
+    """``0 B``, ``512 B``, ``1.5 KiB``, ``12.0 MiB``: at most ``1023.9 GiB`` (10 characters)
+    below a TiB."""
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+        # 1023.96 KiB would round to "1024.0 KiB": it is the next unit's 1.0
+        if value < (1023.5 if unit == "B" else 1023.95) or unit == "TiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def human_rate(bytes_per_second: float) -> str:
+    """A transfer rate in the unit that suits it: ``0 B/s``, ``512 B/s``, ``20.0 KiB/s``,
+    ``1.5 MiB/s`` (never ``0 MiB/s`` for a small one)."""
+    return f"{human_bytes(max(0.0, bytes_per_second))}/s"

@@ -18,11 +18,15 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
             help="file:///dir, /dir, s3://bucket/prefix, gs://..., az://container/prefix",
         )
         parser.add_argument(
-            "--sync-interval", default="1s", help="time between uploads (default 1s; 0s = at once)"
+            "--sync-interval",
+            metavar="DURATION",
+            default="1s",
+            help="time between uploads (default: 1s, as in config.toml; 0s = at once)",
         )
         parser.add_argument(
             "--snapshot-interval",
-            help="time between snapshots (default 24h, as in config.toml)",
+            metavar="DURATION",
+            help="time between snapshots (default: 24h, as in config.toml)",
         )
     else:
         parser.add_argument("--config", help=CONFIG_HELP)
@@ -32,9 +36,23 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         metavar="CMD",
         help="run the application as a child; stop when it exits",
     )
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    parser.add_argument("--log-format", choices=("text", "json"))
-    parser.add_argument("--metrics-addr", help="serve /metrics and /status on host:port")
+    from_config = "" if name == "replicate" else "log.{} from the config, else "
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help=f"log level (default: {from_config.format('level')}info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help=f"log lines: key=value text or JSON (default: {from_config.format('format')}text)",
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve /metrics and /status there (default: "
+        + ("off)" if name == "replicate" else "metrics.addr from the config, else off)"),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,9 @@ import shutil
 import sys
 import time
 
+from litetool.cli.output import CONFIG_HELP, human_bytes, human_rate
 from litetool.errors import UsageError
+from litetool.wording import plural
 
 MAX_PARALLELISM = 256
 _SEGMENTS_SHOWN = 10
@@ -24,11 +26,11 @@ _NEGATIVE_VALUE = re.compile(r"^-\d*\.?\d+(?:[a-zµ]+(?:\d*\.?\d+[a-zµ]+)*)?$")
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser._negative_number_matcher = _NEGATIVE_VALUE  # --at -15m, --at -1h30m
-    parser.epilog = (
-        "The restored file is an ordinary database in rollback-journal mode (one file, "
-        "no -wal/-shm); an application that uses WAL switches it back with "
-        "PRAGMA journal_mode=WAL. Without --at or --txid: the latest restore point."
-    )
+    parser.epilog = """\
+Without --at or --txid: the latest restore point. OUT is never overwritten, and
+its directory must exist. The restored file is an ordinary database in
+rollback-journal mode (one file, no -wal/-shm); an application that uses WAL
+switches it back with PRAGMA journal_mode=WAL."""
     parser.add_argument(
         "source",
         metavar="DB_PATH|REPLICA_URL",
@@ -38,8 +40,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="where to write the database (default: the database's own path from the config; "
-        "required with a replica URL); never overwritten",
+        help="where to write the database, in a directory that exists (default: the "
+        "database's own path from the config; required with a replica URL); never overwritten",
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
@@ -53,7 +55,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "--generation", metavar="G", help="restore from generation G (default: as fits the target)"
     )
     parser.add_argument("--replica", metavar="NAME", help="use only this replica from the config")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $LITETOOL_CONFIG)")
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     parser.add_argument(
         "--if-db-not-exists",
         action="store_true",
@@ -71,7 +73,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         "segment a point inside a segment needs)",
     )
     parser.add_argument(
-        "--parallelism", metavar="N", default="8", help="objects fetched at once (default 8)"
+        "--parallelism", metavar="N", default="8", help="objects fetched at once (default: 8)"
     )
 
 
@@ -127,9 +129,9 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     from pathlib import Path
 
     from litetool.cli.targets import resolve_source
-    from litetool.errors import NoBackupFound, OutputExists
+    from litetool.errors import NoBackupFound, OutputExists, RestoreError
     from litetool.restore import load_replicas, plan_fetching, restore_plan
-    from litetool.restore.output import check_output_free
+    from litetool.restore.output import check_new_output, check_output_free
 
     source = resolve_source(args.source, config_path=args.config, replica_name=args.replica)
     if args.output:
@@ -146,9 +148,11 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
     out_problem = None
     if out is not None:
         try:
-            check_output_free(out)
-        except OutputExists as exc:
-            if args.if_db_not_exists and os.path.lexists(out):
+            # A path typed with -o is checked as the TUI checks it (its directory must
+            # exist); the database's own path from the config gets its directory made.
+            check_new_output(out) if args.output else check_output_free(out)
+        except RestoreError as exc:
+            if isinstance(exc, OutputExists) and args.if_db_not_exists and os.path.lexists(out):
                 print(f"{out} already exists; nothing to restore (--if-db-not-exists)")
                 return 0
             if not args.dry_run:
@@ -203,13 +207,13 @@ async def _restore(args: argparse.Namespace, target, parallelism: int) -> int:
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-    rate = result.bytes_fetched / result.seconds / 2**20 if result.seconds > 0 else 0.0
+    rate = result.bytes_fetched / result.seconds if result.seconds > 0 else 0.0
     plan = result.plan  # the plan used: another one when an object of the first was broken
     print(
         f"restored {out}: txid {plan.txid}, committed {_when(plan.commit_time_us)}, "
-        f"{_size(plan.db_size_pages * plan.page_size)} "
-        f"({_size(result.bytes_fetched)} in {result.objects_fetched} objects, "
-        f"{result.seconds:.2f}s, {rate:.1f} MiB/s)"
+        f"{human_bytes(plan.db_size_pages * plan.page_size)} "
+        f"({human_bytes(result.bytes_fetched)} in {plural(result.objects_fetched, 'object')}, "
+        f"{result.seconds:.2f}s, {human_rate(rate)})"
     )
     return 0
 
@@ -224,14 +228,6 @@ def _when(time_us: int) -> str:
     return format_instant_us(time_us)
 
 
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
-
-
 def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
     snapshot = plan.snapshot
     segments = plan.segments
@@ -240,28 +236,32 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
         f"  replica     {plan.replica} ({replica_url})",
         f"  generation  {plan.generation}",
         f"  target      txid {plan.txid}, committed {_when(plan.commit_time_us)}",
-        f"  database    {plan.db_size_pages} pages of {plan.page_size} bytes "
-        f"({_size(plan.db_size_pages * plan.page_size)})",
+        f"  database    {plural(plan.db_size_pages, 'page')} of {plan.page_size} bytes "
+        f"({human_bytes(plan.db_size_pages * plan.page_size)})",
         f"  snapshot    txid {snapshot.txid}, manifest {snapshot.manifest_digest[:16]}, "
-        f"{_size(snapshot.stored_bytes)}",
+        f"{human_bytes(snapshot.stored_bytes)}",
     ]
     if segments:
         lines.append(
             f"  segments    {len(segments)}: apply txids {segments[0].first_txid}.."
-            f"{segments[-1].last_txid}, {_size(sum(s.entry.stored_bytes for s in segments))}"
+            f"{segments[-1].last_txid}, {human_bytes(sum(s.entry.stored_bytes for s in segments))}"
         )
         shown = segments if len(segments) <= _SEGMENTS_SHOWN else segments[: _SEGMENTS_SHOWN - 1]
         for planned in shown:
             entry = planned.entry
             lines.append(
                 f"              {entry.digest[:16]}  txids {entry.first_txid}..{entry.last_txid}"
-                f"  apply {planned.first_txid}..{planned.last_txid}  {_size(entry.stored_bytes)}"
+                f"  apply {planned.first_txid}..{planned.last_txid}"
+                f"  {human_bytes(entry.stored_bytes)}"
             )
         if len(shown) < len(segments):
             lines.append(f"              ... {len(segments) - len(shown)} more")
     else:
         lines.append("  segments    none (the snapshot is the target)")
-    lines.append(f"  to fetch    {_size(plan.fetch_bytes)} in about {plan.object_count} objects")
+    lines.append(
+        f"  to fetch    {human_bytes(plan.fetch_bytes)} in about "
+        f"{plural(plan.object_count, 'object')}"
+    )
     lines.append(f"  output      {out if out is not None else '(none given: pass -o OUT)'}")
     if out_problem:
         lines.append(f"  note        {out_problem}")
@@ -269,11 +269,25 @@ def _print_plan(plan, replica_url: str, out, out_problem: str | None) -> None:
 
 
 class TerminalProgress:
-    """A one-line progress bar on a terminal (bytes, objects, rate), redrawn at most
-    ten times a second."""
+    """A one-line progress bar on a terminal (percentage, bytes, objects, rate, phase),
+    redrawn at most ten times a second.
 
-    def __init__(self, stream) -> None:
+    The layout is fixed when the restore starts (``start``): the bar's width and the
+    width of every field follow from the terminal's width and the totals, so the
+    line keeps its width while the numbers change. The percentage is the smaller of
+    the share of bytes fetched and the share of objects done (fetched and written),
+    rounded down: parallel downloads fetch bytes ahead of the objects being written,
+    and 100% means every object is in."""
+
+    #: The widest text ``human_bytes`` writes below a TiB (``1023.9 GiB``).
+    SIZE_WIDTH = 10
+    PHASE_WIDTH = len("checking integrity")
+    MIN_BAR, MAX_BAR = 10, 40
+
+    def __init__(self, stream, *, interval: float = 0.1, columns: int | None = None) -> None:
         self.stream = stream
+        self.interval = interval
+        self.columns = columns
         self.total_bytes = 0
         self.total_objects = 0
         self.fetched_bytes = 0
@@ -281,14 +295,23 @@ class TerminalProgress:
         self.text = "fetching"
         self._started = time.monotonic()
         self._drawn = 0.0
+        self._width = 80
+        self._bar_width = self.MAX_BAR
+        self._count_width = 1
+        self._show_rate = True
 
     def start(self, total_bytes: int, total_objects: int) -> None:
+        # Also the start of a fallback plan after a broken object: counted afresh.
         self.total_bytes, self.total_objects = total_bytes, total_objects
+        self.fetched_bytes = self.objects = 0
+        self.text = "fetching"
         self._started = time.monotonic()
+        self._layout()
         self._draw(force=True)
 
     def retotal(self, total_bytes: int, total_objects: int) -> None:
         self.total_bytes, self.total_objects = total_bytes, total_objects
+        self._count_width = max(self._count_width, len(str(total_objects)))
 
     def advance(self, fetched_bytes: int, objects: int) -> None:
         self.fetched_bytes += fetched_bytes
@@ -306,26 +329,46 @@ class TerminalProgress:
         self.stream.write("\n" if ok else "\r\x1b[K")
         self.stream.flush()
 
+    def fraction(self) -> float:
+        """How much is done, from 0.0 to 1.0 (see the class docstring)."""
+        shares = [1.0]
+        if self.total_bytes:
+            shares.append(self.fetched_bytes / self.total_bytes)
+        if self.total_objects:
+            shares.append(self.objects / self.total_objects)
+        return max(0.0, min(shares))
+
+    def _layout(self) -> None:
+        self._width = self.columns or shutil.get_terminal_size((80, 20)).columns
+        self._count_width = len(str(self.total_objects))
+        self._show_rate = True
+        room = self._width - 1 - 2 - len(self._status(1.0))
+        if room < self.MIN_BAR:  # the rate goes first on a narrow terminal
+            self._show_rate = False
+            room = self._width - 1 - 2 - len(self._status(1.0))
+        self._bar_width = max(self.MIN_BAR, min(self.MAX_BAR, room))
+
+    def _status(self, fraction: float) -> str:
+        size = self.SIZE_WIDTH
+        count = self._count_width
+        parts = [
+            f"{int(fraction * 100):3d}%",
+            f"{human_bytes(self.fetched_bytes):>{size}}/{human_bytes(self.total_bytes):<{size}}",
+            f"{self.objects:>{count}}/{self.total_objects:<{count}} objects",
+        ]
+        if self._show_rate:
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            parts.append(f"{human_rate(self.fetched_bytes / elapsed):>{size + 2}}")
+        parts.append(f"{self.text:<{self.PHASE_WIDTH}}")
+        return " " + " ".join(parts)
+
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._drawn < 0.1:
+        if not force and now - self._drawn < self.interval:
             return
         self._drawn = now
-        fraction = min(1.0, self.fetched_bytes / self.total_bytes) if self.total_bytes else 1.0
-        elapsed = max(now - self._started, 1e-6)
-        parts = [
-            f"{fraction:4.0%}",
-            f"{_size(self.fetched_bytes)}/{_size(self.total_bytes)}",
-            f"{self.objects}/{self.total_objects} objects",
-            f"{_size(self.fetched_bytes / elapsed)}/s",
-            self.text,
-        ]
-        width = shutil.get_terminal_size((80, 20)).columns
-        if len(" ".join(parts)) > width - 14:
-            del parts[3]  # the rate goes first on a narrow terminal
-        status = " " + " ".join(parts)
-        bar_width = max(10, min(40, width - len(status) - 3))
-        filled = int(bar_width * fraction)
-        line = f"[{'#' * filled}{'.' * (bar_width - filled)}]{status}"
-        self.stream.write("\r" + line[: width - 1] + "\x1b[K")
+        fraction = self.fraction()
+        filled = int(self._bar_width * fraction)
+        line = f"[{'#' * filled}{'.' * (self._bar_width - filled)}]{self._status(fraction)}"
+        self.stream.write("\r" + line[: self._width - 1] + "\x1b[K")
         self.stream.flush()

@@ -11,7 +11,11 @@ from litetool.errors import StorageUnavailable, UsageError
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--addr", help="the daemon's metrics.addr (default: from the config)")
+    parser.add_argument(
+        "--addr",
+        metavar="HOST:PORT",
+        help="where the daemon serves /status (default: metrics.addr from the config)",
+    )
     parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -15,10 +15,18 @@ from litetool.cli.output import CONFIG_HELP, print_json, print_table
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="DB_PATH|REPLICA_URL")
+    parser.add_argument(
+        "target",
+        metavar="DB_PATH|REPLICA_URL",
+        help="a database in the config file (its replicas), or one replica URL",
+    )
     parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--replica", help="only this replica (by name, from the config)")
-    parser.add_argument("--addr", help="ask the daemon at host:port (default: metrics.addr)")
+    parser.add_argument(
+        "--addr",
+        metavar="HOST:PORT",
+        help="ask the daemon there (default: metrics.addr from the config)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -49,6 +49,7 @@ from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
 from litetool.engine.spool import Spool, WalPosition, fsync_dir
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
+from litetool.wording import plural
 
 SEAL_FILE = "seal.json"
 # A seal's file times must be behind the clock by this much before the write
@@ -412,7 +413,10 @@ def bring_digests_to(digests: PageDigests, saved: Saved, spool: Spool) -> str:
     if digests.txid != saved.txid:
         return "the spool no longer holds what the page digests need"
     if digests.page_count != saved.db_pages:
-        return f"the page digests count {digests.page_count} pages, the spool {saved.db_pages}"
+        return (
+            f"the page digests count {plural(digests.page_count, 'page')}, "
+            f"the spool {saved.db_pages}"
+        )
     return ""
 
 
@@ -462,7 +466,7 @@ def compare_pages(db_fd: int, saved: Saved, wal: LiveWal, digests: PageDigests) 
         skip = frozenset()
         live_pages = database_pages(db_fd, page_size)
         if live_pages != image_pages:
-            return f"it has {live_pages} pages, the replicated image {image_pages}"
+            return f"it has {plural(live_pages, 'page')}, the replicated image {image_pages}"
     for page in range(image_pages + 1, live_pages + 1):
         if page not in skip:
             return f"page {page} appeared without a transaction"

@@ -19,6 +19,7 @@ from litetool.engine.fence import ReadFence
 from litetool.engine.page_digests import PageDigests
 from litetool.engine.spool import Spool
 from litetool.engine.validation import source_digest
+from litetool.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def live_point(database_config) -> LivePoint:
                     capture.generation,
                     capture.txid,
                     None,
-                    f"the live database has {pending} transactions not replicated yet",
+                    f"the live database has {plural(pending, 'transaction')} not replicated yet",
                 )
             with capture.open_snapshot() as source:
                 if source.txid != capture.txid:

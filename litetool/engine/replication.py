@@ -47,6 +47,7 @@ from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError, LitetoolError, ReplicaConflict
 from litetool.storage import Replica, new_generation_id
 from litetool.wal.header import FRAME_HEADER_SIZE
+from litetool.wording import plural
 
 # The capture loop also wakes this often without a WAL change, for the
 # checkpoint interval, snapshot requests and shutdown.
@@ -821,7 +822,7 @@ class DatabaseReplication:
         self.board.publish(
             "checkpoint",
             str(self.db_path),
-            f"{result.mode} checkpoint of {result.wal_frames} frames"
+            f"{result.mode} checkpoint of {plural(result.wal_frames, 'frame')}"
             + (" (busy)" if result.busy else ""),
             mode=result.mode,
             frames=result.wal_frames,

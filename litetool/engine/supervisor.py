@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 
 from litetool.engine.status import StatusBoard
+from litetool.wording import plural
 
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
@@ -142,7 +143,7 @@ class Watchdog:
                 message = (
                     f"replication to {name} stalled: nothing published for {waited:.0f}s "
                     f"while the database moved on"
-                    + (f" ({behind} transactions waiting)" if behind is not None else "")
+                    + (f" ({plural(behind, 'transaction')} waiting)" if behind is not None else "")
                 )
                 self.board.update_replica(self.db_path, name, stalled=True, last_error=message)
                 self.board.publish("error", self.db_path, message, replica=name)

@@ -55,6 +55,7 @@ from litetool.restore.plan import PlannedSegment, RestorePlan
 from litetool.restore.progress import NullProgress, ProgressReporter
 from litetool.storage import ObjectKind, Replica, Segment, SnapshotManifest, object_key
 from litetool.storage.segment import MAX_PAGE_NUMBER
+from litetool.wording import plural
 
 DEFAULT_PARALLELISM = 8
 DEFAULT_MEMORY_BUDGET_BYTES = 256 << 20
@@ -360,7 +361,7 @@ def _check_final_size(plan: RestorePlan) -> None:
     if not 1 <= plan.db_size_pages <= MAX_PAGE_NUMBER:
         raise CorruptObject(
             size_source_key(plan),
-            f"says the database has {plan.db_size_pages} pages at txid {plan.txid}; "
+            f"says the database has {plural(plan.db_size_pages, 'page')} at txid {plan.txid}; "
             f"SQLite databases have 1..{MAX_PAGE_NUMBER}",
         )
 
@@ -396,7 +397,7 @@ def _check_free_space(plan: RestorePlan, out_path: Path) -> None:
     if needed > free:
         raise RestoreError(
             f"the database at txid {plan.txid} is {_size_text(needed)} "
-            f"({plan.db_size_pages} pages of {plan.page_size} bytes, as "
+            f"({plural(plan.db_size_pages, 'page')} of {plan.page_size} bytes, as "
             f"{size_source_key(plan)} says) and {directory} has {_size_text(free)} free",
             hint="free some space or restore to another file system",
         )

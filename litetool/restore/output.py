@@ -2,6 +2,11 @@
 
 Contract (DESIGN.md invariant 8):
 
+- A path the user gave (``restore -o OUT``, the TUI's restore dialog) must be
+  new, in a directory that exists: :func:`check_new_output` says why not in one
+  line; a restore never creates directories for it. (Only the database's own
+  path from the configuration gets its missing directories made, and removed
+  again when the restore fails.)
 - ``OUT`` is never overwritten. :func:`check_output_free` refuses an existing
   ``OUT`` (file, directory or dangling link) and an existing ``OUT-wal`` or
   ``OUT-journal``, which SQLite would apply to the restored database when it
@@ -73,6 +78,28 @@ def check_output_free(path: Path) -> None:
                 hint=f"remove {sidecar} (it belongs to a database that is gone), "
                 "or restore elsewhere",
             )
+
+
+def check_output_directory(path: Path) -> None:
+    """RestoreError when the directory *path* would go in does not exist (a typo in a
+    path given by hand must not create directories), worded like ``replicate``'s
+    refusal of a database that is not there."""
+    directory = Path(path).parent
+    if directory.is_dir():
+        return
+    if os.path.lexists(directory):
+        raise RestoreError(f"{directory} is not a directory", hint="choose another output with -o")
+    raise RestoreError(
+        f"output directory not found: {directory}", hint="create it first, or check the path"
+    )
+
+
+def check_new_output(path: Path) -> None:
+    """The checks for an output path the user gave, before anything is fetched or made:
+    it must not exist (:func:`check_output_free`) and its directory must
+    (:func:`check_output_directory`). Shared by ``litetool restore -o`` and the TUI."""
+    check_output_free(path)
+    check_output_directory(path)
 
 
 class RestoreOutput:

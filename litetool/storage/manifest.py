@@ -23,6 +23,7 @@ from litetool.errors import ReplicaFormatError
 from litetool.storage.json_fields import MIN_I64, Fields, dump_json, parse_json_object
 from litetool.storage.keys import validate_digest
 from litetool.storage.segment import MAX_PAGE_NUMBER, MAX_U32, is_valid_page_size
+from litetool.wording import plural
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 #: The largest chunk a reader accepts: 16 times what litetool writes. A chunk is held in
@@ -70,7 +71,8 @@ def _check(manifest: SnapshotManifest) -> SnapshotManifest:
     expected = expected_chunk_count(manifest.page_size, manifest.page_count, manifest.chunk_size)
     if len(manifest.chunks) != expected:
         raise ReplicaFormatError(
-            f"malformed snapshot manifest: {len(manifest.chunks)} chunks, expected {expected}"
+            f"malformed snapshot manifest: {plural(len(manifest.chunks), 'chunk')}, "
+            f"expected {expected}"
         )
     for digest in manifest.chunks:
         validate_digest(digest)

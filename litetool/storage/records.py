@@ -43,6 +43,7 @@ from litetool.storage.segment import (
     is_valid_page_size,
     segment_payload_length,
 )
+from litetool.wording import plural
 
 RECORD_FORMAT = 2
 #: The record formats this release reads.
@@ -180,8 +181,8 @@ class SegmentEntry:
             )
         if segment.page_size != self.page_size or segment.frame_count != self.frames:
             return (
-                f"has {segment.frame_count} frames of {segment.page_size} bytes, the index "
-                f"record says {self.frames} of {self.page_size}"
+                f"has {plural(segment.frame_count, 'frame')} of {segment.page_size} bytes, "
+                f"the index record says {self.frames} of {self.page_size}"
             )
         detail = SegmentDetail.of(segment)
         known = self.detail
@@ -292,7 +293,7 @@ def _decode_segment_entry(item: Fields, record_format: int) -> SegmentEntry:
     if count > MAX_U32:  # every transaction has a frame, and a segment at most MAX_U32 frames
         raise item.error(
             "last_txid",
-            f"is {count} transactions after first_txid {first_txid}: a segment holds at "
+            f"is {plural(count, 'transaction')} after first_txid {first_txid}: a segment holds at "
             f"most {MAX_U32} (one frame each at least)",
         )
     frames = item.integer("frames", count, MAX_U32)
@@ -304,7 +305,11 @@ def _decode_segment_entry(item: Fields, record_format: int) -> SegmentEntry:
         db_pages = item.integers("db_pages", 1, MAX_PAGE_NUMBER)
         for name, values in (("times_us", times_us), ("db_pages", db_pages)):
             if len(values) != count:
-                raise item.error(name, f"has {len(values)} entries for {count} transactions")
+                raise item.error(
+                    name,
+                    f"has {plural(len(values), 'entry', 'entries')} "
+                    f"for {plural(count, 'transaction')}",
+                )
         return SegmentEntry.create(
             digest, first_txid, stored_bytes, page_size, frames, times_us, db_pages
         )

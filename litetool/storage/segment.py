@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from litetool.errors import ReplicaFormatError
+from litetool.wording import plural
 
 SEGMENT_HEADER_SIZE = 20
 TRANSACTION_ENTRY_SIZE = 16
@@ -185,7 +186,7 @@ def encode_segment(
             raise ValueError("a transaction has at least one frame (its commit frame)")
         if len(transaction.pages) != frame_count * page_size:
             raise ValueError(
-                f"{frame_count} frames need {frame_count * page_size} bytes of pages, "
+                f"{plural(frame_count, 'frame')} need {frame_count * page_size} bytes of pages, "
                 f"got {len(transaction.pages)}"
             )
         if not 1 <= transaction.db_size_pages <= MAX_PAGE_NUMBER:
@@ -201,7 +202,7 @@ def encode_segment(
     if first_txid < 0 or first_txid + len(table) - 1 > MAX_TXID:
         raise ValueError(f"txids {first_txid}..+{len(table)} out of range")
     if frame_total > MAX_U32:
-        raise ValueError(f"{frame_total} frames do not fit one segment")
+        raise ValueError(f"{plural(frame_total, 'frame')} do not fit one segment")
     header = _HEADER.pack(page_size, len(table), first_txid, frame_total)
     return b"".join((header, *table, *numbers, *images))
 
@@ -239,14 +240,18 @@ def _read_layout(view: memoryview) -> _Layout:
     if layout.transaction_count < 1:
         raise _malformed("no transactions")
     if layout.frame_count < layout.transaction_count:
-        raise _malformed(f"{layout.frame_count} frames for {layout.transaction_count} transactions")
+        raise _malformed(
+            f"{plural(layout.frame_count, 'frame')} for "
+            f"{plural(layout.transaction_count, 'transaction')}"
+        )
     if layout.first_txid + layout.transaction_count - 1 > MAX_TXID:
         raise _malformed(f"txids from {layout.first_txid} overflow")
     # Python ints cannot overflow, so the expected size is exact whatever the counts.
     if layout.total_size != len(view):
         raise _malformed(
             f"counts say {layout.total_size} bytes "
-            f"({layout.transaction_count} transactions, {layout.frame_count} frames), "
+            f"({plural(layout.transaction_count, 'transaction')}, "
+            f"{plural(layout.frame_count, 'frame')}), "
             f"payload has {len(view)}"
         )
     return layout
@@ -272,7 +277,7 @@ def decode_segment(payload: bytes | bytearray | memoryview) -> Segment:
     for i, (commit_time, db_size, frames) in enumerate(_TRANSACTION.iter_unpack(table)):
         if not 1 <= db_size <= MAX_PAGE_NUMBER:
             raise _malformed(
-                f"transaction {layout.first_txid + i} has db size {db_size} pages "
+                f"transaction {layout.first_txid + i} has db size {plural(db_size, 'page')} "
                 f"(a database has 1..{MAX_PAGE_NUMBER})"
             )
         if frames < 1:
@@ -282,7 +287,8 @@ def decode_segment(payload: bytes | bytearray | memoryview) -> Segment:
         frame_counts[i] = frames
     if sum(frame_counts) != layout.frame_count:
         raise _malformed(
-            f"transactions hold {sum(frame_counts)} frames, header says {layout.frame_count}"
+            f"transactions hold {plural(sum(frame_counts), 'frame')}, "
+            f"header says {layout.frame_count}"
         )
     page_numbers = _u32_array(view[layout.numbers_offset : layout.pages_offset])
     if 0 in page_numbers:
@@ -329,7 +335,7 @@ def concat_segments(payloads: Sequence[bytes | bytearray | memoryview]) -> bytes
     transaction_count = sum(layout.transaction_count for layout in layouts)
     frame_count = sum(layout.frame_count for layout in layouts)
     if frame_count > MAX_U32:
-        raise ValueError(f"{frame_count} frames do not fit one segment")
+        raise ValueError(f"{plural(frame_count, 'frame')} do not fit one segment")
     header = _HEADER.pack(first.page_size, transaction_count, first.first_txid, frame_count)
     pairs = list(zip(views, layouts, strict=True))
     tables = [view[SEGMENT_HEADER_SIZE : layout.numbers_offset] for view, layout in pairs]

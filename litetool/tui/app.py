@@ -48,6 +48,7 @@ from litetool.tui.live_screen import LiveScreen
 from litetool.tui.messages import EngineStopped, StatusFailed, StatusPolled
 from litetool.tui.options import ReplicaTarget, TuiOptions
 from litetool.tui.timeline_screen import TimelineScreen
+from litetool.wording import plural
 
 ENGINE_LOG_LINES = 5000
 _LOG_LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -113,7 +114,7 @@ class LitetoolApp(App[int]):
         options = self.options
         if options.runs_engine:
             count = len(options.engine_settings.databases)
-            return f"in-process engine · {count} database{'s' if count != 1 else ''}"
+            return f"in-process engine · {plural(count, 'database')}"
         if options.attach_addr:
             return f"attached to {options.attach_addr}"
         if options.board is not None:
@@ -327,7 +328,7 @@ def _stopped_error(code: int, board) -> str:
     if code != UNREPLICATED_EXIT_CODE or not count:
         return f"error: the engine stopped with exit status {code}"  # the config's `exec`
     return (
-        f"error: stopped with {count} committed transaction{'s' if count != 1 else ''} "
+        f"error: stopped with {plural(count, 'committed transaction')} "
         "that reached no replica "
         "(hint: they stay in the database; the next start replicates them)"
     )

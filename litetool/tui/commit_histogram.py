@@ -22,6 +22,7 @@ from textual.widget import Widget
 from litetool.tui.display import format_time_us
 from litetool.tui.restore_points import RestorePoints
 from litetool.tui.zoom import WHOLE, unit_name
+from litetool.wording import plural
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 BAR_ROWS = 2
@@ -117,7 +118,7 @@ class CommitHistogram(Widget):
         else:
             left = format_time_us(points.first_time_us)
             right = format_time_us(points.last_time_us)
-            middle = f"{len(points)} restore points, peak {peak}/column"
+            middle = f"{plural(len(points), 'restore point')}, peak {peak}/column"
         gap = width - len(left) - len(right)
         if gap >= len(middle) + 2:
             pad = gap - len(middle)

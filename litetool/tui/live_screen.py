@@ -37,6 +37,7 @@ from litetool.tui.display import (
     short_path,
 )
 from litetool.tui.footer import KeysFooter
+from litetool.wording import plural
 
 EVENT_LOG_LINES = 2000
 ERROR_WIDTH = 44
@@ -347,7 +348,9 @@ class LiveScreen(Screen):
                 continue
             if self.last_event_seq and event.seq > self.last_event_seq + 1:
                 skipped = event.seq - self.last_event_seq - 1
-                log.write(Text(f"… {skipped} events not shown (the view fell behind)", "dim"))
+                log.write(
+                    Text(f"… {plural(skipped, 'event')} not shown (the view fell behind)", "dim")
+                )
             self.last_event_seq = event.seq
             log.write(event_line(event), shrink=False)
 

@@ -1,6 +1,7 @@
 """Running ``litetool restore`` as a child process, for the restore dialog.
 
-The TUI does not depend on restore internals: it builds the same command
+The TUI does not depend on restore internals (it only shares the checks of an
+output path with the CLI, ``check_new_output``): it builds the same command
 line a user would type (``restore_argv``), runs it with the current Python
 (``sys.executable -m litetool restore ...``) and streams its output line by
 line. The CLI already renders every failure as one ``error: ...`` line with
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from litetool.errors import LitetoolError
+from litetool.restore.output import check_new_output
 from litetool.tui.options import ReplicaTarget
 
 
@@ -55,17 +58,17 @@ def command_line(request: RestoreRequest, *, dry_run: bool) -> list[str]:
 
 def check_output_path(text: str, cwd: str | None = None) -> str:
     """The absolute output path, or ValueError with one line: it must not exist
-    and its directory must."""
+    and its directory must (``litetool.restore.output.check_new_output``)."""
     text = text.strip()
     if not text:
         raise ValueError("enter the path of the database file to create")
     path = Path(os.path.expanduser(text))
     if not path.is_absolute():
         path = Path(cwd or os.getcwd()) / path
-    if path.exists():
-        raise ValueError(f"{path} already exists; restore never overwrites a file")
-    if not path.parent.is_dir():
-        raise ValueError(f"directory {path.parent} does not exist")
+    try:
+        check_new_output(path)  # the same checks as `litetool restore -o`
+    except LitetoolError as exc:
+        raise ValueError(exc.message) from None
     return str(path)
 
 

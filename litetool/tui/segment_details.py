@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from litetool.storage import Replica, SegmentDetail, SegmentEntry
 from litetool.storage.replica import gather_limited
 from litetool.tui.display import format_bytes
+from litetool.wording import plural
 
 SegmentKey = tuple[str, int]  # (digest, first_txid): one segment of one generation
 
@@ -26,7 +27,7 @@ def segment_key(entry: SegmentEntry) -> SegmentKey:
 def describe_segments(entries: Iterable[SegmentEntry]) -> str:
     """``2 segments (txids 41..70, 6.1 KiB)``."""
     entries = list(entries)
-    count = f"{len(entries)} segment" + ("s" if len(entries) != 1 else "")
+    count = plural(len(entries), "segment")
     first = min(entry.first_txid for entry in entries)
     last = max(entry.last_txid for entry in entries)
     stored = format_bytes(sum(entry.stored_bytes for entry in entries))

@@ -87,6 +87,7 @@ from litetool.tui.timeline_tables import (
     generation_row,
 )
 from litetool.tui.zoom import WHOLE
+from litetool.wording import plural
 
 ZOOM_KEYS = Binding.Group("Zoom", compact=True)
 
@@ -234,7 +235,7 @@ class TimelineScreen(Screen):
         if points is None:
             return
         text = (
-            f"generation {points.generation}: {len(points)} restore points "
+            f"generation {points.generation}: {plural(len(points), 'restore point')} "
             f"(txids {points.first_txid}..{points.last_txid})"
         )
         details = self._details

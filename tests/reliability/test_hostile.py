@@ -64,6 +64,14 @@ from litetool.storage.lease import decode_lease
 FUZZ_EXAMPLES = scale(150, 100_000)
 
 
+def output_path(tmp_path: Path) -> Path:
+    """OUT in a directory of its own (restore -o needs an existing directory), to see
+    that a failed restore leaves nothing there."""
+    directory = tmp_path / "out"
+    directory.mkdir(exist_ok=True)
+    return directory / "restored.db"
+
+
 def restore_in_process(capsys, url: str, out: Path, *argv: str) -> tuple[int, str, str]:
     code = main(["restore", url, "-o", str(out), *argv])
     captured = capsys.readouterr()
@@ -141,12 +149,12 @@ def test_a_fifo_in_place_of_an_object_is_refused_at_once(crafted, tmp_path, caps
     path, key = _object_path(crafted, which)
     path.unlink()
     os.mkfifo(path)
-    out = tmp_path / "out" / "restored.db"
+    out = output_path(tmp_path)
     finished = run_restore(crafted.url, "-o", str(out), timeout=30)
     assert finished.code == 1, (finished.code, finished.stderr)
     line = one_error_line(finished.stderr)
     assert key in line and "is a FIFO (named pipe), not a regular file" in line, line
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    assert list(out.parent.iterdir()) == []
     hinted = hinted_point(line)
     if which == "snapshot chunk":  # the only snapshot: nothing earlier avoids it
         assert hinted is None and "no earlier restore point avoids it" in line, line
@@ -186,7 +194,7 @@ def test_symbolic_links_never_lead_a_read_outside_the_replica(crafted, tmp_path,
         copy.write_bytes(path.read_bytes())
         path.unlink()
         path.symlink_to(copy)
-    out = tmp_path / "out" / "restored.db"
+    out = output_path(tmp_path)
     code, _, err = restore_in_process(capsys, crafted.url, out)
     if link_to == "inside the replica":
         assert code == 0, err
@@ -196,7 +204,7 @@ def test_symbolic_links_never_lead_a_read_outside_the_replica(crafted, tmp_path,
     line = one_error_line(err)
     assert f"corrupt object {key}: is a symbolic link to " in line
     assert "outside the replica" in line
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    assert list(out.parent.iterdir()) == []
 
 
 # -- sizes no database can have ------------------------------------------------------------
@@ -239,13 +247,13 @@ def test_impossible_sizes_are_refused_before_anything_is_written(crafted, tmp_pa
         named = crafted.write_record(0, record_json(crafted.generation, 0, snapshots=[big]))
         (crafted.root / crafted.record_keys[1]).unlink()
         named, problem = object_key(crafted.manifest), "256.0 TiB (4294967294 pages of 65536"
+    out = output_path(tmp_path)
     before = files_below(tmp_path)
-    out = tmp_path / "out" / "restored.db"
     code, _, err = restore_in_process(capsys, crafted.url, out)
     assert code == 1, err
     line = one_error_line(err)
     assert named in line and problem in line, line
-    # Nothing was created: not even the output's directory.
+    # Nothing was created.
     assert files_below(tmp_path) == before
 
 
@@ -273,7 +281,7 @@ def test_a_zstd_bomb_is_refused_before_it_is_decompressed(
     """A few KiB that decompress to 192 MiB, where the index or the manifest says what
     the object holds (a record or a manifest: a JSON document of at most 64 MiB).
     Before, a 1 GiB index record bomb restored at 2.1 GB RSS."""
-    out = tmp_path / "out" / "restored.db"
+    out = output_path(tmp_path)
     if which == "index record":
         key = crafted.record_keys[1]
         write(crafted.root / key, bomb(ObjectKind.INDEX_RECORD, BOMB_BYTES))
@@ -311,7 +319,7 @@ def test_a_zstd_bomb_is_refused_before_it_is_decompressed(
     line = one_error_line(finished.stderr)
     assert key in line and expected in line, line
     assert finished.max_rss_mb < baseline_rss_mb + 48, (finished.max_rss_mb, baseline_rss_mb)
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    assert list(out.parent.iterdir()) == []
 
 
 def _content_address(root: Path, stored: bytes) -> str:
@@ -366,8 +374,8 @@ def test_hostile_index_entries_are_refused_naming_the_record(crafted, tmp_path, 
     named = {key}
     if case.startswith("2^32-1 frames"):  # well-formed: the segment disagrees with it
         named = {object_key(crafted.segment)}
+    out = output_path(tmp_path)
     before = files_below(tmp_path)
-    out = tmp_path / "out" / "restored.db"
     code, _, err = restore_in_process(capsys, crafted.url, out)
     assert code == 1, err
     line = one_error_line(err)
@@ -394,8 +402,8 @@ def test_hostile_manifests_are_refused_naming_the_manifest(crafted, tmp_path, ca
         )
         snapshot = dict(crafted.snapshot, manifest=manifest)
         crafted.write_record(0, record_json(crafted.generation, 0, snapshots=[snapshot]))
+        out = output_path(tmp_path)
         before = files_below(tmp_path)
-        out = tmp_path / "out" / "restored.db"
         code, _, err = restore_in_process(capsys, crafted.url, out)
         assert code == 1, err
         line = one_error_line(err)

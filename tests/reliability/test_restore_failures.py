@@ -165,7 +165,7 @@ IN_NAMESPACE = textwrap.dedent(
                 os.close(fd)
         output.RestoreOutput.open = open_then_fill
     from litetool.cli import main
-    code = main(["restore", url, "-o", str(mount / "out" / "restored.db")])
+    code = main(["restore", url, "-o", str(mount / "restored.db")])
     left = sorted(str(p.relative_to(mount)) for p in mount.rglob("*"))
     print("LEFT", left, file=sys.stderr)
     sys.stderr.flush()
@@ -218,7 +218,7 @@ def test_no_space_left_while_writing_is_one_line_and_leaves_nothing(tmp_path):
     finished = _in_small_tmpfs(mount, 512, crafted.url, "fill")
     assert finished.returncode == 1, finished.stderr
     line = _error_line(finished.stderr)
-    assert line.startswith(f"error: no space left on device writing {mount}/out/restored.db.tmp")
+    assert line.startswith(f"error: no space left on device writing {mount}/restored.db.tmp")
     size = len(crafted.after) / 1024
     assert f"(hint: the restored database needs {size:.1f} KiB; free some space" in line
     assert _left(finished.stderr) == "['filler']"

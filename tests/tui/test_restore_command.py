@@ -88,8 +88,11 @@ def test_output_path_must_be_new_in_an_existing_directory(tmp_path):
     (tmp_path / "taken.db").write_bytes(b"")
     with pytest.raises(ValueError, match="already exists"):
         check_output_path(str(tmp_path / "taken.db"))
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="output directory not found: "):
         check_output_path(str(tmp_path / "missing" / "out.db"))
+    (tmp_path / "new.db-wal").write_bytes(b"")  # `litetool restore -o` refuses it too
+    with pytest.raises(ValueError, match="SQLite would apply it"):
+        check_output_path("new.db", cwd=str(tmp_path))
     with pytest.raises(ValueError, match="enter the path"):
         check_output_path("  ")
 

@@ -95,7 +95,7 @@ async def test_an_existing_output_is_refused_before_running(engine_replica, tmp_
         await set_output(pilot, dialog, taken)
         await pilot.press("enter")
         assert result_line(dialog) == (
-            f"error: {taken} already exists; restore never overwrites a file"
+            f"error: {taken} already exists; restore never overwrites it"
         )
         assert dialog.running is None and dialog.planned_output is None
     assert taken.read_bytes() == b"precious"
@@ -192,7 +192,9 @@ async def test_changing_the_output_after_the_plan_plans_again(
 
         # a path that cannot be written is refused at once, without running anything
         await set_output(pilot, dialog, tmp_path / "no-such-dir" / "c.db")
-        await wait_for(pilot, lambda: "does not exist" in result_line(dialog), what="the refusal")
+        await wait_for(
+            pilot, lambda: "directory not found" in result_line(dialog), what="the refusal"
+        )
         assert dialog.plans == 2 and dialog.query_one("#run", Button).disabled
 
         await set_output(pilot, dialog, second)

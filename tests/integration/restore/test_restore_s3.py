@@ -57,6 +57,7 @@ def test_restore_from_s3_through_the_config(moto_bucket, tmp_path, capsys):
     entries = {entry["k"]: entry for entry in map(json.loads, log.read_text().splitlines())}
 
     out = tmp_path / "restored" / "latest.db"
+    out.parent.mkdir()
     code = main(["restore", str(db), "--config", str(config), "-o", str(out)])
     stdout, err = capsys.readouterr()
     assert code == 0, err

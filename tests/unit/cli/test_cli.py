@@ -72,7 +72,7 @@ def test_replicate_and_the_config_file_share_the_snapshot_interval_default():
     from litetool.config.model import DatabaseConfig
 
     help_text = litetool("replicate", "--help").stdout
-    assert "default 24h" in help_text
+    assert "default: 24h" in help_text
     assert DatabaseConfig.model_fields["snapshot_interval"].default == 24 * 3600.0
 
 

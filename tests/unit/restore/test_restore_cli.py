@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import sqlite3
 
 import pytest
@@ -119,6 +120,56 @@ def test_an_existing_output_is_refused_untouched(capsys, replica_url, tmp_path):
     assert out.read_bytes() == b"mine"
 
 
+def test_an_output_in_a_missing_directory_is_refused_as_the_tui_refuses_it(
+    capsys, replica_url, tmp_path
+):
+    """restore -o /missing/dir/x.db used to create /missing/dir; the TUI refused it."""
+    from litetool.tui.restore_command import check_output_path
+
+    out = tmp_path / "missing" / "dir" / "x.db"
+    before = sorted(tmp_path.rglob("*"))
+    code, stdout, err = run_cli(capsys, replica_url, "-o", str(out))
+    assert code == 1 and stdout == ""
+    line = one_line_error(err)
+    assert line == (
+        f"error: output directory not found: {out.parent} "
+        "(hint: create it first, or check the path)"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+    # One check, one wording: the TUI's restore dialog says the same.
+    with pytest.raises(ValueError) as refused:
+        check_output_path(str(out))
+    assert line.startswith(f"error: {refused.value} (hint: ")
+    # A file where the directory should be.
+    (tmp_path / "a-file").write_bytes(b"")
+    code, _, err = run_cli(capsys, replica_url, "-o", str(tmp_path / "a-file" / "x.db"))
+    assert code == 1 and f"{tmp_path / 'a-file'} is not a directory" in one_line_error(err)
+    # A dry run says so in its plan, and makes nothing either.
+    code, stdout, err = run_cli(capsys, replica_url, "--dry-run", "-o", str(out))
+    assert code == 0, err
+    assert f"note        output directory not found: {out.parent}" in stdout
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_failed_restore_to_the_configured_path_removes_the_directory_it_made(
+    capsys, replica_url, tmp_path
+):
+    """The database's own path from the config still gets its directory (a restore on
+    a fresh machine), and a failure takes it away again."""
+    code, stdout, _ = run_cli(capsys, replica_url, "--dry-run")
+    last_segment = [line.split() for line in stdout.splitlines() if "  txids " in line][-1][0]
+    path = next((tmp_path / "replica" / "objects").glob(f"*/{last_segment}*"))
+    path.write_bytes(path.read_bytes()[:-1])
+    db = tmp_path / "app" / "data" / "app.db"
+    config = tmp_path / "litetool.toml"
+    config.write_text(
+        f'[[databases]]\npath = "{db}"\n[[databases.replicas]]\nurl = "{replica_url}"\n'
+    )
+    code, _, err = run_cli(capsys, str(db), "--config", str(config))
+    assert code == 1 and "corrupt object" in one_line_error(err)
+    assert not (tmp_path / "app").exists()
+
+
 def test_no_backup(capsys, tmp_path):
     url = (tmp_path / "empty").as_uri()
     code, _, err = run_cli(capsys, url, "-o", str(tmp_path / "x.db"))
@@ -180,13 +231,24 @@ def test_restore_from_the_config_defaults_to_the_database_path(capsys, states, t
     assert code == 1 and "already exists" in err
 
 
+def drawn_lines(text: str) -> list[str]:
+    """Every state of a one-line progress bar, as the terminal showed it."""
+    return [part.removesuffix("\n").removesuffix("\x1b[K") for part in text.split("\r") if part]
+
+
+PROGRESS = re.compile(
+    r"^\[(?P<bar>[#.]+)\] +(?P<percent>\d+)% +(?P<got>[\d.]+ \w+)/(?P<total>[\d.]+ \w+) +"
+    r"(?P<done>\d+)/(?P<objects>\d+) +objects"
+)
+
+
 def test_the_terminal_progress_bar_draws_bytes_objects_and_phases():
     import io
 
     from litetool.cli.restore import TerminalProgress
 
     stream = io.StringIO()
-    progress = TerminalProgress(stream)
+    progress = TerminalProgress(stream, columns=120)
     progress.start(4 << 20, 4)
     progress.retotal(4 << 20, 5)
     for _ in range(5):
@@ -194,12 +256,72 @@ def test_the_terminal_progress_bar_draws_bytes_objects_and_phases():
     progress.phase("checking integrity")
     progress.finish(True)
     text = stream.getvalue()
-    last = text.rstrip("\n").split("\r")[-1]
+    last = drawn_lines(text)[-1]
     assert last.startswith("[" + "#" * 10)
-    assert "100% 5.0 MiB/5.0 MiB 5/5 objects" in last and "checking integrity" in last
+    assert " ".join(last.split()[1:7]) == "100% 5.0 MiB/5.0 MiB 5/5 objects"
+    assert re.search(r" (\d+ B|[\d.]+ [KMGT]iB)/s ", last), last  # a rate, on a wide terminal
+    assert last.rstrip().endswith("checking integrity")
     assert text.endswith("\n")
     failed = io.StringIO()
     progress = TerminalProgress(failed)
     progress.start(100, 1)
     progress.finish(False)
     assert failed.getvalue().endswith("\r\x1b[K")  # the line is cleared for the error
+
+
+def test_the_progress_bar_keeps_its_width_and_says_100_only_when_every_object_is_in():
+    """It used to grow and shrink as the numbers did, and to say `100% ... 45/50 objects`:
+    parallel downloads fetch the bytes ahead of the objects being written."""
+    import io
+
+    from litetool.cli.restore import TerminalProgress
+
+    stream = io.StringIO()
+    progress = TerminalProgress(stream, interval=0, columns=100)
+    progress.start(50 << 20, 50)
+    progress.advance(0, 0)
+    progress.advance(300, 1)  # small numbers first: 300 B
+    progress.advance((40 << 20) - 300, 39)
+    progress.advance(10 << 20, 5)  # every byte is in, 45 of 50 objects are written
+    at_45 = drawn_lines(stream.getvalue())[-1]
+    assert PROGRESS.match(at_45)["percent"] == "90", at_45
+    progress.advance(0, 4)
+    progress.advance(0, 1)
+    progress.phase("checking integrity")
+    progress.finish(True)
+    lines = drawn_lines(stream.getvalue())
+    assert len({len(line) for line in lines}) == 1, lines
+    assert len({len(PROGRESS.match(line)["bar"]) for line in lines}) == 1, lines
+    for line in lines:
+        shown = PROGRESS.match(line)
+        done, objects = int(shown["done"]), int(shown["objects"])
+        assert int(shown["percent"]) <= 100 * done // objects, line
+        assert (shown["percent"] == "100") == (done == objects), line
+
+
+async def test_a_real_restore_draws_a_steady_bar_that_ends_at_100(states, tmp_path):
+    """The bar of a parallel restore of many small objects, every update drawn."""
+    import io
+
+    from litetool.cli.restore import TerminalProgress
+    from litetool.restore import RestoreTarget, load_replicas, plan_fetching, restore_plan
+
+    replica = Replica.open((tmp_path / "replica").as_uri())
+    await build_replica(replica, states, segment_sizes=[1] * COUNT)
+    loaded = await load_replicas([replica])
+    plan, candidates = await plan_fetching(loaded.candidates, RestoreTarget(), [replica])
+    stream = io.StringIO()
+    progress = TerminalProgress(stream, interval=0, columns=100)
+    await restore_plan(
+        plan, [replica], candidates, tmp_path / "out.db", parallelism=8, progress=progress
+    )
+    assert (tmp_path / "out.db").read_bytes() == states[COUNT]
+    lines = drawn_lines(stream.getvalue())
+    assert len(lines) > COUNT
+    assert len({len(line) for line in lines}) == 1, lines
+    for line in lines:
+        shown = PROGRESS.match(line)
+        done, objects = int(shown["done"]), int(shown["objects"])
+        assert int(shown["percent"]) <= 100 * done // objects, line
+    assert PROGRESS.match(lines[-1])["percent"] == "100"
+    assert PROGRESS.match(lines[-1])["done"] == PROGRESS.match(lines[-1])["objects"]

@@ -133,7 +133,7 @@ def _header(page_size=512, transactions=1, first_txid=1, frames=1):
             + struct.pack(">qII", 1, 1, 1)
             + struct.pack(">II", 1, 2)
             + bytes(1024),
-            "hold 1 frames",
+            "hold 1 frame,",  # one frame, not "1 frames"
         ),
         (
             _header() + struct.pack(">qII", 1, 1, 1) + struct.pack(">I", 0) + bytes(512),
