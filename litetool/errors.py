@@ -55,11 +55,27 @@ class LitetoolError(Exception):
         return self.message
 
     def render(self) -> str:
-        """One line for the terminal: ``error: message (hint: ...)``."""
+        """One line for the terminal: ``error: message (hint: ...)``. Control
+        characters (from a path or URL as typed) are escaped: always one line."""
         text = f"error: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """*text* with line breaks and other control characters escaped."""
+    if text.isprintable():
         return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown(text: str) -> str:
+    """User input as a message shows it: as typed, or quoted (``''``, ``' x'``,
+    ``'a\\nb'``) when it is empty, has spaces at its ends or unprintable characters."""
+    if text and text == text.strip() and text.isprintable():
+        return text
+    return repr(text)
 
 
 class UsageError(LitetoolError):

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from litetool.errors import ConfigError, UsageError
+from litetool.errors import ConfigError, UsageError, shown
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def resolve_source(
     except ConfigError as exc:
         if not os.path.exists(target):
             raise UsageError(
-                f"{target} is neither a replica URL nor a database in a config file",
+                f"{shown(target)} is neither a replica URL nor a database in a config file",
                 hint="pass a replica URL such as file:///backups/app, or --config",
             ) from exc
         raise

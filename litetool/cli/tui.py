@@ -20,7 +20,7 @@ import argparse
 import os
 
 from litetool.cli.output import CONFIG_HELP
-from litetool.errors import ConfigError, UsageError
+from litetool.errors import ConfigError, UsageError, shown
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             if target is not None and not os.path.exists(target):
                 raise UsageError(
-                    f"{target} is neither a replica URL nor a database in a config file",
+                    f"{shown(target)} is neither a replica URL nor a database in a config file",
                     hint="pass a replica URL such as file:///backups/app, or --config",
                 ) from exc
             if target is not None or args.config:
