@@ -148,9 +148,17 @@ class StorageThrottled(StorageUnavailable):
 class StorageMisconfigured(StorageError):
     """The store answered, and retrying will not change the answer: credentials
     rejected, permission denied, no such bucket or container, wrong region, plain
-    http without consent. Someone has to fix the configuration or the store."""
+    http without consent. Someone has to fix the configuration or the store.
+
+    ``problem`` says what is wrong in words that are the same for every request
+    it fails (the message also names the request): a running replica reports
+    each problem once, not once per attempt."""
 
     retryable = False
+
+    def __init__(self, message: str, *, problem: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problem = problem or message
 
 
 class RestoreError(LitetoolError):

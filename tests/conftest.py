@@ -7,6 +7,14 @@ timing on a shared 2-core machine is too noisy for per-example deadlines.
 Object-store servers (moto, SeaweedFS, Azurite; code in ``tests/servers.py``):
 session-scoped, started lazily by the first test that asks for one, stopped at
 session end. ``object_store_backend`` runs a test against every backend.
+
+Nothing the suite does may leave 127.0.0.1. At import (before any server or
+subprocess starts; children inherit it), the AWS environment is made hermetic:
+no AWS_* variable of the developer's shell applies, no shared AWS file is read,
+``AWS_EC2_METADATA_DISABLED=true`` (so S3 credentials are never asked of the
+instance metadata endpoint, 169.254.169.254), and should anything ask anyway,
+``AWS_METADATA_ENDPOINT`` is a closed loopback port. Tests that need other AWS
+settings set them with ``monkeypatch``.
 """
 
 import os
@@ -22,6 +30,16 @@ from servers import (
     local_backend,
     memory_backend,
 )
+
+HERMETIC_AWS_ENVIRONMENT = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_METADATA_ENDPOINT": "http://127.0.0.1:9",
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_CONFIG_FILE": os.devnull,
+}
+for _name in [name for name in os.environ if name.startswith("AWS_")]:
+    del os.environ[_name]
+os.environ.update(HERMETIC_AWS_ENVIRONMENT)
 
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.register_profile("ci", max_examples=1000, deadline=None)

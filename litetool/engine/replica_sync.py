@@ -31,6 +31,7 @@ from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
 from litetool.engine.supervisor import report_failure
 from litetool.errors import (
+    ConfigError,
     LitetoolError,
     ObjectNotFound,
     OwnRecordExists,
@@ -127,6 +128,8 @@ class EngineView(Protocol):
     def release_snapshot(self, source: SnapshotSource) -> None: ...
 
     def fenced(self, replica: str, exc: ReplicaConflict) -> None: ...
+
+    def unusable(self, replica: str, exc: LitetoolError) -> bool: ...
 
 
 class SyncSummary:
@@ -239,6 +242,13 @@ class ReplicaSync:
         # A record we meant to publish was already stored by an earlier attempt of
         # ours (its answer lost): our position is behind the replica's tip.
         self._tip_stale = False
+        # Set by the first sync that succeeds. Before it, an error no retry can
+        # heal (StorageMisconfigured, ConfigError) makes the replica unusable:
+        # the engine stops when no replica of the database can work.
+        self._proven = False
+        self.unusable_error: LitetoolError | None = None
+        # The problem of the last error that no retry heals (logged once only).
+        self._reported: str | None = None
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -255,6 +265,9 @@ class ReplicaSync:
                     await self._publish_snapshot(reason=self._pending_reason)
                 await self.sync_once()
                 self._failures = 0
+                self._proven = True
+                self.unusable_error = None
+                self._reported = None
             except SpoolGap as exc:
                 self._lost_place(exc)
                 continue
@@ -271,9 +284,23 @@ class ReplicaSync:
                 self.engine.fenced(self.name, exc)
                 return
             except (LitetoolError, OSError) as exc:
+                state = "backoff"
+                if not self._proven and isinstance(exc, LitetoolError) and _cannot_heal(exc):
+                    # The replica never worked and its answer says it cannot
+                    # (credentials, permissions, no bucket, configuration). With
+                    # no other replica that works, the process stops with this
+                    # one error instead of retrying forever.
+                    self.unusable_error = exc
+                    if self.engine.unusable(self.name, exc):
+                        await self._give_up(exc)
+                        return
+                    state = "error"
                 # Storage errors, and the engine's (a snapshot that could not be
-                # opened, a damaged spool file): retried with backoff.
-                self._failed(exc, state="backoff")
+                # opened, a damaged spool file): retried with backoff. So is a
+                # misconfigured replica next to one that works, or one that
+                # worked before (keys rotated, a bucket policy): it recovers
+                # once fixed, its error logged once.
+                self._failed(exc, state=state)
             except Exception as exc:  # a bug: loudly, with its traceback, then retried
                 report_failure(
                     self.board, self.log, self.db_path, "replica sync", exc, replica=self.name
@@ -287,6 +314,15 @@ class ReplicaSync:
                 continue
             await self._wait_for_work(stop)
         await self._final_sync()
+
+    async def _give_up(self, exc: LitetoolError) -> None:
+        """Stop this replica: the engine stops replication with *exc* (see ``run``)."""
+        self._status(state="error", last_error=exc.render())
+        self.board.publish("error", self.db_path, exc.render(), replica=self.name)
+        if self._lease is not None:
+            with contextlib.suppress(LitetoolError, OSError):
+                await self.replica.release_lease(self._lease)
+            self._lease = None
 
     async def _back_off(self, stop: asyncio.Event, delay: float) -> None:
         """Wait *delay* before the next attempt; after an outage, only until the store
@@ -881,6 +917,16 @@ class ReplicaSync:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
         status = self._replica_status()
         self._status(state=state, last_error=message, sync_errors=status.sync_errors + 1)
+        if _cannot_heal(exc):
+            # The same answer until someone fixes it: reported once (its message
+            # names each request, the problem is the same).
+            problem = getattr(exc, "problem", message)
+            if problem == self._reported:
+                self.log(
+                    "debug", "sync failed", replica=self.name, error=message, attempt=self._failures
+                )
+                return
+            self._reported = problem
         self.board.publish("error", self.db_path, message, replica=self.name)
         self.log("error", "sync failed", replica=self.name, error=message, attempt=self._failures)
 
@@ -896,6 +942,12 @@ class ReplicaSync:
 
     def _status(self, **changes) -> None:
         self.board.update_replica(self.db_path, self.name, **changes)
+
+
+def _cannot_heal(exc: BaseException) -> bool:
+    """Whether retrying cannot help until someone changes the configuration or
+    the store: credentials, permissions, no bucket, wrong region, bad options."""
+    return isinstance(exc, ConfigError) or getattr(exc, "retryable", True) is False
 
 
 async def _chunks(source, chunk_size: int, sync: ReplicaSync) -> AsyncIterator[bytes]:

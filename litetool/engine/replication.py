@@ -120,7 +120,8 @@ class DatabaseReplication:
         self.generation_reason = ""
         # Set when replication stops: committed transactions on no replica.
         self.unreplicated = 0
-        # Another litetool owns a replica: replication stops with this error.
+        # Another litetool owns a replica, or a replica's first answer proved it
+        # unusable: replication stops with this error.
         self._fatal: LitetoolError | None = None
         self._fatal_event = asyncio.Event()
         self._next_make_way = 0.0
@@ -212,6 +213,26 @@ class DatabaseReplication:
             )
             self._fatal_event.set()
 
+    def unusable(self, replica: str, exc: LitetoolError) -> bool:
+        """A replica's first answer proved it unusable (credentials, permissions, no
+        bucket, configuration). When no replica of the database can work (none
+        has worked yet, and each got such an answer), retrying heals nothing:
+        stop, and fail with ``exc`` (True). Otherwise the replicas that work go
+        on, and this one is retried and reported (False)."""
+        if any(sync.unusable_error is None for sync in self.replicas):
+            return False
+        if self._fatal is None:
+            self._fatal = exc
+            self.log(
+                "error",
+                "replica unusable",
+                replica=replica,
+                error=exc.message,
+                action="stopping; this process exits non-zero",
+            )
+            self._fatal_event.set()
+        return True
+
     def release_snapshot(self, source: SnapshotSource) -> None:
         with self._pins_lock, contextlib.suppress(ValueError):
             self._snapshot_pins.remove(source.txid)
@@ -221,16 +242,19 @@ class DatabaseReplication:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self.board.update_database(str(self.db_path), state="starting")
-        # Every replica URL is checked (a typo, an unknown scheme) before the
-        # database is touched or any generation starts.
+        # Every replica URL is checked (a typo, an unknown scheme), and every
+        # store configured (S3 without any credentials, say), before the
+        # database is touched or any generation starts. No request yet: a store
+        # that is down at start must not hold up capture.
         opened = []
         for index, replica_config in enumerate(self.config.replicas):
             name = replica_config.display_name(index)
             replica = Replica.open(replica_config.url, replica_config.store_options(), name)
+            replica.configure()
             opened.append((replica_config, name, replica))
         await asyncio.to_thread(self._open)
         for replica_config, name, replica in opened:
-            self.log("info", "replica", replica=name, url=replica.display_url)
+            self.log("info", "replica", replica=name, url=replica.display_url, **replica.facts)
             self.board.update_replica(
                 str(self.db_path), name, url=replica.display_url, state="starting"
             )

@@ -22,9 +22,8 @@ EVENT_RING_SIZE = 2000
 class ReplicaStatus:
     name: str
     url: str  # display form, credentials redacted
-    state: str = (
-        "starting"  # starting | snapshotting | ok | backoff | detached | conflict | stopped
-    )
+    # starting | snapshotting | ok | backoff | detached | conflict | error | stopped
+    state: str = "starting"
     generation: str | None = None
     published_txid: int = 0
     published_time_us: int = 0

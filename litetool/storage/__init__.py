@@ -2,7 +2,8 @@
 
 Pure codecs (bytes in, values out): ``keys``, ``envelope``, ``segment``,
 ``records``, ``manifest``, ``json_fields``, ``generation`` (the view of a
-generation), ``retention`` (what GC keeps), ``location`` (URL parsing).
+generation), ``retention`` (what GC keeps), ``location`` (URL parsing),
+``aws_environment`` (an S3 replica's endpoint, region and credentials).
 I/O: ``store`` (every obstore call, counted in ``stats`` and translated by
 ``obstore_errors``), ``replica`` (the async API), ``snapshot_upload``,
 ``lease``, ``gc``. The byte-level format is docs/FORMAT.md.

@@ -12,11 +12,11 @@ Options come from the config file (a dict) and, for non-secret options, from
 the URL query string (``s3://b/p?endpoint=http://127.0.0.1:9000&region=us-east-1``).
 **Secrets are never accepted in the URL** (neither ``user:pass@`` nor the query
 string): URLs end up in shell history, logs and status output. Give secrets in
-the options dict or, better, in the environment variables each store already
-reads itself (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_SESSION_TOKEN``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``;
-``GOOGLE_*``; ``AZURE_STORAGE_*``). A secret never appears in ``repr``,
-``str``, :attr:`Location.display_url` or an error message.
+the options dict or, better, in the standard environment of each store: for
+S3 the AWS variables, profile and shared files, resolved by
+``aws_environment`` (obstore alone gets several of them wrong); ``GOOGLE_*``
+and ``AZURE_STORAGE_*``, which obstore reads itself. A secret never appears
+in ``repr``, ``str``, :attr:`Location.display_url` or an error message.
 
 Options (``*`` = secret, options dict only)::
 
@@ -30,7 +30,8 @@ Options (``*`` = secret, options dict only)::
          allow_http
 
 Plain http is allowed only towards an explicit ``http://`` endpoint (that is
-the consent; ``allow_http`` may then be omitted), or for the Azure emulator.
+the consent; ``allow_http`` may then be omitted; for S3 the endpoint may also
+come from ``AWS_ENDPOINT_URL``), or for the Azure emulator.
 Unknown options are ``ConfigError`` naming the option. Prefix path segments
 are limited to ``[A-Za-z0-9._-]`` (no ``.``/``..``, no empty segments).
 """
@@ -48,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from litetool.errors import ConfigError, ObjectNotFound
+from litetool.storage.aws_environment import S3Settings, StaticCredentials, resolve_s3_settings
 from litetool.storage.keys import MARKER_KEY
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -236,10 +238,11 @@ def _check_http(scheme: str, options: dict[str, Any]) -> None:
     is_http = endpoint is not None and endpoint.lower().startswith("http://")
     if is_http and options.get("allow_http") is False:
         raise ConfigError(f"endpoint {endpoint} is plain http but allow_http is false")
-    if options.get("allow_http") and not is_http:
+    # An S3 endpoint may come from the environment (checked in aws_environment).
+    if options.get("allow_http") and not is_http and scheme != "s3":
         raise ConfigError(
             "allow_http needs an explicit http:// endpoint",
-            hint="give endpoint=http://host:port (or AWS_ENDPOINT_URL with AWS_ALLOW_HTTP)",
+            hint="give endpoint=http://host:port",
         )
 
 
@@ -326,7 +329,7 @@ def forget_memory_stores() -> None:
         _memory_stores.clear()
 
 
-def _client_options(location: Location) -> dict[str, Any]:
+def _client_options(location: Location, *, allow_http: bool = False) -> dict[str, Any]:
     options = location.options
     client: dict[str, Any] = {
         "timeout": timedelta(seconds=options.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
@@ -335,7 +338,9 @@ def _client_options(location: Location) -> dict[str, Any]:
         ),
     }
     endpoint = options.get("endpoint")
-    if endpoint is not None and endpoint.lower().startswith("http://"):
+    if allow_http or (endpoint is not None and endpoint.lower().startswith("http://")):
+        # These client options replace the ones obstore read from the environment:
+        # AWS_ALLOW_HTTP must be carried over here (aws_environment decides it).
         client["allow_http"] = True
     return client
 
@@ -355,8 +360,14 @@ def _retry_config(location: Location) -> dict[str, Any]:
     }
 
 
+# Resolved for S3 by aws_environment and passed by other means.
+_S3_RESOLVED = frozenset(
+    {"endpoint", "region", "access_key_id", "secret_access_key", "session_token"}
+)
+
+
 def _store_config(location: Location) -> dict[str, Any]:
-    """The obstore ``config`` dict (contains secrets: never log it)."""
+    """The obstore ``config`` dict (may contain secrets: never log it)."""
     values = {**location.options, **location.secrets}
     renames = {
         "s3": {"virtual_hosted_style": "virtual_hosted_style_request"},
@@ -375,38 +386,100 @@ def _store_config(location: Location) -> dict[str, Any]:
     }
 
 
+def resolve_s3(location: Location, environ: Mapping[str, str] | None = None) -> S3Settings:
+    """Endpoint, region and credentials of an S3 location, from its options and the
+    AWS environment (``aws_environment``); ConfigError naming the location."""
+    try:
+        return resolve_s3_settings(
+            location.options, location.secrets, os.environ if environ is None else environ
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{location.display_url}: {exc.message}", hint=exc.hint) from None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedStore:
+    """An obstore store, the secrets it was given (to scrub from messages) and
+    what the log may say about how it was configured."""
+
+    store: Any
+    secrets: list[str] = field(repr=False)
+    facts: Mapping[str, str]
+
+
 def build_store(location: Location, *, create: bool = False) -> Any:
     """An obstore store for *location*. Only ``create`` makes a missing local root."""
+    return open_store(location, create=create).store
+
+
+def open_store(location: Location, *, create: bool = False) -> OpenedStore:
+    """Build the store for *location* (no request is made); see :func:`build_store`."""
     from obstore.exceptions import BaseError
     from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
 
     from litetool.storage.obstore_errors import scrub
 
+    secrets = location.secret_values()
     if location.scheme == "memory":
         name = location.display_url
         with _memory_lock:
             store = _memory_stores.get(name)
             if store is None:
                 store = _memory_stores[name] = MemoryStore()
-            return store
+            return OpenedStore(store, secrets, {})
     if location.scheme == "file":
         root = Path(location.root)
         if not create and not root.is_dir():
             raise ObjectNotFound(MARKER_KEY, hint=f"there is no replica directory {location.root}")
         try:
-            return LocalStore(root, mkdir=create)
+            return OpenedStore(LocalStore(root, mkdir=create), secrets, {})
         except BaseError as exc:
-            raise ConfigError(f"cannot open {location.display_url}: {scrub(exc, [])}") from exc
+            raise ConfigError(f"cannot open {location.display_url}: {scrub(exc, [])}") from None
+    config = _store_config(location)
+    extra: dict[str, Any] = {}
+    facts: dict[str, str] = {}
+    allow_http = False
+    if location.scheme == "s3":
+        settings = resolve_s3(location)
+        config = {name: value for name, value in config.items() if name not in _S3_RESOLVED}
+        config.update(settings.obstore_config())
+        allow_http = settings.allow_http
+        secrets = secrets + settings.secret_values()
+        facts = settings.describe()
+        if settings.credentials is not None:
+            extra["credential_provider"] = _StaticCredentialProvider(settings.credentials)
     classes = {"s3": S3Store, "gs": GCSStore, "az": AzureStore}
     try:
-        return classes[location.scheme](
+        store = classes[location.scheme](
             location.root,
             prefix=location.prefix or None,
-            config=_store_config(location),
-            client_options=_client_options(location),
+            config=config,
+            client_options=_client_options(location, allow_http=allow_http),
             retry_config=_retry_config(location),
+            **extra,
         )
     except (BaseError, ValueError, TypeError) as exc:
         raise ConfigError(
-            f"cannot configure {location.display_url}: {scrub(exc, location.secret_values())}"
+            f"cannot configure {location.display_url}: {scrub(exc, secrets)}"
         ) from None
+    return OpenedStore(store, secrets, facts)
+
+
+class _StaticCredentialProvider:
+    """Static S3 keys for obstore. Passed this way, obstore pairs them with nothing
+    from the environment (it would add AWS_SESSION_TOKEN to keys from the options);
+    obstore asks once, as they never expire."""
+
+    def __init__(self, credentials: StaticCredentials) -> None:
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"StaticCredentials({self._credentials.access_key_id!r}, secret redacted)"
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            "access_key_id": self._credentials.access_key_id,
+            "secret_access_key": self._credentials.secret_access_key,
+            "token": self._credentials.session_token,
+            "expires_at": None,
+        }

@@ -3,6 +3,8 @@
 Every I/O call in ``litetool.storage`` runs inside :func:`translate_errors`,
 which maps, most specific first::
 
+    S3 credentials from instance metadata failed
+      (its /latest/api/token or /latest/meta-data/ URL)    -> StorageMisconfigured (no credentials)
     not found with NoSuchBucket / ContainerNotFound        -> StorageMisconfigured (no bucket)
     FileNotFoundError (builtin; obstore's not-found)       -> ObjectNotFound
     PermissionDeniedError, UnauthenticatedError, or any
@@ -18,7 +20,11 @@ which maps, most specific first::
 
 ``StorageMisconfigured`` is not retryable (``retryable = False``): the store
 answered, and the same request will get the same answer until someone fixes
-the configuration. A missing bucket is never ``ObjectNotFound``: a reader
+the configuration. Off EC2, the instance metadata endpoint that obstore asks
+for S3 credentials when it has none answers 403 or not at all; that is "no S3
+credentials found", not a permission problem of the bucket nor an outage
+(with ``AWS_EC2_METADATA_DISABLED=true`` it is never asked:
+``aws_environment``). A missing bucket is never ``ObjectNotFound``: a reader
 that takes "not found" for "no replica yet" (``restore --if-replica-exists``)
 must not take a misspelled bucket for an empty one. (A HEAD has no body, so a
 HEAD in a missing bucket still looks like a missing object.)
@@ -58,6 +64,7 @@ from litetool.errors import (
     StorageThrottled,
     StorageUnavailable,
 )
+from litetool.storage.aws_environment import CREDENTIAL_CHOICES, NO_CREDENTIALS
 
 _URL_QUERY = re.compile(r"(https?://[^\s?\"'<>]*)\?[^\s\"'<>)]*")
 _STATUS = re.compile(r"status(?: code)?: (\d{3})")
@@ -126,9 +133,12 @@ _NO_BUCKET_CODES = frozenset({"NoSuchBucket", "ContainerNotFound"})
 _WRONG_REGION_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed"})
 _BAD_BUCKET_CODES = frozenset({"InvalidBucketName", "InvalidResourceName"})
 _CREDENTIALS_HINT = (
-    "check the credentials (options or the store's environment variables) and the bucket "
-    "or container permissions; litetool keeps trying, but nothing changes until they are fixed"
+    "check the credentials (options, the store's environment variables or AWS profile) and "
+    "the bucket or container permissions"
 )
+# The paths of EC2's instance metadata service (IMDSv2 token, IMDSv1 credentials),
+# whatever its address (169.254.169.254, fd00:ec2::254, AWS_METADATA_ENDPOINT).
+_INSTANCE_METADATA = re.compile(r"(https?://\S+?)/latest/(?:api/token|meta-data/)")
 
 
 def http_status(error: BaseException) -> int | None:
@@ -169,21 +179,33 @@ def _misconfigured(
     if isinstance(error, GenericError) and "builder error" in str(error):
         return StorageMisconfigured(
             f"{context}: {detail}",
+            problem="plain http is not allowed",
             hint="for a plain http endpoint give endpoint=http://... (or AWS_ALLOW_HTTP=true)",
         )
     if not isinstance(error, BaseError | FileNotFoundError):
         return None
     status, code = http_status(error), error_code(error)
+    metadata = _INSTANCE_METADATA.search(str(error))
+    if metadata is not None:
+        answer = f"HTTP {status}" if status is not None else _unreachable_reason(str(error))
+        return StorageMisconfigured(
+            f"{context}: {NO_CREDENTIALS} ({CREDENTIAL_CHOICES}); the instance metadata "
+            f"endpoint {metadata.group(1)} gave none ({answer})",
+            problem=NO_CREDENTIALS,
+            hint="off EC2, set AWS_EC2_METADATA_DISABLED=true: litetool then never asks it",
+        )
     if code in _NO_BUCKET_CODES:
         kind = "container" if code == "ContainerNotFound" else "bucket"
         return StorageMisconfigured(
             f"{context}: the {kind} {bucket} does not exist ({code})",
+            problem=f"the {kind} {bucket} does not exist",
             hint="create it, or correct the replica URL; litetool does not create buckets",
         )
     if isinstance(error, PermissionDeniedError | UnauthenticatedError) or status in (401, 403):
         words = _status_words(status, code)
         return StorageMisconfigured(
             f"{context}: permission denied{f' ({words})' if words else ''}: {detail}",
+            problem=f"permission denied ({words})",
             hint=_CREDENTIALS_HINT,
         )
     if code in _WRONG_REGION_CODES or "incorrectly configured region" in str(error):
@@ -191,11 +213,13 @@ def _misconfigured(
         return StorageMisconfigured(
             f"{context}: wrong region for bucket {bucket}{f' ({words})' if words else ''}: "
             f"{detail}",
+            problem=f"wrong region for bucket {bucket}",
             hint="set region (or AWS_REGION) to the bucket's region",
         )
     if code in _BAD_BUCKET_CODES:
         return StorageMisconfigured(
             f"{context}: invalid bucket or container name {bucket} ({code})",
+            problem=f"invalid bucket or container name {bucket}",
             hint="correct the replica URL",
         )
     return None

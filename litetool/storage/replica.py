@@ -224,6 +224,20 @@ class Replica:
     def display_url(self) -> str:
         return self.location.display_url
 
+    def configure(self) -> None:
+        """Build the store client now, without a request: a configuration that cannot
+        work (an S3 replica without any credentials, a bad AWS_ENDPOINT_URL) is a
+        ConfigError here rather than at the first request. A local directory is
+        left to :meth:`ensure_format`, which may create it."""
+        if self.location.scheme != "file":
+            self.store.open()
+
+    @property
+    def facts(self) -> dict[str, str]:
+        """How the store is configured, for the log (S3: endpoint, region and where
+        the credentials come from); never a secret. Empty before ``configure``."""
+        return dict(self.store.facts)
+
     def __repr__(self) -> str:
         return f"Replica({self.name!r}, {self.display_url!r})"
 

@@ -31,7 +31,7 @@ from typing import Any
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 
 from litetool.errors import CorruptObject, ObjectNotFound, StorageError
-from litetool.storage.location import Location, build_store
+from litetool.storage.location import Location, open_store
 from litetool.storage.obstore_errors import translate_errors
 from litetool.storage.stats import RequestStats
 
@@ -98,14 +98,23 @@ class Store:
         self._store: Any = None
         self._where = location.display_url
         self._secrets = location.secret_values()
+        # How the store was configured (S3: endpoint, region, credentials source;
+        # never a secret), for the log; filled by ``open``.
+        self.facts: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Store({self._where!r})"
 
     def open(self, *, create: bool = False) -> None:
-        """Build the obstore store now (``create`` makes a missing local root)."""
+        """Build the obstore store now (``create`` makes a missing local root).
+        No request is made; a configuration that cannot work (S3 without any
+        credentials, say) is a ConfigError here."""
         if self._store is None:
-            self._store = build_store(self.location, create=create)
+            opened = open_store(self.location, create=create)
+            self._store = opened.store
+            # Secrets from the environment or an AWS profile are scrubbed too.
+            self._secrets = opened.secrets
+            self.facts = dict(opened.facts)
 
     @property
     def _obstore(self) -> Any:

@@ -129,8 +129,8 @@ def test_userinfo_is_refused():
         ("s3://b", {"allow_http": "perhaps"}, "allow_http must be"),
         ("s3://b", {"endpoint": "ftp://x"}, "endpoint must be"),
         ("s3://b", {"endpoint": "http://u:p@x"}, "without credentials"),
-        ("s3://b", {"allow_http": True}, "needs an explicit http:// endpoint"),
-        ("s3://b", {"allow_http": True, "endpoint": "https://x"}, "needs an explicit http://"),
+        ("gs://b", {"allow_http": True}, "needs an explicit http:// endpoint"),
+        ("az://c", {"allow_http": True, "endpoint": "https://x"}, "needs an explicit http://"),
         ("s3://b", {"allow_http": False, "endpoint": "http://x"}, "allow_http is false"),
         ("az://c", {"use_emulator": True, "endpoint": "http://x"}, "ignores endpoint"),
         ("ftp://b", None, "unsupported replica URL scheme"),
@@ -164,6 +164,17 @@ def test_http_endpoint_implies_allow_http_and_bounded_retries():
     assert client["timeout"].total_seconds() == 7
     assert client["connect_timeout"].total_seconds() == 5
     assert "allow_http" not in client
+
+
+@pytest.mark.parametrize("endpoint", [None, "https://x"])
+def test_s3_allow_http_without_an_http_endpoint_fails_when_the_store_is_built(endpoint):
+    # An S3 endpoint may come from AWS_ENDPOINT_URL: the URL alone cannot tell.
+    options = {"allow_http": True, "access_key_id": "a", "secret_access_key": "b"}
+    if endpoint:
+        options["endpoint"] = endpoint
+    location = parse_location("s3://b", options)
+    with pytest.raises(ConfigError, match="allow_http needs an http:// endpoint"):
+        build_store(location)
 
 
 def test_store_config_uses_obstore_names():

@@ -232,21 +232,6 @@ async def test_permission_denied_has_a_hint_and_no_secret(http_status):
     assert SECRET not in str(info.value.__cause__)
 
 
-async def test_http_endpoint_without_allow_http_explains_itself(monkeypatch):
-    # obstore's own env var path: AWS_ENDPOINT_URL is http but AWS_ALLOW_HTTP is not set.
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-    monkeypatch.delenv("AWS_ALLOW_HTTP", raising=False)
-    store = _store(
-        "s3://bucket",
-        {"max_retries": 0, "region": "us-east-1", "access_key_id": "a", "secret_access_key": "b"},
-    )
-    with pytest.raises(StorageMisconfigured) as info:
-        await store.get("k", max_bytes=1)
-    assert info.value.retryable is False
-    assert "AWS_ALLOW_HTTP" in info.value.hint
-    assert "bucket/k" in info.value.message  # a one-letter secret is not scrubbed into noise
-
-
 def test_scrub_keeps_one_safe_line():
     text = (
         f"Generic error: PUT https://acct.blob.core.windows.net/c/k?sv=2022&sig={SECRET} failed\n"
