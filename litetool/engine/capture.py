@@ -112,8 +112,13 @@ class CommitClock:
         self._seen: list[tuple[bytes, int, int]] = []
         self._last: tuple[bytes, int] = (b"", -1)
 
-    def observe(self, shm_fd: int, page_size: int, now_us: int) -> bool:
-        """Read the wal-index header; True if a new commit became visible."""
+    def observe(self, shm_fd: int, page_size: int, now_us: Callable[[], int]) -> bool:
+        """Read the wal-index header; True if a new commit became visible.
+
+        The clock is read only after the header showed the commit, never
+        before: a time taken before the read could precede a commit that
+        landed in between (the thread may be descheduled there for
+        milliseconds), and would then come before the transaction began."""
         if shm_fd < 0 or not page_size:
             return False
         head = os.pread(shm_fd, 2 * _SHM_HEADER_SIZE, 0)
@@ -128,7 +133,7 @@ class CommitClock:
         end = WAL_HEADER_SIZE + mark[1] * (FRAME_HEADER_SIZE + page_size)
         if len(self._seen) >= self.MAX_OBSERVATIONS:
             del self._seen[: self.MAX_OBSERVATIONS // 2]
-        self._seen.append((mark[0], end, now_us))
+        self._seen.append((mark[0], end, now_us()))
         return True
 
     def cut_after(self, salts: bytes, offset: int) -> tuple[int, int] | None:
@@ -197,7 +202,7 @@ class Capture:
     def observe_commits(self) -> bool:
         """Note the time if a new commit became visible (``CommitClock``)."""
         return self.commit_clock.observe(
-            self.fence.raw_fd("shm"), self.page_size, int(self.clock() * 1e6)
+            self.fence.raw_fd("shm"), self.page_size, lambda: int(self.clock() * 1e6)
         )
 
     def writer_active(self) -> bool:

@@ -1,0 +1,115 @@
+"""CommitClock: when each commit became visible in the wal-index.
+
+A ``-shm`` file is written here the way SQLite writes its wal-index header
+(two equal 48-byte copies; ``isInit`` at byte 12, ``mxFrame`` at 16, the
+salts at 32), and the clock is watched: it must be read only once a new
+commit is visible, never before (a time read first could precede a commit
+landing in between, and so precede the transaction itself).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from litetool.engine.capture import CommitClock
+from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
+
+PAGE_SIZE = 4096
+FRAME = FRAME_HEADER_SIZE + PAGE_SIZE
+
+
+def header(mx_frame: int, salts: bytes, *, init: bool = True) -> bytes:
+    copy = bytearray(48)
+    copy[12] = 1 if init else 0
+    copy[16:20] = mx_frame.to_bytes(4, sys.byteorder)
+    copy[32:40] = salts
+    return bytes(copy)
+
+
+class Shm:
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.mx_frame = 0
+
+    def publish(self, mx_frame: int, salts: bytes = b"saltsalt", *, torn: bool = False) -> None:
+        first = header(mx_frame, salts)
+        second = header(mx_frame + 1, salts) if torn else first
+        os.pwrite(self.fd, first + second, 0)
+        if not torn:
+            self.mx_frame = mx_frame
+
+
+def end_of(mx_frame: int) -> int:
+    return WAL_HEADER_SIZE + mx_frame * FRAME
+
+
+def test_the_clock_is_read_only_after_a_new_commit_is_visible(tmp_path):
+    shm = Shm(tmp_path / "db-shm")
+    clock = CommitClock()
+    readings: list[int] = []
+
+    def now_us() -> int:
+        # what the wal-index says at the moment the clock is read
+        readings.append(shm.mx_frame)
+        return 1_000 + len(readings)
+
+    shm.publish(3)
+    assert clock.observe(shm.fd, PAGE_SIZE, now_us)
+    assert readings == [3]
+    assert not clock.observe(shm.fd, PAGE_SIZE, now_us)  # nothing new: no reading
+    shm.publish(5, torn=True)  # being written: not seen, no reading
+    assert not clock.observe(shm.fd, PAGE_SIZE, now_us)
+    shm.publish(5)
+    assert clock.observe(shm.fd, PAGE_SIZE, now_us)
+    assert readings == [3, 5]
+    assert clock.cut_after(b"saltsalt", end_of(3)) == (end_of(5), 1_002)
+
+
+def test_an_uninitialised_or_missing_wal_index_is_not_a_commit(tmp_path):
+    shm = Shm(tmp_path / "db-shm")
+    clock = CommitClock()
+    os.pwrite(shm.fd, header(4, b"saltsalt", init=False) * 2, 0)
+    assert not clock.observe(shm.fd, PAGE_SIZE, lambda: 1)
+    assert not clock.observe(-1, PAGE_SIZE, lambda: 1)
+    assert not clock.observe(shm.fd, 0, lambda: 1)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=5), st.booleans()), min_size=1, max_size=40
+    )
+)
+def test_cuts_follow_the_observed_commits(tmp_path_factory, steps):
+    """Against a model: each observed (salts, end) with its reading; a restart
+    (new salts) starts the frame count again."""
+    shm = Shm(tmp_path_factory.mktemp("shm") / "db-shm")
+    clock = CommitClock()
+    model: list[tuple[bytes, int, int]] = []
+    salts, mx_frame, now = b"salts-00", 0, 0
+    for grow, restart in steps:
+        if restart:
+            salts = f"salts-{len(model) + 1:02d}".encode()[:8]
+            mx_frame = 0
+        mx_frame += grow
+        now += 10
+        shm.publish(mx_frame, salts)
+        seen = clock.observe(shm.fd, PAGE_SIZE, lambda n=now: n)
+        new = (salts, end_of(mx_frame))
+        if seen:
+            model.append((*new, now))
+        else:  # unchanged since the last look
+            assert model and model[-1][:2] == new
+    for s in {m[0] for m in model}:
+        for offset in {WAL_HEADER_SIZE, *[m[1] for m in model if m[0] == s]}:
+            expected = next(((e, t) for ms, e, t in model if ms == s and e > offset), None)
+            assert clock.cut_after(s, offset) == expected
+            within = [(e, t) for ms, e, t in model if ms == s and offset < e <= offset + 3 * FRAME]
+            assert clock.ends_within(s, offset, offset + 3 * FRAME) == within
+    last_salts, last_end, _ = model[-1]
+    clock.forget_through(last_salts, last_end)
+    assert clock.cut_after(last_salts, WAL_HEADER_SIZE - 1) is None
