@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from app_harness import Litetool, restore
 from rel_common import scale
 
@@ -132,6 +133,7 @@ def prefix_rows(url: str, out: Path, *extra: str) -> int:
     return len(ids)
 
 
+@pytest.mark.timeout(scale(300, 3 * 3600))  # the long mode runs far past the suite's 300 s
 def test_kill_9_at_random_moments_loses_nothing_reported(tmp_path, figures):
     rng = random.Random(20261207)
     db = tmp_path / "app.db"

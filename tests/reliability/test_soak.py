@@ -63,6 +63,7 @@ def store_fault(proxy: FaultProxy, fault: str) -> None:
         proxy.set(latency=0.3)
 
 
+@pytest.mark.timeout(scale(300, 2 * 3600))  # the long mode runs far past the suite's 300 s
 def test_soak_with_faults_has_no_growth(tmp_path, figures, seaweedfs_server, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_ACCESS_KEY)
