@@ -25,8 +25,9 @@ The I/O around the pure planner:
   object was broken and which plan replaces it, and executes that: the next
   cheapest plan that avoids every broken object found so far. Only when no
   plan reaches the point does the restore fail, naming the object, with a
-  hint naming the latest restore point that still works
-  (``--txid``/``--generation``).
+  hint naming the latest restore point that avoids every broken object found
+  (``--txid``/``--generation``); if that point needs another broken object,
+  its restore names that one, with the next hint.
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ async def plan_fetching(
     """:func:`plan_restore`, fetching each segment the planner needs the detail of;
     returns the plan and the candidates with those details attached. A segment that
     cannot be fetched fails the planning, with a hint naming the latest restore point
-    before it that still works."""
+    before it that avoids it."""
     candidates = list(candidates)
     fetched: set[tuple[str, str]] = set()
     while True:
@@ -467,7 +468,13 @@ async def _still_works_hint(
                 break
     if found is None:
         return "no earlier restore point avoids it"
-    text = point_hint(found, "the latest restore point that still works")
+    # Only what was read is known to be broken: another object the point needs may be
+    # broken too, and its restore then names that one, with the next hint.
+    known = sum(len(digests) for digests in broken.values()) + sum(
+        len(digests) for digests in broken_chunks.values()
+    )
+    what = "it" if known <= 1 else "every broken object found"
+    text = point_hint(found, f"the latest restore point that avoids {what}")
     if len({name for name, _ in candidates}) > 1:
         text += f" --replica {found.replica}"
     return text

@@ -18,7 +18,10 @@ a random ``--at``. Each must either
   (and that point is the one asked for: what the undamaged replica gives),
   or
 - fail with one line naming a damaged object or record, and a hint naming a
-  restore point that still works, which is then restored and checked too.
+  restore point that avoids it, which is then restored and checked too (when
+  two objects were swapped, the hinted point may need the other one: its
+  restore must then name that one, with the next hint, or say that no
+  earlier point avoids it, which a brute force over every point checks).
 
 The only way to land elsewhere is the one no reader can notice: the newest
 index record deleted, which makes the point before it the latest. A restore
@@ -409,6 +412,29 @@ def could_avoid(history: History, fault: Fault, target: Target) -> bool:
     return plan_point("replica", index, txid, avoid) is not None
 
 
+NO_POINT = "no earlier restore point avoids it"
+
+
+def any_point_avoids(history: History, fault: Fault, upto: tuple[str, int]) -> bool:
+    """Whether some restore point at or before *upto* (a generation's points, then every
+    older generation's) has a plan that avoids every object the fault damaged."""
+    digests = {parsed.digest for parsed in map(try_parse_key, fault.keys) if parsed is not None}
+    digests.discard(None)
+    avoid = set(digests)
+    for manifest, chunks in history.manifest_chunks.items():
+        if digests.intersection(chunks):
+            avoid.add(manifest)
+    generation, txid = upto
+    for index in history.indexes:
+        if index.generation > generation:
+            continue
+        last = txid if index.generation == generation else index.last_txid
+        for point in range(index.first_txid, last + 1):
+            if plan_point("replica", index, point, avoid) is not None:
+                return True
+    return False
+
+
 @pytest.mark.timeout(scale(600, 4 * 3600))
 def test_random_damage_never_restores_wrong_content(history, tmp_path, figures):
     work = tmp_path / "replica"
@@ -512,6 +538,12 @@ def judge(
             return "failed_as_expected+hints_checked" + ("+hint_chains" if step else "")
         error = check.err.strip().splitlines()[-1] if check.err.strip() else ""
         hinted = HINT.search(error)
-        if check.code != 1 or hinted is None or not any(key in error for key in fault.keys):
+        if check.code != 1 or not any(key in error for key in fault.keys):
+            break
+        if hinted is None:
+            # Both damaged objects are known now. "No earlier restore point avoids it"
+            # is right when no point up to the hinted one avoids every damaged object.
+            if NO_POINT in error and not any_point_avoids(history, fault, point):
+                return "failed_as_expected+hints_checked+hint_chains+hint_chains_to_no_point"
             break
     return f"wrong_failures: the hinted point {point} does not restore: {check.err.strip()}"

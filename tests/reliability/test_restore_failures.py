@@ -112,7 +112,7 @@ def test_when_no_plan_avoids_the_broken_objects_the_hint_names_a_point_that_work
     assert warning.startswith(f"warning: corrupt object {object_key(unique[0])}: ")
     assert error.startswith(f"error: object not found: {object_key(crafted.segment)} (hint: ")
     assert error.endswith(
-        f"the latest restore point that still works is txid 0 of generation "
+        f"the latest restore point that avoids every broken object found is txid 0 of generation "
         f"{crafted.generation} (committed 2025-11-25T03:06:40.000000Z): "
         f"use --txid 0 --generation {crafted.generation})"
     )

@@ -203,7 +203,7 @@ def test_a_corrupt_object_fails_with_its_key_and_a_hint(capsys, replica_url, tmp
     assert code == 1
     line = one_line_error(err)
     assert f"corrupt object objects/{path.parent.name}/{path.name}" in line
-    assert "(hint: the latest restore point that still works is txid 11 of generation" in line
+    assert "(hint: the latest restore point that avoids it is txid 11 of generation" in line
     assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.tmp").exists()
 
 
