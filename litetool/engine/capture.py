@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from litetool.wal.header import (
     WalHeader,
     parse_wal_header,
 )
+from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 
 # Largest WAL read per batch: large batches keep the per-call overhead low.
 READ_BATCH_BYTES = 1 << 20
@@ -57,11 +57,6 @@ LOCKED_TAIL_FRAMES = 2048
 # Without a usable wal-index, verifying reads start at this size and grow
 # while everything read is valid.
 MIN_READ_BYTES = 64 << 10
-# The wal-index header in -shm: two identical 48-byte copies, native byte
-# order; isInit at 12, mxFrame at 16, salts at 32 (SQLite's WalIndexHdr);
-# nBackfill follows them, first in the checkpoint info (WalCkptInfo).
-_SHM_HEADER_SIZE = 48
-_SHM_N_BACKFILL = 96
 # A frame of the current WAL after the captured position, in a file written
 # this recently, is a transaction in flight (older: one a writer abandoned).
 IN_FLIGHT_NS = 100_000_000
@@ -121,16 +116,14 @@ class CommitClock:
         milliseconds), and would then come before the transaction began."""
         if shm_fd < 0 or not page_size:
             return False
-        head = os.pread(shm_fd, 2 * _SHM_HEADER_SIZE, 0)
-        if len(head) < 2 * _SHM_HEADER_SIZE or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE:]:
-            return False  # being written: the next look sees it whole
-        if not head[12]:
-            return False
-        mark = (head[32:40], int.from_bytes(head[16:20], sys.byteorder))
+        index = parse_wal_index(os.pread(shm_fd, WAL_INDEX_READ_SIZE, 0))
+        if index is None or not index.initialized:
+            return False  # being written or rebuilt: the next look sees it whole
+        mark = (index.salts, index.mx_frame)
         if mark == self._last:
             return False
         self._last = mark
-        end = WAL_HEADER_SIZE + mark[1] * (FRAME_HEADER_SIZE + page_size)
+        end = index.end_offset(page_size)
         if len(self._seen) >= self.MAX_OBSERVATIONS:
             del self._seen[: self.MAX_OBSERVATIONS // 2]
         self._seen.append((mark[0], end, now_us()))
@@ -319,17 +312,10 @@ class Capture:
         shm = self.fence.raw_fd("shm")
         if shm < 0:
             return False
-        head = os.pread(shm, _SHM_N_BACKFILL + 4, 0)
-        if (
-            len(head) < _SHM_N_BACKFILL + 4
-            or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE : 2 * _SHM_HEADER_SIZE]
-        ):
+        index = parse_wal_index(os.pread(shm, WAL_INDEX_READ_SIZE, 0))
+        if index is None or not index.describes(header[1]):
             return False
-        if head[32:40] != header[1][16:24]:
-            return False
-        mx_frame = int.from_bytes(head[16:20], sys.byteorder)
-        backfilled = int.from_bytes(head[_SHM_N_BACKFILL : _SHM_N_BACKFILL + 4], sys.byteorder)
-        return backfilled == mx_frame and self._captured_frames() == mx_frame
+        return index.fully_backfilled and self._captured_frames() == index.mx_frame
 
     def base_state(self, generation: str, reason: str) -> dict:
         """Capture everything committed now as the base (txid 0) of a new generation.
@@ -648,14 +634,10 @@ class Capture:
         shm = self.fence.raw_fd("shm")
         if shm < 0:
             return 0
-        head = os.pread(shm, 2 * _SHM_HEADER_SIZE, 0)
-        if len(head) < 2 * _SHM_HEADER_SIZE or head[:_SHM_HEADER_SIZE] != head[_SHM_HEADER_SIZE:]:
+        index = parse_wal_index(os.pread(shm, WAL_INDEX_READ_SIZE, 0))
+        if index is None or not index.initialized or not index.describes(raw_header):
             return 0
-        # The salts are kept as the WAL header's raw bytes (16..24).
-        if not head[12] or head[32:40] != raw_header[16:24]:
-            return 0
-        mx_frame = int.from_bytes(head[16:20], sys.byteorder)
-        return WAL_HEADER_SIZE + mx_frame * (FRAME_HEADER_SIZE + self.page_size)
+        return index.end_offset(self.page_size)
 
     def _time_runs(
         self, frames: memoryview, offset: int, count: int, indexed: bool

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
 from litetool.engine.spool import Spool, WalPosition, fsync_dir
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
+from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 from litetool.wording import plural
 
 SEAL_FILE = "seal.json"
@@ -250,12 +250,10 @@ def _maybe_checkpointed(shm_fd: int, raw_header: bytes) -> bool:
     when it rebuilds the index) is not zero, or the -shm is not this WAL's."""
     if shm_fd < 0:
         return True
-    head = os.pread(shm_fd, 132, 0)
-    if len(head) < 132 or head[:48] != head[48:96] or head[32:40] != raw_header[16:24]:
+    index = parse_wal_index(os.pread(shm_fd, WAL_INDEX_READ_SIZE, 0))
+    if index is None or index.n_backfill_attempted is None or not index.describes(raw_header):
         return True
-    backfilled = int.from_bytes(head[96:100], sys.byteorder)
-    attempted = int.from_bytes(head[128:132], sys.byteorder)
-    return backfilled != 0 or attempted != 0
+    return index.n_backfill != 0 or index.n_backfill_attempted != 0
 
 
 def _page_numbers(fd: int, start: int, end: int, frame_size: int) -> set[int]:

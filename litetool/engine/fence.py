@@ -54,6 +54,7 @@ from pathlib import Path
 
 from litetool.engine.crashpoints import crash_point
 from litetool.errors import DatabaseError
+from litetool.wal.shm import CHECKPOINT_LOCK_BYTE
 
 BUSY_TIMEOUT_MS = 5000
 # How long a PASSIVE checkpoint waits for another checkpointer: without the
@@ -61,9 +62,6 @@ BUSY_TIMEOUT_MS = 5000
 BACKFILL_RETRY_SECONDS = 1.0
 LOCKED_RETRY_SECONDS = 0.02
 
-# SQLite's checkpoint lock: byte 121 of -shm (WALINDEX_LOCK_OFFSET 120 +
-# WAL_CKPT_LOCK 1), taken exclusively by every checkpoint.
-CKPT_LOCK_BYTE = 121
 
 # struct flock on Linux (x86_64, aarch64): l_type, l_whence, l_start, l_len, l_pid.
 _FLOCK = struct.Struct("hh4xqqi4x")
@@ -261,8 +259,7 @@ class ReadFence:
             timeout = self._busy_timeout_ms / 1000
         if not self._take_write_lock(timeout):
             raise WriteLockBusy(
-                f"{self.path}: cannot take the write lock: the application held it "
-                f"for {timeout:g}s"
+                f"{self.path}: cannot take the write lock: the application held it for {timeout:g}s"
             )
         try:
             yield
@@ -363,7 +360,7 @@ class ReadFence:
         fd = self.raw_fd("shm")
         if fd < 0:
             return False
-        probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, CKPT_LOCK_BYTE, 1, 0)
+        probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, CHECKPOINT_LOCK_BYTE, 1, 0)
         try:
             answer = fcntl.fcntl(fd, fcntl.F_GETLK, probe)
         except OSError:
@@ -401,10 +398,10 @@ class ReadFence:
             return
         try:
             if self._hold_wanted:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, CKPT_LOCK_BYTE)
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, CHECKPOINT_LOCK_BYTE)
                 self._held = True
             else:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 1, CKPT_LOCK_BYTE)
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, CHECKPOINT_LOCK_BYTE)
                 self._held = False
         except OSError:
             self._held = False  # the application is checkpointing: next time

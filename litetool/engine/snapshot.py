@@ -20,15 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import sys
 
 from litetool.engine.fence import ReadFence
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
-
-# Offsets in the -shm wal-index (native byte order): mxFrame in the first
-# header copy, nBackfill in the checkpoint info after the two header copies.
-_SHM_MX_FRAME = 16
-_SHM_N_BACKFILL = 96
+from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 
 
 class SnapshotSource:
@@ -113,12 +108,10 @@ class SnapshotSource:
         shm_fd = self._fence.raw_fd("shm")
         if shm_fd < 0:
             return False
-        head = os.pread(shm_fd, _SHM_N_BACKFILL + 4, 0)
-        if len(head) < _SHM_N_BACKFILL + 4:
+        index = parse_wal_index(os.pread(shm_fd, WAL_INDEX_READ_SIZE, 0))
+        if index is None:
             return False
-        mx_frame = int.from_bytes(head[_SHM_MX_FRAME : _SHM_MX_FRAME + 4], sys.byteorder)
-        backfilled = int.from_bytes(head[_SHM_N_BACKFILL : _SHM_N_BACKFILL + 4], sys.byteorder)
-        return mx_frame == frames and backfilled == mx_frame
+        return index.mx_frame == frames and index.fully_backfilled
 
     def _load_overlay(self, wal_end_offset: int) -> None:
         import numpy as np

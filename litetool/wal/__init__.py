@@ -13,7 +13,8 @@ Where the byte-level spec lives:
 - ``reader``: which frames are valid, how they group into transactions,
   and why a read stops;
 - ``encoder``: building WAL bytes from pages;
-- ``database_header``: the 100-byte SQLite database header.
+- ``database_header``: the 100-byte SQLite database header;
+- ``shm``: the wal-index header in ``-shm`` (the engine reads it, this parses it).
 """
 
 from litetool.wal.checksum import (
