@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from litetool.errors import ConfigError, ObjectNotFound
 from litetool.storage.aws_environment import S3Settings, StaticCredentials, resolve_s3_settings
+from litetool.storage.client_env import client_options_from_env
 from litetool.storage.keys import MARKER_KEY
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -332,6 +333,11 @@ def forget_memory_stores() -> None:
 def _client_options(location: Location, *, allow_http: bool = False) -> dict[str, Any]:
     options = location.options
     client: dict[str, Any] = {
+        **{
+            key: value
+            for key, value in client_options_from_env(location.scheme).items()
+            if key not in options  # an option of the replica comes first
+        },
         "timeout": timedelta(seconds=options.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
         "connect_timeout": timedelta(
             seconds=options.get("connect_timeout_seconds", DEFAULT_CONNECT_TIMEOUT_SECONDS)

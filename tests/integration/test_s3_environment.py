@@ -224,3 +224,17 @@ async def test_no_credentials_from_instance_metadata_says_so(recorder, aws_env):
     assert [(method, path) for method, path, _ in recorder.requests] == [
         ("PUT", "/latest/api/token")
     ]
+
+
+# -- client settings ---------------------------------------------------------------------------
+
+
+async def test_aws_proxy_url_carries_every_request(recorder, aws_env):
+    # Before: litetool's own client options (its timeouts) replaced the ones obstore
+    # read from the environment, so AWS_PROXY_URL was ignored and the request went
+    # to the endpoint itself (refused here).
+    aws_env(**keys(), AWS_ENDPOINT_URL=REFUSED, AWS_REGION=S3_REGION, AWS_PROXY_URL=recorder.url)
+    with pytest.raises(StorageMisconfigured, match="permission denied"):
+        await Replica.open("s3://bucket/p", {"max_retries": 0}).ensure_format(create=True)
+    _, target, _ = recorder.requests[0]
+    assert target.startswith(f"{REFUSED}/bucket/"), target  # a proxy's absolute-form target
