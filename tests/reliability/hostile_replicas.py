@@ -305,3 +305,23 @@ def run_restore(*argv: str, timeout: float = 60.0) -> Finished:
 def files_below(directory: Path) -> set[str]:
     """Every path below *directory* (files, links, directories), relative."""
     return {str(path.relative_to(directory)) for path in directory.rglob("*")}
+
+
+def content(path: Path) -> list:
+    """The rows of a restored (or crafted) database, after an integrity check."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return connection.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+    finally:
+        connection.close()
+
+
+def image_content(image: bytes, directory: Path) -> list:
+    """The rows of a database image (written to a scratch file in *directory*)."""
+    path = directory / f"image-{len(image)}-{hash(image) & 0xFFFF:04x}.db"
+    path.write_bytes(image)
+    try:
+        return content(path)
+    finally:
+        path.unlink()

@@ -27,7 +27,9 @@ from hostile_replicas import (
     base_replica,
     bomb,
     changed_pages,
+    content,
     files_below,
+    image_content,
     manifest_json,
     put_object,
     raw_segment,
@@ -91,24 +93,6 @@ def one_error_line(err: str) -> str:
 def hinted_point(line: str) -> tuple[int, str] | None:
     found = re.search(r"use --txid (\d+) --generation ([0-9a-f]{16})", line)
     return (int(found.group(1)), found.group(2)) if found else None
-
-
-def content(path: Path) -> list:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return connection.execute("SELECT id, v FROM t ORDER BY id").fetchall()
-    finally:
-        connection.close()
-
-
-def image_content(image: bytes, directory: Path) -> list:
-    path = directory / f"image-{len(image)}-{hash(image) & 0xFFFF:04x}.db"
-    path.write_bytes(image)
-    try:
-        return content(path)
-    finally:
-        path.unlink()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -29,6 +28,8 @@ from hostile_replicas import (
     PAGE_SIZE,
     REPO,
     base_replica,
+    content,
+    image_content,
     manifest_chunks,
     record_json,
     snapshot_of,
@@ -41,24 +42,6 @@ from litetool.storage import object_key
 def restore(capsys, url: str, out: Path, *argv: str) -> tuple[int, str]:
     code = main(["restore", url, "-o", str(out), *argv])
     return code, capsys.readouterr().err
-
-
-def rows(path: Path) -> list:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return connection.execute("SELECT id, v FROM t ORDER BY id").fetchall()
-    finally:
-        connection.close()
-
-
-def rows_of(image: bytes, directory: Path) -> list:
-    path = directory / "expected.db"
-    path.write_bytes(image)
-    try:
-        return rows(path)
-    finally:
-        path.unlink()
 
 
 def flip(path: Path) -> None:
@@ -94,7 +77,7 @@ def test_a_corrupt_chunk_of_the_chosen_snapshot_falls_back_to_an_older_one(
         f"(BLAKE3 digest differs); restoring txid 1 of generation {crafted.generation}: "
         "the snapshot at txid 0 and 1 segment instead"
     )
-    assert rows(out) == rows_of(crafted.after, tmp_path)
+    assert content(out) == image_content(crafted.after, tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["replica", "replica-source.db", "restored.db"]
 
 
@@ -119,7 +102,7 @@ def test_when_no_plan_avoids_the_broken_objects_the_hint_names_a_point_that_work
     assert not out.exists() and not Path(f"{out}.tmp").exists()
     code, err = restore(capsys, crafted.url, out, "--txid", "0", "--generation", crafted.generation)
     assert code == 0, err
-    assert rows(out) == rows_of(crafted.before, tmp_path)
+    assert content(out) == image_content(crafted.before, tmp_path)
 
 
 def test_a_chunk_shared_by_every_snapshot_leaves_nothing_to_fall_back_on(
