@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from litetool.crashpoints import crash_point
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.continuity import FileStat, Saved, Seal, Verdict, prove, wait_past
-from litetool.engine.crashpoints import crash_point
 from litetool.engine.fence import CheckpointResult, ReadFence
 from litetool.engine.memory import lower_thread_priority
 from litetool.engine.page_digests import PageDigests

@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from litetool.engine.crashpoints import crash_point
+from litetool.crashpoints import crash_point
 from litetool.errors import DatabaseError
 from litetool.wal.shm import CHECKPOINT_LOCK_BYTE
 

@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from litetool.crashpoints import crash_point
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.crashpoints import crash_point
 from litetool.engine.segment_build import BuiltSegment, build_segment_from_spool
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
@@ -728,6 +728,9 @@ class ReplicaSync:
             tip.next_seq,
             tip.snapshot_time_us,
             tip.snapshot_txid,
+            # Counted from the replica, not from this process's start: a litetool that
+            # restarts often must still compact (each resume reads these records).
+            tip.records_since_compaction,
         )
         self._status(state="ok", generation=engine_generation, published_txid=tip.last_txid)
         self.log(

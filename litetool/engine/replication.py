@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from litetool.crashpoints import crash_point
 from litetool.engine.brake import BACKPRESSURE_ON_SHARE, Brake
 from litetool.engine.capture import Capture, ContinuityLost
 from litetool.engine.continuity import advance_digests, read_seal, remove_seal, write_seal
-from litetool.engine.crashpoints import crash_point
 from litetool.engine.fence import ReadFence, WriteLockBusy
 from litetool.engine.memory import lower_thread_priority
 from litetool.engine.page_digests import PageDigests, build_digests

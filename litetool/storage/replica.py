@@ -33,6 +33,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from litetool.crashpoints import crash_point
 from litetool.errors import (
     CorruptObject,
     ObjectNotFound,
@@ -159,6 +160,7 @@ class GenerationTip:
     next_seq: int
     snapshot_txid: int  # the latest snapshot's
     snapshot_time_us: int
+    records_since_compaction: int = 0  # index records after the view's last compacted one
 
 
 def record_ref(record: IndexRecord) -> RecordRef:
@@ -539,6 +541,7 @@ class Replica:
             next_seq=view[-1].seq + 1,
             snapshot_txid=latest.txid,
             snapshot_time_us=latest.time_us,
+            records_since_compaction=len(view) - start - (1 if view[start].compacted else 0),
         )
 
     async def list_generations(self) -> list[GenerationInfo]:
@@ -588,6 +591,7 @@ class Replica:
                 await self.publish_record(record)
             except ReplicaConflict:
                 pass  # another compactor covered the same records first: same effect
+            crash_point("compaction-published")
         return [record.seq for record in planned]
 
     # -- garbage collection and the lease ----------------------------------------------------

@@ -59,7 +59,7 @@ while True:
             time.sleep(0.005)
 """
 
-# Crash points (litetool.engine.crashpoints) and how many times each is
+# Crash points (litetool.crashpoints) and how many times each is
 # reached in a second or two of this workload, roughly: N is drawn below it.
 PHASES = {
     "capture": 60,
@@ -68,6 +68,7 @@ PHASES = {
     "segment-uploaded": 30,
     "record-published": 30,
     "snapshot-uploaded": 2,
+    "compaction-published": 1,
     "outside": 0,  # SIGKILL from the test after a random delay
 }
 

@@ -613,3 +613,28 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
     assert max(backlog) <= replica_sync.SEGMENTS_PER_RECORD_UNDER_PRESSURE < sum(backlog)
     assert _restore_latest(url, tmp_path / "restored.db") == (1, rows)
     app.close()
+
+
+def test_records_published_across_restarts_are_compacted(tmp_path, monkeypatch):
+    """Before: the count of records since the last compaction started at 0 in each
+    process, so a litetool restarted more often than every COMPACT_EVERY_RECORDS
+    records never compacted (and each resume read every record since)."""
+    from litetool.engine import replica_sync
+
+    monkeypatch.setattr(replica_sync, "COMPACT_EVERY_RECORDS", 6)
+    app, url, config = one_memory_replica(tmp_path, "compact", "0s")
+    written = 0
+    for _life in range(3):  # 4 records a life: never 6 within one
+        with Running(config) as running:
+            running.wait_published("m", written)
+            for _ in range(4):
+                app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
+                written += 1
+                running.wait_published("m", written)
+    replica = Replica.open(url)
+    generation = running.replica_status("m").generation
+    keys = asyncio.run(replica.list_record_keys(generation))[generation]
+    assert any(ref.compacted for ref in keys.refs), [ref.key for ref in keys.refs]
+    index = asyncio.run(replica.load_generation(generation))
+    assert index.last_txid == written
+    app.close()

@@ -174,6 +174,19 @@ async def test_compaction_covers_the_records_after_the_last_compacted_one(replic
     assert index.last_txid == 4 and [s.first_txid for s in index.segments] == [1, 2, 3, 4]
 
 
+async def test_load_tip_counts_the_records_since_the_last_compaction(replica):
+    # counted as compact() counts them: every record after the last compacted one
+    await replica.publish_record(record(0, [_snapshot_entry()]))
+    assert (await replica.load_tip(GENERATION)).records_since_compaction == 1
+    for seq in range(1, 4):
+        await replica.publish_record(record(seq, [], [segment(seq, [100 + seq])]))
+    assert (await replica.load_tip(GENERATION)).records_since_compaction == 4
+    assert await replica.compact(GENERATION, now_us=5) == [3]
+    assert (await replica.load_tip(GENERATION)).records_since_compaction == 0
+    await replica.publish_record(record(4, [], [segment(4, [104])]))
+    assert (await replica.load_tip(GENERATION)).records_since_compaction == 1
+
+
 async def test_load_tip_reads_back_only_as_far_as_the_latest_snapshot(replica):
     # records 0..3 compacted into 0..1 (the snapshot) and 2..3 (a continuation),
     # then index record 4: the tip needs compacted 2..3, record 4 and compacted 0..1.
@@ -193,6 +206,7 @@ async def test_load_tip_reads_back_only_as_far_as_the_latest_snapshot(replica):
     tip = await replica.load_tip(GENERATION)
     assert (tip.last_txid, tip.next_seq, tip.snapshot_txid) == (4, 5, 0)
     assert replica.stats.snapshot()["get"].requests - before == 3
+    assert tip.records_since_compaction == 1  # record 4, after the compacted 2..3
     index = await replica.load_generation(GENERATION)
     assert (index.last_txid, index.next_seq) == (tip.last_txid, tip.next_seq)
     with pytest.raises(ObjectNotFound):

@@ -11,7 +11,11 @@ Points: ``capture`` (a batch appended to the spool), ``checkpoint-locked``
 ``checkpoint-done`` (a complete controlled checkpoint, the lock released),
 ``segment-uploaded`` (a segment stored, its record not yet published),
 ``record-published``, ``snapshot-uploaded`` (a snapshot's chunks stored,
-its record not yet published).
+its record not yet published), ``compaction-published`` (a compacted index
+record stored; a compaction may write several).
+
+A module of its own at the top of the package, like ``litetool.errors``:
+the engine and storage both have points.
 """
 
 from __future__ import annotations
