@@ -34,10 +34,10 @@ from pathlib import Path
 from litetool.crashpoints import crash_point
 from litetool.engine.brake import BACKPRESSURE_ON_SHARE, Brake
 from litetool.engine.capture import Capture, ContinuityLost
-from litetool.engine.continuity import advance_digests, read_seal, remove_seal, write_seal
+from litetool.engine.continuity import read_seal, remove_seal
+from litetool.engine.digest_keeper import DigestKeeper
 from litetool.engine.fence import ReadFence, WriteLockBusy
-from litetool.engine.memory import lower_thread_priority
-from litetool.engine.page_digests import PageDigests, build_digests
+from litetool.engine.page_digests import PageDigests
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
@@ -85,15 +85,6 @@ IDENTITY_CHECK_SECONDS = 0.5
 WATCHDOG_SECONDS = 1.0
 # The status board, events and spool cap are refreshed at most this often.
 STATUS_INTERVAL_SECONDS = 0.25
-# The page digests move forward once this much was spooled after them, or
-# this long after the last move with anything new (they are the spool's
-# trim floor, so they bound what it keeps for them).
-DIGESTS_ADVANCE_BYTES = 64 << 20
-DIGESTS_ADVANCE_SECONDS = 10.0
-# After a failed attempt to build or move the page digests, wait this long.
-DIGESTS_RETRY_SECONDS = 5.0
-# Building the digests needs SQLite's write lock for a moment: tried this long.
-DIGESTS_LOCK_SECONDS = 0.05
 
 
 class DatabaseReplication:
@@ -155,17 +146,8 @@ class DatabaseReplication:
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
         self._last_status = 0.0
-        # Page digests of the image at a captured txid (``page_digests``); the
-        # background job that builds or moves them; the txid a build holds in
-        # the spool until it is done.
-        self.digests: PageDigests | None = None
-        self._digests_job: concurrent.futures.Future | None = None
-        self._digests_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._digests_pin: int | None = None
-        self._digests_moved = 0.0
-        self._digests_moved_at_bytes = 0
-        self._digests_retry = 0.0
-        self._digests_cancel = threading.Event()
+        # What the next start proves continuity with (``digest_keeper``).
+        self.keeper = DigestKeeper(self.spool, self.db_path, self.log)
 
     @property
     def backpressure(self) -> bool:
@@ -515,7 +497,7 @@ class DatabaseReplication:
                 path=str(self.db_path),
                 action="proving continuity against the new file",
             )
-            self._stop_digests()
+            self.keeper.stop()
             self.capture.close()
             if self._wakeup is not None:
                 self._wakeup.close()
@@ -531,7 +513,8 @@ class DatabaseReplication:
             return  # tried again after IDENTITY_CHECK_SECONDS
         self._reopen_pending = False
         self._db_identity = self._identity_of_open_file()
-        reason = self._resume(self._state, digests=self.digests) if self._state else "no spool"
+        digests = self.keeper.digests
+        reason = self._resume(self._state, digests=digests) if self._state else "no spool"
         if reason:
             detail = reason.replace(" while litetool was not running", "")
             self._new_generation(
@@ -556,7 +539,7 @@ class DatabaseReplication:
             digests, missing = PageDigests.open(directory)
         else:
             seal, missing = None, ""
-        self.digests = digests
+        self.keeper.digests = digests
         verdict = None
         for _attempt in range(RESUME_ATTEMPTS):
             verdict = self.capture.prove_continuity(seal, digests, missing)
@@ -597,7 +580,7 @@ class DatabaseReplication:
         state = self.capture.base_state(generation, reason)
         self.spool.start_generation(state)
         self._state = state
-        self._drop_digests()
+        self.keeper.drop()
         self.generation = generation
         self.generation_reason = reason
         self.board.publish(
@@ -627,9 +610,7 @@ class DatabaseReplication:
 
     def _close(self) -> None:
         self.capture.close()  # first: a backfill in flight still wakes the loop
-        self._stop_digests()
-        if self.digests is not None:
-            self.digests.close()  # kept on disk: the next start proves continuity with it
+        self.keeper.close()  # the digests stay on disk for the next start
         if self._wakeup is not None:
             self._wakeup.close()
         self.fence.close()
@@ -689,7 +670,7 @@ class DatabaseReplication:
                     self._captured(batch)
                 self.capture.backfill_step(on_backfilled=wakeup.interrupt)
                 self._maybe_checkpoint()
-                self._maintain_digests()
+                self.keeper.maintain(self.capture, self.generation, self._notify_replicas)
                 if self.brake.due(checkpoint_behind=self.capture.braking):
                     self.brake.pulse()
                 self._refresh_status(force=batch is None or stopping)
@@ -706,7 +687,7 @@ class DatabaseReplication:
                 if self._stop_capture.wait(1.0):
                     stopping = True
             if stopping:
-                self._seal_at_stop()
+                self.keeper.seal_at_stop(self.capture, self.generation)
                 self._leave_capture()
                 return
             moving = self.capture.writer_active()  # a transaction may be in flight
@@ -945,12 +926,13 @@ class DatabaseReplication:
         with self._pins_lock:
             pins = list(self._snapshot_pins)
         floor = [r.position.txid for r in holders] + pins
-        keep = floor + self._digests_floor()
+        digests_floor = self.keeper.floor(self.generation)
+        keep = floor + digests_floor
         self.spool.trim(min(keep) if keep else self.txid)
         self._update_backpressure(holders)
         if not self.spool.over_cap:
             return
-        if self._digests_floor() and (not floor or min(self._digests_floor()) < min(floor)):
+        if digests_floor and (not floor or min(digests_floor) < min(floor)):
             # The page digests give way first: they are rebuilt from the live
             # database, a replica's history is not.
             self.log(
@@ -960,7 +942,7 @@ class DatabaseReplication:
                 action="rebuilt from the database; until then an unclean stop starts a new "
                 "generation",
             )
-            self._drop_digests()
+            self.keeper.drop()
             self.spool.trim(min(floor) if floor else self.txid)
             if not self.spool.over_cap:
                 return
@@ -1040,137 +1022,6 @@ class DatabaseReplication:
                 spool_bytes=self.spool.size_bytes,
                 braked_seconds_total=round(self.brake.braked_seconds, 3),
             )
-
-    # -- page digests and the seal (``litetool.engine.continuity``) ---------------------------
-
-    def _digests_floor(self) -> list[int]:
-        """The txid the page digests need the spool to keep transactions after."""
-        if self._digests_pin is not None:
-            return [self._digests_pin]
-        digests = self.digests
-        if digests is not None and digests.txid >= 0 and digests.generation == self.generation:
-            return [digests.txid]
-        return []
-
-    def _digests_executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._digests_pool is None:
-            self._digests_pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1,
-                thread_name_prefix=f"digests:{self.db_path.name}",
-                initializer=lower_thread_priority,
-            )
-        return self._digests_pool
-
-    def _maintain_digests(self) -> None:
-        """Build the page digests of a new generation, then keep them near the
-        captured txid, in the background (see ``litetool.engine.page_digests``)."""
-        job = self._digests_job
-        if job is not None:
-            if not job.done():
-                return
-            self._digests_job = None
-            self._digests_pin = None
-            try:
-                job.result()
-            except Exception as exc:  # build again later; meanwhile only the seal proves
-                self.log("warning", "page digests failed", error=f"{exc}")
-                self._drop_digests()
-                self._digests_retry = time.monotonic() + DIGESTS_RETRY_SECONDS
-            return
-        now = time.monotonic()
-        digests = self.digests
-        if digests is None or digests.generation != self.generation or digests.txid < 0:
-            if now < self._digests_retry or not self.generation:
-                return
-            before = self.capture.txid
-            try:
-                source = self.capture.open_snapshot(lock_timeout=DIGESTS_LOCK_SECONDS)
-            except DatabaseError:
-                self._digests_retry = now + 1.0  # the application holds the write lock
-                return
-            if self.capture.txid != before:
-                self._notify_replicas()
-            self._drop_digests()
-            try:
-                table = PageDigests.create(self.spool.directory, self.generation, source.page_size)
-            except OSError as exc:
-                source.close()
-                self.log("warning", "page digests failed", error=exc.strerror)
-                self._digests_retry = now + DIGESTS_RETRY_SECONDS
-                return
-            self.digests = table
-            self._digests_pin = source.txid
-            self._digests_cancel.clear()
-            self._digests_job = self._digests_executor().submit(self._build_digests, table, source)
-            return
-        if digests.txid >= self.capture.txid:
-            return
-        # Cheap: bytes appended to the spool since the last move, not a walk of it.
-        spooled = self.spool.appended_bytes - self._digests_moved_at_bytes
-        due = now - self._digests_moved >= DIGESTS_ADVANCE_SECONDS
-        if spooled <= DIGESTS_ADVANCE_BYTES and not due:
-            return
-        self._digests_moved = now
-        self._digests_moved_at_bytes = self.spool.appended_bytes
-        self._digests_job = self._digests_executor().submit(
-            advance_digests, digests, self.spool, self.capture.txid
-        )
-
-    def _build_digests(self, table: PageDigests, source: SnapshotSource) -> None:
-        try:
-            build_digests(table, source, stop=self._digests_cancel)
-        finally:
-            source.close()
-
-    def _stop_digests(self) -> None:
-        """Wait for the job in flight (a build gives up at its next chunk)."""
-        self._digests_cancel.set()
-        job, self._digests_job = self._digests_job, None
-        self._digests_pin = None
-        if job is not None:
-            concurrent.futures.wait([job])
-            if job.exception() is not None:
-                self._drop_digests()
-        if self._digests_pool is not None:
-            self._digests_pool.shutdown(wait=True)
-            self._digests_pool = None
-
-    def _drop_digests(self) -> None:
-        """Forget the page digests (a new generation, a failure, the spool cap)."""
-        self._digests_cancel.set()
-        job, self._digests_job = self._digests_job, None
-        if job is not None:
-            concurrent.futures.wait([job])
-        self._digests_pin = None
-        digests, self.digests = self.digests, None
-        if digests is not None:
-            digests.delete()
-
-    def _seal_at_stop(self) -> None:
-        """A clean stop: bring the page digests to the last captured txid and
-        seal the database file (``Capture.seal``), so the next start proves
-        continuity without reading the database when nothing changed."""
-        self._stop_digests()
-        digests = self.digests
-        usable = digests is not None and digests.txid >= 0 and digests.generation == self.generation
-        try:
-            if usable:
-                advance_digests(digests, self.spool, self.capture.txid)
-            seal = self.capture.seal()
-            if usable and seal is not None:
-                advance_digests(digests, self.spool, seal.txid)
-            if seal is None:
-                self.log(
-                    "warning",
-                    "not sealed",
-                    reason="the application held the write lock",
-                    action="the next start reads every page to prove continuity",
-                )
-                return
-            write_seal(self.spool.directory, seal)
-            self.log("debug", "sealed", txid=seal.txid, db_complete=seal.db_complete)
-        except (LitetoolError, OSError, ContinuityLost) as exc:
-            self.log("warning", "not sealed", reason=f"{exc}")
 
     def _capture_failed(self, exc: Exception) -> None:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
