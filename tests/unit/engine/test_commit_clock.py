@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,12 +37,21 @@ class Shm:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self.mx_frame = 0
 
+    def close(self) -> None:
+        os.close(self.fd)
+
     def publish(self, mx_frame: int, salts: bytes = b"saltsalt", *, torn: bool = False) -> None:
         first = header(mx_frame, salts)
         second = header(mx_frame + 1, salts) if torn else first
         os.pwrite(self.fd, first + second, 0)
         if not torn:
             self.mx_frame = mx_frame
+
+
+@pytest.fixture(scope="module")
+def shm_path(tmp_path_factory) -> Path:
+    """One file for every example (a directory per example would pile up)."""
+    return tmp_path_factory.mktemp("shm") / "db-shm"
 
 
 def end_of(mx_frame: int) -> int:
@@ -84,10 +94,11 @@ def test_an_uninitialised_or_missing_wal_index_is_not_a_commit(tmp_path):
         st.tuples(st.integers(min_value=0, max_value=5), st.booleans()), min_size=1, max_size=40
     )
 )
-def test_cuts_follow_the_observed_commits(tmp_path_factory, steps):
+def test_cuts_follow_the_observed_commits(shm_path, steps):
     """Against a model: each observed (salts, end) with its reading; a restart
     (new salts) starts the frame count again."""
-    shm = Shm(tmp_path_factory.mktemp("shm") / "db-shm")
+    shm_path.unlink(missing_ok=True)
+    shm = Shm(shm_path)
     clock = CommitClock()
     model: list[tuple[bytes, int, int]] = []
     salts, mx_frame, now = b"salts-00", 0, 0
@@ -113,3 +124,4 @@ def test_cuts_follow_the_observed_commits(tmp_path_factory, steps):
     last_salts, last_end, _ = model[-1]
     clock.forget_through(last_salts, last_end)
     assert clock.cut_after(last_salts, WAL_HEADER_SIZE - 1) is None
+    shm.close()
