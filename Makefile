@@ -42,6 +42,7 @@ RELIABILITY_LOGS := $(VENV)/reliability
 FUZZERS := tests/reliability/test_hostile.py tests/reliability/test_hostile_input.py
 reliability: $(STAMP) $(AZURITE)
 	rm -rf $(RELIABILITY_FIGURES) $(RELIABILITY_LOGS) && mkdir -p $(RELIABILITY_LOGS)
+	date +%s > $(RELIABILITY_LOGS)/started
 	export LITETOOL_RELIABILITY=long LITETOOL_RELIABILITY_FIGURES=$(RELIABILITY_FIGURES); \
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/reliability/test_soak.py \
 		>$(RELIABILITY_LOGS)/soak.log 2>&1 & soak=$$!; \
@@ -52,7 +53,8 @@ reliability: $(STAMP) $(AZURITE)
 	wait $$fuzz; fuzzed=$$?; wait $$soak; soaked=$$?; \
 	cat $(RELIABILITY_LOGS)/fuzz.log $(RELIABILITY_LOGS)/soak.log; \
 	test $$rest -eq 0 && test $$fuzzed -eq 0 && test $$soaked -eq 0
-	$(PY) tests/reliability/report.py $(RELIABILITY_FIGURES) make reliability
+	$(PY) tests/reliability/report.py --started $$(cat $(RELIABILITY_LOGS)/started) \
+		$(RELIABILITY_FIGURES) make reliability
 
 bench: $(STAMP)
 	$(PY) bench/startup.py
