@@ -145,6 +145,10 @@ class DatabaseReplication:
         self._truncate = False  # the checkpoint in progress ends with TRUNCATE
         # Captured txids not yet announced on the board: (first, last, time).
         self._unannounced: tuple[int, int, int] | None = None
+        # The last txid announced (or known at open): captures made outside
+        # ``capture_once`` (under a snapshot's or a checkpoint's lock) are
+        # announced from it by ``_refresh_status``.
+        self._announced_txid = 0
         self._last_status = 0.0
         # What the next start proves continuity with (``digest_keeper``).
         self.keeper = DigestKeeper(self.spool, self.db_path, self.log)
@@ -234,12 +238,14 @@ class DatabaseReplication:
             replica = Replica.open(replica_config.url, replica_config.store_options(), name)
             replica.configure()
             opened.append((replica_config, name, replica))
-        await asyncio.to_thread(self._open)
-        for replica_config, name, replica in opened:
-            self.log("info", "replica", replica=name, url=replica.display_url, **replica.facts)
+            # /status lists every configured replica from the first moment
+            # it answers, not only once the database is open.
             self.board.update_replica(
                 str(self.db_path), name, url=replica.display_url, state="starting"
             )
+        await asyncio.to_thread(self._open)
+        for replica_config, name, replica in opened:
+            self.log("info", "replica", replica=name, url=replica.display_url, **replica.facts)
             self.replicas.append(
                 ReplicaSync(
                     name=name,
@@ -454,6 +460,7 @@ class DatabaseReplication:
         else:
             self._state = state
         self._wakeup = WalWakeup(self.capture.wal_path)
+        self._announced_txid = self.capture.txid
         self._publish_status()
 
     def _identity_of_open_file(self) -> tuple[int, int]:
@@ -583,6 +590,8 @@ class DatabaseReplication:
         self.keeper.drop()
         self.generation = generation
         self.generation_reason = reason
+        self._unannounced = None
+        self._announced_txid = self.capture.txid
         self.board.publish(
             "generation", str(self.db_path), f"new generation {generation}: {reason}"
         )
@@ -751,10 +760,26 @@ class DatabaseReplication:
             self._check_spool_cap()
         self._notify_replicas()
 
+    def _announce_side_captures(self) -> None:
+        """Transactions captured while a snapshot or a checkpoint held the write
+        lock (``Capture._capture_tail``) come to no ``_captured``: without this,
+        status showed the txid before them (below what a replica published from
+        the snapshot) until the next commit, and no replica was woken for them."""
+        txid = self.capture.txid
+        known = self._unannounced[1] if self._unannounced else self._announced_txid
+        if txid > known:
+            first = self._unannounced[0] if self._unannounced else known + 1
+            self._unannounced = (first, txid, self.capture.last_time_us)
+            self._notify_replicas()
+        elif txid < known:  # a new generation counts from its base again
+            self._unannounced = None
+            self._announced_txid = txid
+
     def _refresh_status(self, *, force: bool) -> None:
         """Announce captures, check the spool cap and update the board, at most
         every STATUS_INTERVAL_SECONDS while commits stream in (at once when idle)."""
         now = time.monotonic()
+        self._announce_side_captures()
         if self._unannounced is None:
             if force and now - self._last_trim >= STATUS_INTERVAL_SECONDS:
                 # Idle: what the replicas published meanwhile leaves the spool.
@@ -765,6 +790,7 @@ class DatabaseReplication:
             return
         first, last, time_us = self._unannounced
         self._unannounced = None
+        self._announced_txid = last
         self._last_status = now
         self.board.publish(
             "captured",
