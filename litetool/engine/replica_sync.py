@@ -25,7 +25,11 @@ from typing import Protocol
 
 from litetool.crashpoints import crash_point
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.segment_build import BuiltSegment, build_segment_from_spool
+from litetool.engine.segment_build import (
+    BuiltSegment,
+    build_segment_from_spool,
+    segment_payload_bytes,
+)
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard
@@ -54,6 +58,15 @@ from litetool.storage import (
 # and names them all in one record.
 SEGMENT_TARGET_BYTES = 4 << 20
 MAX_SEGMENTS_PER_RECORD = 64
+# A segment holds whole transactions and is built in memory (at its peak about
+# three times its size: the payload, its compressed form, the request body). A
+# spool record larger than this (one huge transaction: a VACUUM, a bulk load)
+# goes up as a snapshot instead, whose chunks are read and sent 4 MiB at a time:
+# the replica starts a new generation from the database (``TransactionTooLarge``).
+MAX_SEGMENT_PAYLOAD_BYTES = 256 << 20
+# Segment buffers that grew past this for one large segment are let go after
+# it: a huge transaction must not keep its size in RSS for the process's life.
+KEEP_SEGMENT_BUFFER_BYTES = 2 * SEGMENT_TARGET_BYTES
 # While the engine brakes the application for a slow replica (backpressure),
 # a record names at most this many, so the spool is trimmed sooner.
 SEGMENTS_PER_RECORD_UNDER_PRESSURE = 16
@@ -90,6 +103,11 @@ LEASE_TTL_SECONDS = 60.0
 class SpoolGap(Exception):
     """The spool no longer holds the transactions after a replica's position (the
     spool cap dropped them): only a new generation from a snapshot continues it."""
+
+
+class TransactionTooLarge(SpoolGap):
+    """The next spooled transactions are too large for one segment
+    (``MAX_SEGMENT_PAYLOAD_BYTES``): a new generation from a snapshot holds them."""
 
 
 @dataclass(slots=True)
@@ -232,6 +250,7 @@ class ReplicaSync:
         self._headers = ReusableBuffer()
         self._compaction: asyncio.Task | None = None
         self._segment_buffer = ReusableBuffer()
+        self._detach_reason = ""  # why the next new generation starts, when detached
         # The last sync stopped at MAX_SEGMENTS_PER_RECORD with more waiting.
         self._backlog = False
         # Full segments uploaded while waiting for the sync interval, not yet
@@ -561,7 +580,11 @@ class ReplicaSync:
         built = await asyncio.to_thread(self._build_after, txid, through_txid)
         if built is None:
             return None
-        ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+        try:
+            ref = await self.replica.put_object(ObjectKind.SEGMENT, built.segment.payload)
+        finally:
+            self._segment_buffer.shrink(KEEP_SEGMENT_BUFFER_BYTES)
+            self._headers.shrink(KEEP_SEGMENT_BUFFER_BYTES)
         crash_point("segment-uploaded")
         self._last_progress = time.monotonic()
         segment = built.segment
@@ -596,6 +619,14 @@ class ReplicaSync:
                 raise SpoolGap(
                     f"the spool no longer holds txid {txid + 1} for replica {self.name} "
                     f"(it starts at {records[0].first_txid})"
+                )
+            # Only a first record may exceed the segment target (locate_after).
+            first = records[0]
+            size = segment_payload_bytes(records[:1])
+            if size > MAX_SEGMENT_PAYLOAD_BYTES:
+                raise TransactionTooLarge(
+                    f"txids {first.first_txid}..{first.last_txid} hold {size >> 20} MiB of "
+                    f"pages, more than one segment may ({MAX_SEGMENT_PAYLOAD_BYTES >> 20} MiB)"
                 )
             segment = build_segment_from_spool(located, self._segment_buffer, self._headers)
         finally:
@@ -687,8 +718,10 @@ class ReplicaSync:
         else:
             reason = (
                 cannot_continue
+                or self._detach_reason
                 or "the replica was unreachable until the spool reached its size cap"
             )
+        self._detach_reason = ""
         self.position = ReplicaPosition(generation, engine_generation, -1, 0, 0)
         self.needs_snapshot = True
         self._pending_reason = reason
@@ -902,15 +935,21 @@ class ReplicaSync:
 
     def _lost_place(self, exc: SpoolGap) -> None:
         """Start this replica over in a new generation (loudly): its history past the
-        spool's start is gone from the spool, and retrying would never succeed."""
+        spool's start is gone from the spool, or too large for a segment, and
+        retrying would never succeed."""
+        if isinstance(exc, TransactionTooLarge):  # not a fault: a VACUUM, a bulk load
+            level, event = "warning", "transaction too large for a segment"
+        else:
+            level, event = "error", "replica lost its place in the spool"
         self.log(
-            "error",
-            "replica lost its place in the spool",
+            level,
+            event,
             replica=self.name,
             error=str(exc),
             action="a new generation starts from a fresh snapshot",
         )
-        self.board.publish("error", self.db_path, str(exc), replica=self.name)
+        self.board.publish(level, self.db_path, str(exc), replica=self.name)
+        self._detach_reason = str(exc)
         self.detached = True
         self.board.update_replica(self.db_path, self.name, state="detached")
 

@@ -79,6 +79,11 @@ def _layout(records: Sequence[SpoolRecord]) -> _Layout:
     return _Layout(page_size, first_txid, transactions, frames, numbers_at, pages_at, total)
 
 
+def segment_payload_bytes(records: Sequence[SpoolRecord]) -> int:
+    """The size of the payload of ``records``' segment (its uncompressed bytes)."""
+    return _layout(records).total
+
+
 def _finish(
     records: Sequence[SpoolRecord],
     layout: _Layout,
