@@ -29,7 +29,7 @@ $(AZURITE):
 test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/ruff check litetool tests bench
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=30
 
 # The reliability suite's long mode (by hand: about an hour and a quarter on
 # two cores): hundreds of kill -9 cycles, thousands of corruption trials,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,30 @@ class FaultyReplica:
         return fail
 
 
-async def replicate_while_writing(tmp_path: Path, app: App) -> tuple[int, list[dict], StatusBoard]:
+def caught_up(board: StatusBoard) -> bool:
+    """A failure was counted, and the replica holds every captured transaction."""
+    db = board.snapshot()[0]
+    return db.task_failures >= 1 and all(r.published_txid == db.txid for r in db.replicas)
+
+
+def steady(seconds: float):
+    """Capture has seen the last commit: the txid has not moved for ``seconds``."""
+    seen: list[tuple[int, float]] = []
+
+    def done(board: StatusBoard) -> bool:
+        txid, now = board.snapshot()[0].txid, time.monotonic()
+        if not seen or seen[-1][0] != txid:
+            seen.append((txid, now))
+        return now - seen[-1][1] >= seconds
+
+    return done
+
+
+async def replicate_while_writing(
+    tmp_path: Path, app: App, settled=caught_up
+) -> tuple[int, list[dict], StatusBoard]:
+    """Write 4 rounds of 40 commits while the daemon runs; stop it once
+    ``settled(board)`` holds (at most 30 s later)."""
     db = tmp_path / "app.db"
     url = (tmp_path / "replica").as_uri()
     settings = load_settings(
@@ -78,11 +102,13 @@ async def replicate_while_writing(tmp_path: Path, app: App) -> tuple[int, list[d
     daemon = asyncio.create_task(
         run_daemon(settings, log=make_log("debug", "json", stream=stream), board=board, stop=stop)
     )
-    for _ in range(8):
+    for _ in range(4):
         await asyncio.to_thread(app.steps, "commits 40")
-        await asyncio.sleep(0.5)
-    # Long enough for a 1 s backoff and a periodic snapshot after it.
-    await asyncio.sleep(3.0)
+        await asyncio.sleep(0.2)
+    # The failure's 1 s backoff and the retry after it take a moment.
+    deadline = asyncio.get_running_loop().time() + 30
+    while not settled(board) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
     stop.set()
     code = await asyncio.wait_for(daemon, timeout=60)
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -179,12 +205,12 @@ async def test_stopping_with_transactions_on_no_replica_exits_non_zero(tmp_path,
     app = App(db)
     try:
         app.steps("open; create; insert 100")
-        code, events, board = await replicate_while_writing(tmp_path, app)
+        code, events, board = await replicate_while_writing(tmp_path, app, steady(1.0))
         assert code == 3
         stopped = [e for e in events if e["event"] == "stopped with unreplicated transactions"]
         # No replica holds even the snapshot: every captured transaction counts
         # (the first commits may be in the generation's base image).
-        assert stopped and stopped[0]["count"] == stopped[0]["txid"] >= 280, stopped
+        assert stopped and stopped[0]["count"] == stopped[0]["txid"] >= 100, stopped
         assert board.snapshot()[0].unreplicated == stopped[0]["count"]
     finally:
         app.quit()
