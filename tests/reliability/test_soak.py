@@ -12,7 +12,11 @@ seconds (storage). Damaged replica objects are not among them: a damaged
 object makes the exact restore this test ends with impossible by design;
 ``test_corruption.py`` covers them. litetool's RSS and open file descriptors
 are sampled every second; within each life of the process (after a 5 s
-warm-up) neither may grow: RSS by at most 24 MB, descriptors by at most 4.
+warm-up) neither may grow: the median of a life's last third may exceed that
+of its first third by at most 24 MB of RSS and 4 descriptors. Medians, not
+extremes: a VACUUM of the grown database is one transaction of its whole size,
+built in memory for a second or two (a spike, reported as the peak); growth
+is what stays (the long soak found 51 MB kept after such VACUUMs).
 At the end, the latest restore equals the live database.
 """
 
@@ -22,6 +26,7 @@ import os
 import random
 import time
 from pathlib import Path
+from statistics import median
 
 import pytest
 from app_harness import App, Litetool, assert_restores_live
@@ -139,15 +144,15 @@ def test_soak_with_faults_has_no_growth(tmp_path, figures, seaweedfs_server, mon
         if len(settled) < 3:
             continue
         checked += 1
-        rss = [s[1] for s in settled]
-        fds = [s[2] for s in settled]
-        growth_rss = max(growth_rss, max(rss[len(rss) // 2 :]) - min(rss[: len(rss) // 2 + 1]))
-        growth_fds = max(growth_fds, max(fds) - fds[0])
+        third = max(1, len(settled) // 3)
+        early, late = settled[:third], settled[-third:]
+        growth_rss = max(growth_rss, median(s[1] for s in late) - median(s[1] for s in early))
+        growth_fds = max(growth_fds, median(s[2] for s in late) - median(s[2] for s in early))
     figures.set("seconds_soaked", duration)
     figures.set("process_lives", len(lives))
     figures.set("lives_checked", checked)
     figures.set("rss_growth_mb", round(growth_rss / 2**20, 1))
-    figures.set("fd_growth", growth_fds)
+    figures.set("fd_growth", round(growth_fds, 1))
     figures.set("peak_rss_mb", round(max(s[1] for life in lives for s in life) / 2**20, 1))
     figures.set("lost_transactions", 0)
     assert checked >= 1, "no life of litetool was long enough to measure"
