@@ -51,7 +51,7 @@ from litetool.storage import (
     encode_object,
     encode_record,
 )
-from litetool.storage.generation import MAX_COMPACTED_ENTRIES, plan_compaction
+from litetool.storage.format.generation import MAX_COMPACTED_ENTRIES, plan_compaction
 
 GENERATION = "019ab3c2d4e5f6a7"
 START_US = 1_764_040_000_000_000

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.spool import SpooledRange, SpoolRecord
 from litetool.errors import DatabaseError
-from litetool.storage.segment import (
+from litetool.storage.format.segment import (
     PAGE_NUMBER_SIZE,
     SEGMENT_HEADER_SIZE,
     TRANSACTION_ENTRY_SIZE,

@@ -54,7 +54,7 @@ from litetool.restore.page_map import FIRST_FRAME_VERSION, PageMap
 from litetool.restore.plan import PlannedSegment, RestorePlan
 from litetool.restore.progress import NullProgress, ProgressReporter
 from litetool.storage import ObjectKind, Replica, Segment, SnapshotManifest, object_key
-from litetool.storage.segment import MAX_PAGE_NUMBER
+from litetool.storage.format.segment import MAX_PAGE_NUMBER
 from litetool.wording import plural
 
 DEFAULT_PARALLELISM = 8

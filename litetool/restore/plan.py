@@ -68,9 +68,9 @@ from litetool.errors import (
     ObjectNotFound,
     TargetUnreachable,
 )
-from litetool.storage.generation import DetailNeeded, GenerationIndex
-from litetool.storage.manifest import DEFAULT_CHUNK_SIZE
-from litetool.storage.records import SegmentDetail, SegmentEntry, SnapshotEntry
+from litetool.storage.format.generation import DetailNeeded, GenerationIndex
+from litetool.storage.format.manifest import DEFAULT_CHUNK_SIZE
+from litetool.storage.format.records import SegmentDetail, SegmentEntry, SnapshotEntry
 from litetool.timespec import format_instant_us
 
 #: ``(replica name, generation index)``: what the planner chooses from.
@@ -202,9 +202,7 @@ def hiding_break(
     if not breaks:
         return None
     broken_pairs = {(b.replica, b.generation) for b in breaks}
-    newest = max(
-        [index.generation for _, index in candidates] + [b.generation for b in breaks]
-    )
+    newest = max([index.generation for _, index in candidates] + [b.generation for b in breaks])
     for broken in breaks:
         if any(
             index.generation == broken.generation and (name, index.generation) not in broken_pairs

@@ -59,9 +59,9 @@ from litetool.restore.plan import (
 )
 from litetool.restore.progress import ProgressReporter
 from litetool.storage import Replica
-from litetool.storage.generation import DetailNeeded, GenerationIndex, walk_view
-from litetool.storage.keys import index_record_key, object_key, try_parse_key
-from litetool.storage.records import IndexRecord, SegmentDetail
+from litetool.storage.format.generation import DetailNeeded, GenerationIndex, walk_view
+from litetool.storage.format.keys import index_record_key, object_key, try_parse_key
+from litetool.storage.format.records import IndexRecord, SegmentDetail
 from litetool.storage.replica import RecordKeys, RecordRef, gather_limited
 
 #: What a broken index record raises while a generation loads.

@@ -1,15 +1,16 @@
 """litetool.storage: the replica format and the only code that talks to object storage.
 
-Pure codecs (bytes in, values out): ``keys``, ``envelope``, ``segment``,
-``records``, ``manifest``, ``json_fields``, ``generation`` (the view of a
-generation), ``retention`` (what GC keeps), ``location`` (URL parsing),
-``aws_environment`` (an S3 replica's endpoint, region and credentials).
+The replica format, pure (bytes in, values out): ``format`` (``keys``,
+``envelope``, ``segment``, ``records``, ``manifest``, ``json_fields``,
+``generation``, the view of a generation). Pure too: ``retention`` (what GC
+keeps), ``location`` (URL parsing), ``aws_environment`` (an S3 replica's
+endpoint, region and credentials).
 I/O: ``store`` (every obstore call, counted in ``stats`` and translated by
 ``obstore_errors``), ``replica`` (the async API), ``snapshot_upload``,
 ``lease``, ``gc``. The byte-level format is docs/FORMAT.md.
 """
 
-from litetool.storage.envelope import (
+from litetool.storage.format.envelope import (
     HEADER_SIZE,
     MAX_PAYLOAD_BYTES,
     Codec,
@@ -18,9 +19,8 @@ from litetool.storage.envelope import (
     digest_hex,
     encode_object,
 )
-from litetool.storage.gc import GcReport
-from litetool.storage.generation import DetailNeeded, GenerationIndex, GenerationInfo
-from litetool.storage.keys import (
+from litetool.storage.format.generation import DetailNeeded, GenerationIndex, GenerationInfo
+from litetool.storage.format.keys import (
     LEASE_KEY,
     MARKER_KEY,
     KeyKind,
@@ -34,15 +34,13 @@ from litetool.storage.keys import (
     validate_digest,
     validate_generation,
 )
-from litetool.storage.lease import Lease, LeaseDocument
-from litetool.storage.location import Location, forget_memory_stores, parse_location
-from litetool.storage.manifest import (
+from litetool.storage.format.manifest import (
     DEFAULT_CHUNK_SIZE,
     SnapshotManifest,
     decode_manifest,
     encode_manifest,
 )
-from litetool.storage.records import (
+from litetool.storage.format.records import (
     IndexRecord,
     SegmentDetail,
     SegmentEntry,
@@ -50,15 +48,18 @@ from litetool.storage.records import (
     decode_record,
     encode_record,
 )
-from litetool.storage.replica import ObjectRef, Replica
-from litetool.storage.retention import RetentionPlan, plan_retention
-from litetool.storage.segment import (
+from litetool.storage.format.segment import (
     Segment,
     SegmentTransaction,
     concat_segments,
     decode_segment,
     encode_segment,
 )
+from litetool.storage.gc import GcReport
+from litetool.storage.lease import Lease, LeaseDocument
+from litetool.storage.location import Location, forget_memory_stores, parse_location
+from litetool.storage.replica import ObjectRef, Replica
+from litetool.storage.retention import RetentionPlan, plan_retention
 from litetool.storage.stats import RequestCounts, RequestStats
 
 __all__ = [

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from litetool.errors import ObjectNotFound
-from litetool.storage.generation import GenerationIndex
-from litetool.storage.keys import KeyKind, object_key, try_parse_key
+from litetool.storage.format.generation import GenerationIndex
+from litetool.storage.format.keys import KeyKind, object_key, try_parse_key
 from litetool.storage.retention import plan_retention
 from litetool.storage.store import ObjectMeta
 

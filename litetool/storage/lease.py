@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 
 from litetool.errors import ObjectNotFound, ReplicaConflict, ReplicaFormatError
-from litetool.storage.json_fields import Fields, dump_json, parse_json_object
-from litetool.storage.keys import LEASE_KEY, validate_generation
-from litetool.storage.records import MAX_WRITER_LENGTH
+from litetool.storage.format.json_fields import Fields, dump_json, parse_json_object
+from litetool.storage.format.keys import LEASE_KEY, validate_generation
+from litetool.storage.format.records import MAX_WRITER_LENGTH
 from litetool.storage.store import (
     ALREADY_EXISTS,
     NOT_IMPLEMENTED,

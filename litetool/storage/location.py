@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from litetool.errors import ConfigError, ObjectNotFound
 from litetool.storage.aws_environment import S3Settings, StaticCredentials, resolve_s3_settings
 from litetool.storage.client_env import client_options_from_env
-from litetool.storage.keys import MARKER_KEY
+from litetool.storage.format.keys import MARKER_KEY
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0

@@ -44,7 +44,7 @@ from litetool.errors import (
     StorageUnavailable,
 )
 from litetool.storage import lease as lease_io
-from litetool.storage.envelope import (
+from litetool.storage.format.envelope import (
     HEADER_SIZE,
     MAX_DOCUMENT_BYTES,
     MAX_PAYLOAD_BYTES,
@@ -55,15 +55,14 @@ from litetool.storage.envelope import (
     max_manifest_bytes,
     max_stored_bytes,
 )
-from litetool.storage.gc import GcReport, collect_garbage
-from litetool.storage.generation import (
+from litetool.storage.format.generation import (
     GenerationIndex,
     GenerationInfo,
     plan_compaction,
     walk_view,
 )
-from litetool.storage.json_fields import Fields, dump_json, parse_json_object
-from litetool.storage.keys import (
+from litetool.storage.format.json_fields import Fields, dump_json, parse_json_object
+from litetool.storage.format.keys import (
     GENERATIONS_PREFIX,
     MARKER_KEY,
     KeyKind,
@@ -74,13 +73,12 @@ from litetool.storage.keys import (
     try_parse_key,
     validate_generation,
 )
-from litetool.storage.location import Location, parse_location
-from litetool.storage.manifest import (
+from litetool.storage.format.manifest import (
     DEFAULT_CHUNK_SIZE,
     SnapshotManifest,
     decode_manifest,
 )
-from litetool.storage.records import (
+from litetool.storage.format.records import (
     IndexRecord,
     SegmentDetail,
     SegmentEntry,
@@ -88,7 +86,9 @@ from litetool.storage.records import (
     decode_record,
     encode_record,
 )
-from litetool.storage.segment import Segment, decode_segment
+from litetool.storage.format.segment import Segment, decode_segment
+from litetool.storage.gc import GcReport, collect_garbage
+from litetool.storage.location import Location, parse_location
 from litetool.storage.snapshot_upload import upload_snapshot
 from litetool.storage.stats import RequestStats
 from litetool.storage.store import ALREADY_EXISTS, ObjectMeta, Store
@@ -375,9 +375,7 @@ class Replica:
             if snapshot is not None
             else None
         )
-        payload = await self.fetch_object(
-            digest, ObjectKind.SNAPSHOT_MANIFEST, max_length=bound
-        )
+        payload = await self.fetch_object(digest, ObjectKind.SNAPSHOT_MANIFEST, max_length=bound)
         try:
             return decode_manifest(payload)
         except ReplicaFormatError as exc:

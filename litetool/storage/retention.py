@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from litetool.storage.generation import GenerationIndex
+from litetool.storage.format.generation import GenerationIndex
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from litetool.storage.envelope import ObjectKind
-from litetool.storage.manifest import SnapshotManifest, encode_manifest
-from litetool.storage.records import SnapshotEntry
+from litetool.storage.format.envelope import ObjectKind
+from litetool.storage.format.manifest import SnapshotManifest, encode_manifest
+from litetool.storage.format.records import SnapshotEntry
 
 Buffer = bytes | bytearray | memoryview
 #: ``Replica.put_object``: (kind, payload) -> ObjectRef (``.digest``, ``.stored_bytes``).

@@ -12,7 +12,7 @@ from litetool.storage import (
     parse_generation_time_ms,
     parse_key,
 )
-from litetool.storage.keys import try_parse_key
+from litetool.storage.format.keys import try_parse_key
 
 hex_digits = "0123456789abcdef"
 digests = st.binary(min_size=32, max_size=32).map(bytes.hex)

@@ -18,7 +18,7 @@ from litetool.storage import (
     encode_manifest,
     encode_record,
 )
-from litetool.storage.generation import plan_compaction, walk_view
+from litetool.storage.format.generation import plan_compaction, walk_view
 
 digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
 generations = st.binary(min_size=8, max_size=8).map(bytes.hex)

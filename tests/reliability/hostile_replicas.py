@@ -36,8 +36,8 @@ from litetool.storage import (
     new_generation_id,
     object_key,
 )
-from litetool.storage.envelope import MAGIC, decode_object, encode_object
-from litetool.storage.json_fields import dump_json
+from litetool.storage.format.envelope import MAGIC, decode_object, encode_object
+from litetool.storage.format.json_fields import dump_json
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE_SIZE = 4096

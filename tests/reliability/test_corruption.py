@@ -61,7 +61,7 @@ from litetool.restore import (
     plan_restore,
 )
 from litetool.storage import GenerationIndex, Replica, object_key
-from litetool.storage.keys import try_parse_key
+from litetool.storage.format.keys import try_parse_key
 
 TRIALS = scale(200, 2_000)
 SEED = int(os.environ.get("LITETOOL_TEST_SEED", "20261207"))

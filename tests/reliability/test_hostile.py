@@ -60,7 +60,7 @@ from litetool.storage import (
     object_key,
     parse_key,
 )
-from litetool.storage.json_fields import Fields
+from litetool.storage.format.json_fields import Fields
 from litetool.storage.lease import decode_lease
 
 FUZZ_EXAMPLES = scale(150, 100_000)

@@ -19,7 +19,7 @@ from litetool.engine.capture import Capture
 from litetool.engine.fence import ReadFence
 from litetool.engine.segment_build import build_segment_from_spool
 from litetool.engine.spool import Spool
-from litetool.storage.segment import decode_segment
+from litetool.storage.format.segment import decode_segment
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import parse_wal_header
 

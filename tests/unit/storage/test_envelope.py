@@ -14,7 +14,7 @@ from litetool.storage import (
     digest_hex,
     encode_object,
 )
-from litetool.storage.envelope import blake3_digest
+from litetool.storage.format.envelope import blake3_digest
 
 PAYLOAD = b"litetool page data " * 300
 

@@ -7,7 +7,7 @@ from storage_builders import GENERATION, record, segment, snapshot
 
 from litetool.errors import ReplicaFormatError
 from litetool.storage import DetailNeeded, GenerationIndex, GenerationInfo, SegmentDetail
-from litetool.storage.generation import plan_compaction, walk_view
+from litetool.storage.format.generation import plan_compaction, walk_view
 
 
 def _index(records):

@@ -14,7 +14,7 @@ from litetool.storage import (
     parse_generation_time_ms,
     parse_key,
 )
-from litetool.storage.keys import try_parse_key
+from litetool.storage.format.keys import try_parse_key
 
 DIGEST = "ab" + "0123456789abcdef" * 3 + "0123456789abcd"
 GENERATION = "019ab8fa42001234"

@@ -15,7 +15,7 @@ import pytest
 
 from litetool.restore import RestoreTarget, plan_fetching
 from litetool.storage import DetailNeeded, ObjectKind, Replica
-from litetool.storage.envelope import decode_object
+from litetool.storage.format.envelope import decode_object
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "replica-v2-records"
 GEN = "019aba2b6f000c0c"

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litetool.errors import ReplicaFormatError
-from litetool.storage.json_fields import MIN_I64, Fields, dump_json, parse_json_object
-from litetool.storage.keys import validate_digest
-from litetool.storage.segment import MAX_PAGE_NUMBER, MAX_U32, is_valid_page_size
+from litetool.storage.format.json_fields import MIN_I64, Fields, dump_json, parse_json_object
+from litetool.storage.format.keys import validate_digest
+from litetool.storage.format.segment import MAX_PAGE_NUMBER, MAX_U32, is_valid_page_size
 from litetool.wording import plural
 
 DEFAULT_CHUNK_SIZE = 4 << 20
@@ -61,8 +61,7 @@ def _check(manifest: SnapshotManifest) -> SnapshotManifest:
     if not 1 <= manifest.page_count <= MAX_PAGE_NUMBER:
         raise ReplicaFormatError(f"malformed snapshot manifest: page count {manifest.page_count}")
     if not (
-        0 < manifest.chunk_size <= MAX_CHUNK_SIZE
-        and manifest.chunk_size % manifest.page_size == 0
+        0 < manifest.chunk_size <= MAX_CHUNK_SIZE and manifest.chunk_size % manifest.page_size == 0
     ):
         raise ReplicaFormatError(
             f"malformed snapshot manifest: chunk size {manifest.chunk_size} is not a "

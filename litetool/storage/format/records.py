@@ -34,9 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from litetool.errors import ReplicaFormatError
-from litetool.storage.json_fields import MAX_I64, MIN_I64, Fields, dump_json, parse_json_object
-from litetool.storage.keys import MAX_SEQ, validate_digest, validate_generation
-from litetool.storage.segment import (
+from litetool.storage.format.json_fields import (
+    MAX_I64,
+    MIN_I64,
+    Fields,
+    dump_json,
+    parse_json_object,
+)
+from litetool.storage.format.keys import MAX_SEQ, validate_digest, validate_generation
+from litetool.storage.format.segment import (
     MAX_PAGE_NUMBER,
     MAX_U32,
     Segment,

@@ -33,8 +33,8 @@ from itertools import pairwise
 from typing import Protocol, TypeVar
 
 from litetool.errors import ReplicaFormatError
-from litetool.storage.keys import parse_generation_time_ms, validate_generation
-from litetool.storage.records import IndexRecord, SegmentDetail, SegmentEntry, SnapshotEntry
+from litetool.storage.format.keys import parse_generation_time_ms, validate_generation
+from litetool.storage.format.records import IndexRecord, SegmentDetail, SegmentEntry, SnapshotEntry
 
 #: A compacted record holds at most this many entries (snapshots + segments)
 #: when it absorbs the one before it (docs/FORMAT.md section 5).
