@@ -303,3 +303,17 @@ def restore(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def daemon_settings(db: Path, url: str, **database: object):
+    """Settings for ``run_daemon`` in this process: ``db`` replicated to one
+    replica named "local" at ``url``, synced at once; ``database`` adds
+    per-database options (``**{"snapshot-interval": "2s"}``)."""
+    from litetool.config import load_settings
+
+    replica = {"url": url, "name": "local", "sync-interval": "0s"}
+    return load_settings(
+        None,
+        overrides={"databases": [{"path": str(db), **database, "replicas": [replica]}]},
+        use_files=False,
+    )

@@ -16,9 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from app_harness import App, Litetool, assert_restores_live, content
+from app_harness import App, Litetool, assert_restores_live, content, daemon_settings
 
-from litetool.config import load_settings
 from litetool.engine import replica_sync
 from litetool.engine.daemon import run_daemon
 from litetool.engine.status import StatusBoard
@@ -84,18 +83,7 @@ async def test_a_transaction_larger_than_a_segment_goes_up_as_a_snapshot(
     monkeypatch.setattr(replica_sync, "MAX_SEGMENT_PAYLOAD_BYTES", 1 << 20)
     db = tmp_path / "app.db"
     url = (tmp_path / "replica").as_uri()
-    settings = load_settings(
-        None,
-        overrides={
-            "databases": [
-                {
-                    "path": str(db),
-                    "replicas": [{"url": url, "name": "local", "sync-interval": "0s"}],
-                }
-            ]
-        },
-        use_files=False,
-    )
+    settings = daemon_settings(db, url)
     app = App(db)
     stream = io.StringIO()
     stop = asyncio.Event()

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from app_harness import App, assert_restores_live
+from app_harness import App, assert_restores_live, daemon_settings
 
-from litetool.config import load_settings
 from litetool.engine import replica_sync, replication
 from litetool.engine.daemon import run_daemon
 from litetool.engine.status import StatusBoard
@@ -83,19 +82,7 @@ async def replicate_while_writing(
     ``settled(board)`` holds (at most 30 s later)."""
     db = tmp_path / "app.db"
     url = (tmp_path / "replica").as_uri()
-    settings = load_settings(
-        None,
-        overrides={
-            "databases": [
-                {
-                    "path": str(db),
-                    "snapshot-interval": "2s",
-                    "replicas": [{"url": url, "name": "local", "sync-interval": "0s"}],
-                }
-            ]
-        },
-        use_files=False,
-    )
+    settings = daemon_settings(db, url, **{"snapshot-interval": "2s"})
     stream = io.StringIO()
     board = StatusBoard(version="test")
     stop = asyncio.Event()
