@@ -58,6 +58,7 @@ from litetool.storage.format.envelope import (
 from litetool.storage.format.generation import (
     GenerationIndex,
     GenerationInfo,
+    check_contiguous,
     plan_compaction,
     walk_view,
 )
@@ -517,14 +518,8 @@ class Replica:
             )
         start = max((i for i, ref in enumerate(view) if ref.compacted), default=0)
         records = await self.fetch_records(generation, view[start:])
-        ends = [entry.last_txid for record in records for entry in record.segments]
-        next_txid = None
-        for entry in (segment for record in records for segment in record.segments):
-            if next_txid is not None and entry.first_txid != next_txid:
-                raise ReplicaFormatError(
-                    f"generation {generation}: segments are not contiguous at txid {next_txid}"
-                )
-            next_txid = entry.last_txid + 1
+        segments = [segment for record in records for segment in record.segments]
+        end = check_contiguous(generation, segments, None)
         snapshots = [snapshot for record in records for snapshot in record.snapshots]
         position = start
         while not snapshots and position > 0:
@@ -535,7 +530,7 @@ class Replica:
         latest = snapshots[-1]
         return GenerationTip(
             generation=generation,
-            last_txid=max([*ends, latest.txid]),
+            last_txid=latest.txid if end is None else max(end - 1, latest.txid),
             next_seq=view[-1].seq + 1,
             snapshot_txid=latest.txid,
             snapshot_time_us=latest.time_us,

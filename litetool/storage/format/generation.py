@@ -41,6 +41,27 @@ from litetool.storage.format.records import IndexRecord, SegmentDetail, SegmentE
 MAX_COMPACTED_ENTRIES = 8192
 
 
+def check_contiguous(
+    generation: str, segments: Iterable[SegmentEntry], next_txid: int | None
+) -> int | None:
+    """The contiguity rule (docs/FORMAT.md section 5): each segment starts at
+    *next_txid* (any txid when None), each next one at the previous ``last_txid + 1``.
+
+    Returns the txid after the last segment (*next_txid* when there is none);
+    ``ReplicaFormatError`` naming the first segment that breaks the rule. The
+    one home of the rule: readers check their view with it, a writer what it
+    is about to publish (``GenerationWriter``).
+    """
+    for segment in segments:
+        if next_txid is not None and segment.first_txid != next_txid:
+            raise ReplicaFormatError(
+                f"generation {generation}: segments are not contiguous: expected txid "
+                f"{next_txid}, segment {segment.digest[:12]} starts at {segment.first_txid}"
+            )
+        next_txid = segment.last_txid + 1
+    return next_txid
+
+
 class DetailNeeded(LookupError):
     """A value inside a segment whose per-transaction detail is not attached:
     fetch the segment named by ``entry`` and attach it (``with_detail``)."""
@@ -158,19 +179,13 @@ class GenerationIndex:
             raise self._fail(
                 f"record {self.records[0].seq} opens the generation without a snapshot"
             )
-        next_txid = self.snapshots[0].txid + 1
+        next_txid = check_contiguous(self.generation, self.segments, self.snapshots[0].txid + 1)
         for segment in self.segments:
-            if segment.first_txid != next_txid:
-                raise self._fail(
-                    f"segments are not contiguous: expected txid {next_txid}, "
-                    f"segment {segment.digest[:12]} starts at {segment.first_txid}"
-                )
             if segment.page_size != self.page_size:
                 raise self._fail(
                     f"segment {segment.digest[:12]} has page size {segment.page_size}, "
                     f"generation has {self.page_size}"
                 )
-            next_txid = segment.last_txid + 1
         last_txid = next_txid - 1
         previous = self.snapshots[0].txid
         for snapshot in self.snapshots:
