@@ -1,5 +1,9 @@
 """Segment payloads straight from spooled WAL frames (the upload hot path).
 
+``SegmentBuilder`` builds a replica's next segment after its published txid
+from the spool, in buffers it keeps (about ``SEGMENT_TARGET_BYTES`` of WAL
+each; ``SpoolGap`` and ``TransactionTooLarge`` when no segment can continue).
+
 ``build_segment_from_spool`` reads each frame's page straight into its place
 in the payload and its 24-byte header into a scratch buffer (one ``preadv``
 per 512 frames), so a sync needs no buffer for the raw frames and copies each
@@ -22,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import SpooledRange, SpoolRecord
+from litetool.engine.spool import Spool, SpooledRange, SpoolRecord
 from litetool.errors import DatabaseError
 from litetool.storage.format.segment import (
     PAGE_NUMBER_SIZE,
@@ -30,6 +34,29 @@ from litetool.storage.format.segment import (
     TRANSACTION_ENTRY_SIZE,
 )
 from litetool.wal.header import FRAME_HEADER_SIZE
+
+# A segment holds about this much WAL; a sync of a larger backlog uploads several
+# and names them all in one record.
+SEGMENT_TARGET_BYTES = 4 << 20
+# A segment holds whole transactions and is built in memory (at its peak about
+# three times its size: the payload, its compressed form, the request body). A
+# spool record larger than this (one huge transaction: a VACUUM, a bulk load)
+# goes up as a snapshot instead, whose chunks are read and sent 4 MiB at a time:
+# the replica starts a new generation from the database (``TransactionTooLarge``).
+MAX_SEGMENT_PAYLOAD_BYTES = 256 << 20
+# Segment buffers that grew past this for one large segment are let go after
+# it: a huge transaction must not keep its size in RSS for the process's life.
+KEEP_SEGMENT_BUFFER_BYTES = 2 * SEGMENT_TARGET_BYTES
+
+
+class SpoolGap(Exception):
+    """The spool no longer holds the transactions after a replica's position (the
+    spool cap dropped them): only a new generation from a snapshot continues it."""
+
+
+class TransactionTooLarge(SpoolGap):
+    """The next spooled transactions are too large for one segment
+    (``MAX_SEGMENT_PAYLOAD_BYTES``): a new generation from a snapshot holds them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +231,78 @@ def build_segment_from_spool(
         return DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
 
     return _finish(records, layout, payload, fields, damaged, check_ends=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NextSegment:
+    """A replica's next segment, the commit time of its last txid, and whether
+    the spool held more than a segment's worth after it (a backlog)."""
+
+    segment: BuiltSegment
+    last_time_us: int
+    backlog: bool
+
+
+class SegmentBuilder:
+    """Builds one replica's segments from the spool, in buffers of its own: a
+    sync costs no fresh multi-MiB allocations (see ``litetool.engine.buffers``)."""
+
+    def __init__(self, spool: Spool, replica: str) -> None:
+        self.spool = spool
+        self.replica = replica  # its name, for errors
+        self._payload = ReusableBuffer()
+        self._headers = ReusableBuffer()
+        # The spool's appended_bytes at which a full segment may be waiting.
+        self._recheck_at = 0
+
+    def full_segment_after(self, txid: int) -> bool:
+        """Whether the spool holds more than a full segment after ``txid`` (cheap
+        when too little was appended since the last look to fill one)."""
+        spool = self.spool
+        if spool.appended_bytes < self._recheck_at:
+            return False
+        waiting = spool.bytes_after(txid, SEGMENT_TARGET_BYTES)
+        if waiting <= SEGMENT_TARGET_BYTES:
+            self._recheck_at = spool.appended_bytes + SEGMENT_TARGET_BYTES - waiting
+            return False
+        return True
+
+    def build_after(self, txid: int, through_txid: int | None) -> NextSegment | None:
+        """The next segment after ``txid`` (up to ``through_txid`` when given) from
+        the spool, or None when it holds nothing after it (in a worker thread).
+        The payload is valid until ``let_go``."""
+        located = self.spool.locate_after(txid, max_bytes=SEGMENT_TARGET_BYTES)
+        try:
+            left_out = located.left_out
+            if through_txid is not None:
+                keep = [i for i, r in enumerate(located.records) if r.last_txid <= through_txid]
+                located.records = [located.records[i] for i in keep]
+                located.sources = [located.sources[i] for i in keep]
+            records = located.records
+            if not records:
+                return None
+            if records[0].first_txid != txid + 1:
+                raise SpoolGap(
+                    f"the spool no longer holds txid {txid + 1} for replica {self.replica} "
+                    f"(it starts at {records[0].first_txid})"
+                )
+            # Only a first record may exceed the segment target (locate_after).
+            first = records[0]
+            size = segment_payload_bytes(records[:1])
+            if size > MAX_SEGMENT_PAYLOAD_BYTES:
+                raise TransactionTooLarge(
+                    f"txids {first.first_txid}..{first.last_txid} hold {size >> 20} MiB of "
+                    f"pages, more than one segment may ({MAX_SEGMENT_PAYLOAD_BYTES >> 20} MiB)"
+                )
+            segment = build_segment_from_spool(located, self._payload, self._headers)
+        finally:
+            located.close()
+        # A full segment's worth was there: more is waiting, so it goes in
+        # the same record; what arrives meanwhile goes with the next sync.
+        backlog = left_out and (through_txid is None or segment.last_txid < through_txid)
+        return NextSegment(segment, records[-1].last_time_us, backlog)
+
+    def let_go(self) -> None:
+        """The last segment is stored: give back what a large one grew the buffers to."""
+        self._payload.shrink(KEEP_SEGMENT_BUFFER_BYTES)
+        self._headers.shrink(KEEP_SEGMENT_BUFFER_BYTES)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app_harness import App, Litetool, assert_restores_live, content, daemon_settings
 
-from litetool.engine import replica_sync
+from litetool.engine import segment_build
 from litetool.engine.daemon import run_daemon
 from litetool.engine.status import StatusBoard
 from litetool.eventlog import make_log
@@ -80,7 +80,7 @@ def test_rss_comes_back_after_a_big_transaction(tmp_path, figures):
 async def test_a_transaction_larger_than_a_segment_goes_up_as_a_snapshot(
     tmp_path, monkeypatch, figures
 ):
-    monkeypatch.setattr(replica_sync, "MAX_SEGMENT_PAYLOAD_BYTES", 1 << 20)
+    monkeypatch.setattr(segment_build, "MAX_SEGMENT_PAYLOAD_BYTES", 1 << 20)
     db = tmp_path / "app.db"
     url = (tmp_path / "replica").as_uri()
     settings = daemon_settings(db, url)

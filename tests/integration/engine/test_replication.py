@@ -378,10 +378,10 @@ def test_a_backlog_of_several_records_ships_without_new_commits(tmp_path, monkey
     # A sync names at most MAX_SEGMENTS_PER_RECORD segments; what is left must go
     # at once, not wait for a commit that may never come (it used to wait until
     # the next upkeep, an hour later).
-    from litetool.engine import replica_sync
+    from litetool.engine import segment_build, segment_publish
 
-    monkeypatch.setattr(replica_sync, "MAX_SEGMENTS_PER_RECORD", 1)
-    monkeypatch.setattr(replica_sync, "SEGMENT_TARGET_BYTES", 16 << 10)
+    monkeypatch.setattr(segment_publish, "MAX_SEGMENTS_PER_RECORD", 1)
+    monkeypatch.setattr(segment_build, "SEGMENT_TARGET_BYTES", 16 << 10)
     app, _url, config = one_memory_replica(tmp_path, "backlog", "1s")
     with Running(config) as running:
         running.wait_published("m", 0)
@@ -400,9 +400,9 @@ def test_full_segments_upload_while_the_interval_runs_and_one_record_names_them(
     # segment is uploaded as soon as the spool holds it, and the next sync
     # publishes one record naming them all (the restore points appear at the
     # interval, as before).
-    from litetool.engine import replica_sync
+    from litetool.engine import segment_build
 
-    monkeypatch.setattr(replica_sync, "SEGMENT_TARGET_BYTES", 64 << 10)
+    monkeypatch.setattr(segment_build, "SEGMENT_TARGET_BYTES", 64 << 10)
     app, url, config = one_memory_replica(tmp_path, "staged", "4s")
     with Running(config) as running:
         running.wait_published("m", 0)
@@ -448,6 +448,7 @@ def test_a_replica_the_spool_does_not_continue_starts_a_generation_of_its_own(
     # resuming (or trying to rewrite record 0 of the old one).
     from types import SimpleNamespace
 
+    from litetool.engine.generation_start import resume_generation
     from litetool.engine.replica_sync import ReplicaSync
 
     app, url, config = one_memory_replica(tmp_path, "ahead", "0s")
@@ -483,21 +484,26 @@ def test_a_replica_the_spool_does_not_continue_starts_a_generation_of_its_own(
         )
         return sync, events
 
-    sync, _ = sync_for(10, None)
-    assert asyncio.run(sync._resume(generation)) == (True, "")
-    sync, _ = sync_for(12, 11)  # the spool holds what follows txid 10
-    assert asyncio.run(sync._resume(generation)) == (True, "")
-    resumed, why = asyncio.run(sync_for(7, None)[0]._resume(generation))
-    assert not resumed and "has txid 10" in why and "up to 7" in why
-    resumed, why = asyncio.run(sync_for(30, 20)[0]._resume(generation))
-    assert not resumed and "no longer holds" in why
+    def resume(txid, spool_first):
+        sync, _ = sync_for(txid, spool_first)
+        return asyncio.run(resume_generation(sync.writer, sync.engine, generation))
 
-    # _start gives such a replica a generation of its own, with the reason.
+    position, why = resume(10, None)
+    assert position is not None and position.txid == 10 and why == ""
+    position, why = resume(12, 11)  # the spool holds what follows txid 10
+    assert position is not None and position.txid == 10 and why == ""
+    position, why = resume(7, None)
+    assert position is None and "has txid 10" in why and "up to 7" in why
+    position, why = resume(30, 20)
+    assert position is None and "no longer holds" in why
+
+    # _start gives such a replica a generation of its own, with the reason
+    # its record 0 will give.
     sync, events = sync_for(7, None)
     published = []
 
-    async def no_snapshot(*, reason):
-        published.append(reason)
+    async def no_snapshot():
+        published.append(sync.writer.reason)
 
     monkeypatch.setattr(sync, "_publish_snapshot", no_snapshot)
     asyncio.run(sync._start())
@@ -569,13 +575,13 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
     import subprocess
     import sys
 
-    from litetool.engine import replica_sync
+    from litetool.engine import replica_health, segment_publish
 
     gate = threading.Event()
     _gated_uploads(monkeypatch, gate)
     # Stuck for the whole test, yet reachable: no failure, and the window for
     # its progress longer than the test.
-    monkeypatch.setattr(replica_sync, "PROGRESS_WINDOW_SECONDS", 600.0)
+    monkeypatch.setattr(replica_health, "PROGRESS_WINDOW_SECONDS", 600.0)
     db, app, url, config = _capped_database(tmp_path, "brake", "128MiB")
     done = tmp_path / "writer.done"
     gate.set()  # for the snapshot
@@ -610,7 +616,7 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
     # Under pressure the backlog went in several smaller records (the spool is
     # trimmed to published records), not in one of up to 64 segments.
     backlog = [f["segments"] for e, f in running.events if e == "synced"][-3:]
-    assert max(backlog) <= replica_sync.SEGMENTS_PER_RECORD_UNDER_PRESSURE < sum(backlog)
+    assert max(backlog) <= segment_publish.SEGMENTS_PER_RECORD_UNDER_PRESSURE < sum(backlog)
     assert _restore_latest(url, tmp_path / "restored.db") == (1, rows)
     app.close()
 
@@ -619,9 +625,9 @@ def test_records_published_across_restarts_are_compacted(tmp_path, monkeypatch):
     """Before: the count of records since the last compaction started at 0 in each
     process, so a litetool restarted more often than every COMPACT_EVERY_RECORDS
     records never compacted (and each resume read every record since)."""
-    from litetool.engine import replica_sync
+    from litetool.engine import upkeep
 
-    monkeypatch.setattr(replica_sync, "COMPACT_EVERY_RECORDS", 6)
+    monkeypatch.setattr(upkeep, "COMPACT_EVERY_RECORDS", 6)
     app, url, config = one_memory_replica(tmp_path, "compact", "0s")
     written = 0
     for _life in range(3):  # 4 records a life: never 6 within one

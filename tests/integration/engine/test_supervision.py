@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from app_harness import App, assert_restores_live, daemon_settings
 
-from litetool.engine import replica_sync, replication
+from litetool.engine import replication, segment_build
 from litetool.engine.daemon import run_daemon
 from litetool.engine.status import StatusBoard
 from litetool.eventlog import make_log
@@ -143,7 +143,7 @@ async def test_an_engine_step_that_raises_is_reported_and_retried(tmp_path, monk
 
         monkeypatch.setattr(replication.DatabaseReplication, "take_snapshot", take_snapshot)
     else:
-        real_build = replica_sync.ReplicaSync._build_after
+        real_build = segment_build.SegmentBuilder.build_after
 
         def build_after(self, txid, through_txid):
             if not raised:
@@ -151,7 +151,7 @@ async def test_an_engine_step_that_raises_is_reported_and_retried(tmp_path, monk
                 raise RuntimeError("injected fault in build_segment")
             return real_build(self, txid, through_txid)
 
-        monkeypatch.setattr(replica_sync.ReplicaSync, "_build_after", build_after)
+        monkeypatch.setattr(segment_build.SegmentBuilder, "build_after", build_after)
     db = tmp_path / "app.db"
     app = App(db)
     try:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine import replica_sync
+from litetool.engine import replica_health
 from litetool.engine.brake import (
     BACKPRESSURE_OFF_SHARE,
     BACKPRESSURE_ON_SHARE,
@@ -60,9 +60,9 @@ def _sync():
 def test_a_replica_is_reachable_while_it_makes_progress_without_failures():
     sync = _sync()
     assert sync.reachable
-    sync._failures = 1  # a failed sync, backing off
+    sync.health.failures = 1  # a failed sync, backing off
     assert not sync.reachable
-    sync._failures = 0
+    sync.health.failures = 0
     # Nothing stored for longer than the window (a request hanging in an outage).
-    sync._last_progress = time.monotonic() - replica_sync.PROGRESS_WINDOW_SECONDS - 1
+    sync.health.last_progress = time.monotonic() - replica_health.PROGRESS_WINDOW_SECONDS - 1
     assert not sync.reachable

@@ -1,11 +1,11 @@
 """A busy replica logs one summary line per 10 s (or 1,000 transactions), not one per sync."""
 
-from litetool.engine import replica_sync
-from litetool.engine.replica_sync import SyncSummary
+from litetool.engine import segment_publish
+from litetool.engine.segment_publish import SyncSummary
 
 
 def test_a_summary_gathers_syncs_until_it_is_due(monkeypatch):
-    monkeypatch.setattr(replica_sync.time, "monotonic", lambda: 100.0)
+    monkeypatch.setattr(segment_publish.time, "monotonic", lambda: 100.0)
     summary = SyncSummary()
     assert summary.seconds_left(100.0) == float("inf")  # nothing to say
     summary.add("g", 1, 4, 1, 1000)
@@ -27,7 +27,7 @@ def test_a_summary_gathers_syncs_until_it_is_due(monkeypatch):
 
 
 def test_a_thousand_transactions_make_a_summary_due_at_once(monkeypatch):
-    monkeypatch.setattr(replica_sync.time, "monotonic", lambda: 0.0)
+    monkeypatch.setattr(segment_publish.time, "monotonic", lambda: 0.0)
     summary = SyncSummary()
     summary.add("g", 1, 999, 3, 10)
     assert not summary.due(0.1)
@@ -36,7 +36,7 @@ def test_a_thousand_transactions_make_a_summary_due_at_once(monkeypatch):
 
 
 def test_a_new_generation_starts_the_range_again(monkeypatch):
-    monkeypatch.setattr(replica_sync.time, "monotonic", lambda: 0.0)
+    monkeypatch.setattr(segment_publish.time, "monotonic", lambda: 0.0)
     summary = SyncSummary()
     summary.add("g1", 1, 50, 1, 10)
     summary.add("g2", 0, 7, 1, 10)

@@ -1,0 +1,56 @@
+"""Real spools for the replica sync's unit tests (imported as ``spool_builders``;
+this directory is on sys.path): WAL frames encoded by litetool.wal, appended to
+a ``Spool`` in a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from litetool.engine.spool import Spool, SpoolRecord, WalPosition
+from litetool.wal.encoder import encode_frames
+from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
+
+PAGE = 512
+T0 = 1_764_040_000_000_000
+
+
+def make_spool(directory: Path, transactions: int, *, per_record: int = 1) -> Spool:
+    """A spool holding txids 1..*transactions*, *per_record* to a spool record,
+    each transaction one frame of page ``txid % 3 + 1`` (database of 3 pages),
+    committed at ``T0 + txid``."""
+    spool = Spool(directory, max_bytes=1 << 30)
+    spool.open()
+    spool.start_generation({"generation": "g"})
+    header = new_wal_header(page_size=PAGE, salts=(3, 4))
+    raw = encode_wal_header(header)
+    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    for first in range(1, transactions + 1, per_record):
+        last = min(transactions, first + per_record - 1)
+        frames = [(txid % 3 + 1, 3, bytes([txid % 256]) * PAGE) for txid in range(first, last + 1)]
+        data, state = encode_frames(
+            frames,
+            page_size=PAGE,
+            salts=header.salts,
+            checksum_state=position.checksum,
+            byte_order=header.byte_order,
+        )
+        end = WalPosition(raw, position.offset + len(data), state)
+        runs = tuple((txid, T0 + txid) for txid in range(first, last))
+        spool.append(SpoolRecord(first, last, T0 + last, position, end, 3, len(frames), data, runs))
+        position = end
+    return spool
+
+
+def engine_view(spool: Spool | None, txid: int, **fields) -> SimpleNamespace:
+    """The capture side as a replica task sees it (``EngineView``)."""
+    return SimpleNamespace(
+        generation=fields.pop("generation", "019ab8fa42001234"),
+        generation_reason=fields.pop("generation_reason", "first run"),
+        txid=txid,
+        last_time_us=T0 + txid,
+        spool=spool,
+        writer_id=fields.pop("writer_id", "test:1:engine"),
+        backpressure=fields.pop("backpressure", False),
+        **fields,
+    )
