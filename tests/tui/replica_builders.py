@@ -19,7 +19,6 @@ Records read back from a replica are format 2: segment summaries, no detail.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,8 +26,6 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from litetool.storage import (
     IndexRecord,
@@ -45,6 +42,7 @@ from litetool.storage import (
     encode_segment,
     new_generation_id,
 )
+from litetool.storage.generation_writer import GenerationWriter
 
 
 @dataclass(frozen=True)
@@ -116,67 +114,56 @@ def make_engine_replica(
 
 
 async def repack_replica(source_url: str, directory: Path, *, per_segment: int) -> str:
-    """Copy the replica at *source_url* (a directory, one generation) to *directory*,
-    merging consecutive segments until each holds at least *per_segment* transactions
-    (the last may hold fewer), all snapshots in record 0. Restorable like the source;
+    """Copy the replica at *source_url* (one generation) to *directory*, merging
+    consecutive segments until each holds at least *per_segment* transactions (the
+    last may hold fewer), all snapshots in record 0. Restorable like the source;
     returns the new replica's URL."""
     source = Replica.open(source_url)
     (info,) = await source.list_generations()
     index = await source.load_generation(info.generation)
-    shutil.copytree(
-        _directory_of(source_url),
-        directory,
-        ignore=shutil.ignore_patterns("generations"),
-    )
     url = directory.as_uri()
     replica = Replica.open(url)
+    await replica.ensure_format(create=True)
+    writer = GenerationWriter(replica, "repacked:1", now_us=lambda: index.records[0].created_us)
+    writer.start(index.reason or "", info.generation)
+    snapshots = []
+    for snapshot in index.snapshots:
+        manifest = await source.fetch_manifest(snapshot.manifest_digest, snapshot=snapshot)
+        chunks = [
+            await source.fetch_object(digest, ObjectKind.SNAPSHOT_CHUNK)
+            for digest in manifest.chunks
+        ]
+        snapshots.append(
+            await writer.put_snapshot(
+                chunks,
+                txid=manifest.txid,
+                time_us=manifest.time_us,
+                page_size=manifest.page_size,
+                page_count=manifest.page_count,
+                chunk_size=manifest.chunk_size,
+            )
+        )
+    await writer.publish(snapshots=snapshots)
     runs: list[list[SegmentEntry]] = [[]]
     for segment in index.segments:
         if sum(s.transaction_count for s in runs[-1]) >= per_segment:
             runs.append([])
         runs[-1].append(segment)
-    records = [
-        IndexRecord(
-            info.generation,
-            0,
-            index.records[0].created_us,
-            "repacked:1",
-            snapshots=index.snapshots,
-            reason=index.reason,
-        )
-    ]
     for run in (run for run in runs if run):
         payload = concat_segments(
             [await source.fetch_object(s.digest, ObjectKind.SEGMENT) for s in run]
         )
-        ref = await replica.put_object(ObjectKind.SEGMENT, payload)
         segment = decode_segment(payload)
-        entry = SegmentEntry.summarise(
-            ref.digest,
-            segment.first_txid,
-            ref.stored_bytes,
-            segment.page_size,
-            segment.frame_count,
-            SegmentDetail.of(segment),
+        entry = await writer.put_segment(
+            payload,
+            first_txid=segment.first_txid,
+            page_size=segment.page_size,
+            frames=segment.frame_count,
+            detail=SegmentDetail.of(segment),
+            keep_detail=True,
         )
-        records.append(
-            IndexRecord(
-                info.generation,
-                len(records),
-                records[-1].created_us,
-                "repacked:1",
-                segments=(entry,),
-            )
-        )
-    for record in records:
-        await replica.publish_record(record)
+        await writer.publish(segments=[entry])
     return url
-
-
-def _directory_of(url: str) -> Path:
-    parsed = urlparse(url)
-    assert parsed.scheme == "file", url
-    return Path(url2pathname(parsed.path))
 
 
 def restored_rows(path: Path) -> list[int]:

@@ -20,14 +20,15 @@ from pathlib import Path
 from litetool.storage import (
     GenerationIndex,
     IndexRecord,
-    ObjectKind,
     Replica,
+    SegmentDetail,
     SegmentEntry,
     SegmentTransaction,
     SnapshotEntry,
     encode_segment,
     new_generation_id,
 )
+from litetool.storage.generation_writer import GenerationWriter
 
 PAGE_SIZE = 1024
 BASE_TIME_US = 1_764_040_000_000_000
@@ -116,12 +117,14 @@ async def build_replica(
     times = {first_txid + i: base_time_us + i * step_us for i in range(len(states))}
     images = {first_txid + i: state for i, state in enumerate(states)}
     built = BuiltReplica(replica, generation, first_txid, images, times)
-    seq = 0
+    created = iter(range(base_time_us, base_time_us + len(states) + 1))
+    writer = GenerationWriter(replica, "test:1:restore", now_us=created.__next__)
+    writer.start("first run", generation)
 
     async def snapshot_entry(txid: int):
         image = images[txid]
         chunks = [image[i : i + chunk_size] for i in range(0, len(image), chunk_size)]
-        entry = await replica.put_snapshot(
+        entry = await writer.put_snapshot(
             chunks,
             txid=txid,
             time_us=times[txid],
@@ -132,16 +135,7 @@ async def build_replica(
         built.snapshot_digests.append(entry.manifest_digest)
         return entry
 
-    async def publish(**fields) -> None:
-        nonlocal seq
-        await replica.publish_record(
-            IndexRecord(generation=generation, seq=seq, created_us=base_time_us + seq, **fields)
-        )
-        seq += 1
-
-    await publish(
-        writer="test:1:restore", snapshots=(await snapshot_entry(first_txid),), reason="first run"
-    )
+    await writer.publish(snapshots=(await snapshot_entry(first_txid),))
     remaining = len(states) - 1
     sizes = list(segment_sizes or [])
     txid = first_txid + 1
@@ -156,24 +150,23 @@ async def build_replica(
             transactions.append(
                 SegmentTransaction(times[t], len(after) // page_size, numbers, pages)
             )
-        payload = encode_segment(page_size, txid, transactions)
-        ref = await replica.put_object(ObjectKind.SEGMENT, payload)
-        entry = SegmentEntry.create(
-            ref.digest,
-            txid,
-            ref.stored_bytes,
-            page_size,
-            sum(len(t.page_numbers) for t in transactions),
-            [t.commit_time_us for t in transactions],
-            [t.db_size_pages for t in transactions],
+        entry = await writer.put_segment(
+            encode_segment(page_size, txid, transactions),
+            first_txid=txid,
+            page_size=page_size,
+            frames=sum(len(t.page_numbers) for t in transactions),
+            detail=SegmentDetail.create(
+                [t.commit_time_us for t in transactions], [t.db_size_pages for t in transactions]
+            ),
+            keep_detail=True,
         )
-        built.segment_digests.append(ref.digest)
+        built.segment_digests.append(entry.digest)
         txid += size
         remaining -= size
         due = [s for s in pending_snapshots if s < txid]
         pending_snapshots = [s for s in pending_snapshots if s >= txid]
         snapshots = tuple([await snapshot_entry(s) for s in due])
-        await publish(writer="test:1:restore", segments=(entry,), snapshots=snapshots)
+        await writer.publish(segments=(entry,), snapshots=snapshots)
     return built
 
 

@@ -7,15 +7,15 @@ import pytest
 
 from litetool.errors import CorruptObject, ObjectNotFound
 from litetool.storage import (
-    IndexRecord,
     ObjectKind,
     Replica,
-    SegmentEntry,
+    SegmentDetail,
     SegmentTransaction,
     encode_segment,
     new_generation_id,
     object_key,
 )
+from litetool.storage.generation_writer import GenerationWriter
 
 PAGE = 512
 SECOND = 1_000_000
@@ -32,8 +32,8 @@ def _now_us():
     return time.time_ns() // 1000
 
 
-async def _snapshot(replica, txid, time_us, fill):
-    return await replica.put_snapshot(
+async def _snapshot(writer, txid, time_us, fill):
+    return await writer.put_snapshot(
         [bytes([fill]) * PAGE * 2],
         txid=txid,
         time_us=time_us,
@@ -43,34 +43,32 @@ async def _snapshot(replica, txid, time_us, fill):
     )
 
 
-async def _segment(replica, txid, time_us):
+async def _segment(writer, txid, time_us):
     payload = encode_segment(
         PAGE, txid, [SegmentTransaction(time_us, 2, [1], bytes([txid]) * PAGE)]
     )
-    ref = await replica.put_object(ObjectKind.SEGMENT, payload)
-    return SegmentEntry.create(ref.digest, txid, ref.stored_bytes, PAGE, 1, [time_us], [2])
+    return await writer.put_segment(
+        payload,
+        first_txid=txid,
+        page_size=PAGE,
+        frames=1,
+        detail=SegmentDetail.create([time_us], [2]),
+        keep_detail=True,
+    )
 
 
 async def _write_generation(replica, generation, start_us, last_txid, snapshot_txids=(0,)):
     """One record per txid: record 0 has the snapshot at 0; snapshots at other txids come
     with the record of that txid. Commit time of txid t is start_us + t seconds."""
-    for txid in range(0, last_txid + 1):
-        time_us = start_us + txid * SECOND
+    times = [start_us + txid * SECOND for txid in range(0, last_txid + 1)]
+    writer = GenerationWriter(replica, "writer", now_us=iter(times).__next__)
+    writer.start("first run", generation)
+    for txid, time_us in enumerate(times):
         snapshots = ()
         if txid in snapshot_txids:
-            snapshots = (await _snapshot(replica, txid, time_us, fill=txid + 1),)
-        segments = () if txid == 0 else (await _segment(replica, txid, time_us),)
-        await replica.publish_record(
-            IndexRecord(
-                generation,
-                txid,
-                time_us,
-                "writer",
-                snapshots,
-                segments,
-                reason="first run" if txid == 0 else None,
-            )
-        )
+            snapshots = (await _snapshot(writer, txid, time_us, fill=txid + 1),)
+        segments = () if txid == 0 else (await _segment(writer, txid, time_us),)
+        await writer.publish(snapshots=snapshots, segments=segments)
 
 
 async def _keys(replica):
@@ -132,28 +130,15 @@ async def _write_like_the_daemon(replica, generation, start_us, last_txid, snaps
     """Record 0 holds the snapshot at 0; then one record per segment (txid t), and a
     snapshot at txid t in a record of its own right after t's, as the sync loop does.
     Commit time of txid t is start_us + t seconds."""
-    seq = itertools.count()
-
-    async def publish(snapshots=(), segments=()):
-        number = next(seq)
-        await replica.publish_record(
-            IndexRecord(
-                generation,
-                number,
-                start_us,
-                "writer",
-                tuple(snapshots),
-                tuple(segments),
-                reason="first run" if number == 0 else None,
-            )
-        )
-
+    writer = GenerationWriter(replica, "writer", now_us=lambda: start_us)
+    writer.start("first run", generation)
     for txid in range(0, last_txid + 1):
         time_us = start_us + txid * SECOND
         if txid:
-            await publish(segments=[await _segment(replica, txid, time_us)])
+            await writer.publish(segments=[await _segment(writer, txid, time_us)])
         if txid in snapshot_txids:
-            await publish(snapshots=[await _snapshot(replica, txid, time_us, fill=txid + 1)])
+            snapshot = await _snapshot(writer, txid, time_us, fill=txid + 1)
+            await writer.publish(snapshots=[snapshot])
 
 
 async def test_retention_trims_a_generation_at_a_compacted_snapshot(replica):
