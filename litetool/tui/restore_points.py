@@ -31,10 +31,11 @@ latest commit time the summaries name (``max_time_us``) and does not move
 when details arrive (a commit time earlier than the axis counts in the first
 bucket).
 
-**Going to a time** delegates to ``litetool.restore.plan.last_txid_at_or_before``,
-the function ``restore --at`` uses (running-maximum semantics: a commit time
-that went backwards counts as the latest time before it), so both land on
-the same txid. When the answer lies inside a segment without detail it
+**Going to a time** delegates to
+``litetool.restore.restore_point.last_txid_at_or_before``, the function
+``restore --at`` uses (running-maximum semantics: a commit time that went
+backwards counts as the latest time before it), so both land on the same
+txid. When the answer lies inside a segment without detail it
 raises ``DetailNeeded`` naming that segment.
 
 Not thread-safe: build it in any thread, then use it (including
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from litetool.restore.plan import last_txid_at_or_before
+from litetool.restore.restore_point import last_txid_at_or_before
 from litetool.storage import DetailNeeded, GenerationIndex, SegmentDetail, SegmentEntry
 
 
