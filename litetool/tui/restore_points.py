@@ -15,7 +15,7 @@ transaction. The commit time and size of every other transaction are in the
 segment object. So a :class:`RestorePoint` inside a segment whose detail is
 not attached has ``time_us`` and/or ``db_pages`` ``None`` (*pending*): never
 an estimate. :meth:`RestorePoints.missing_details` names the segments a range
-of txids needs; the screen fetches them (``Replica.fetch_detail``) and
+of txids needs; the timeline fetches them (``Replica.fetch_detail``) and
 attaches them (:meth:`RestorePoints.attach_detail`), after which those points
 are exact.
 
