@@ -1,8 +1,9 @@
 """litetool.tui: the Textual app behind ``litetool tui`` (the only importer of textual).
 
 Screens: live replication (``live_screen``), generations and restore points
-(``timeline_screen`` with ``timeline_tables``, ``commit_histogram``, ``zoom``,
-``goto_bar``, ``segment_details`` and ``replica_index``), the restore dialog
+(``timeline_screen`` with ``restore_point_browser``, ``timeline_tables``,
+``commit_histogram``, ``zoom``, ``goto_bar``, ``segment_details`` and
+``replica_index``), the restore dialog
 (``restore_screen``, which runs ``litetool restore`` as a child process via
 ``restore_command``) and help; every screen has the ``footer`` (Quit and Help
 first) and tables whose ``columns`` fit 80 columns. The app (``app``) gets a

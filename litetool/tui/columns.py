@@ -5,11 +5,13 @@ full layout, and the label of the compact layout or ``None`` when the column
 is left out there. Row builders return every cell by column key; the table
 shows the cells of the columns it has (``sync_table``). A screen picks the
 layout from its width (``compact_for``) and rebuilds its tables when that
-changes (``set_layout``).
+changes (``set_layout``). ``cursor_key`` is the key of the row under a table's
+cursor.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,3 +60,12 @@ def sync_table(table: DataTable, rows: Mapping[str, Mapping[str, object]]) -> No
                 table.update_cell(key, column_key, cells[column_key], update_width=True)
         else:
             table.add_row(*(cells[column_key] for column_key in keys), key=key)
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under *table*'s cursor (None without rows)."""
+    if not table.row_count:
+        return None
+    with contextlib.suppress(Exception):
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return None

@@ -1,13 +1,16 @@
-"""How the TUI writes quantities: sizes, instants, ages and lags.
+"""How the TUI writes quantities: sizes, instants, ages and lags, and failures.
 
 Pure functions over plain numbers, so every screen says "1.5 MiB" and
 "04:38:38.306" the same way. Instants are UTC (commit times are captured in
-UTC, and ``litetool restore --at`` reads UTC by default).
+UTC, and ``litetool restore --at`` reads UTC by default). A failure is one
+line (``render_error``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+from litetool.errors import LitetoolError
 
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -93,3 +96,10 @@ def short_path(path: str, width: int = 40) -> str:
     if len(path) <= width:
         return path
     return "…" + path[-(width - 1) :]
+
+
+def render_error(exc: BaseException) -> str:
+    """One line for any failure (LitetoolError renders itself with its hint)."""
+    if isinstance(exc, LitetoolError):
+        return exc.render()
+    return f"error: {type(exc).__name__}: {exc}"

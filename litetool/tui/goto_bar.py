@@ -1,17 +1,17 @@
 """The timeline's "go to" bar: a txid or a time, typed, read as a restore point.
 
 ``g`` on the timeline opens the bar under the restore points (``open``); the
-screen closes it (``close``) and says where the focus goes. On ``enter`` the
-bar reads its text against the shown generation (``points``, set by the
-screen: attributes down) and posts what it found (messages up, see
-``messages``):
+restore point browser (``restore_point_browser``) closes it (``close``) and
+says where the focus goes. On ``enter`` the bar reads its text against the
+shown generation (``points``, set by the browser: attributes down) and posts
+what it found (messages up, see ``messages``):
 
 - ``#txid`` or a bare number is that restore point (``GotoResolved``);
 - anything else is an instant (``litetool.timespec``: ``2026-11-25T04:38Z``,
   ``-15m``, ``2h ago``) and lands where ``litetool restore --at`` would in this
   generation (``RestorePoints.at_or_before``): on the last commit at or before
   it (``GotoResolved``) or, when that lies inside a segment not fetched yet, on
-  whatever that segment says once fetched (``GotoNeedsSegment``: the screen
+  whatever that segment says once fetched (``GotoNeedsSegment``: the browser
   fetches it and waits, along with its other fetches);
 - text that names no restore point is one line saying why (``GotoFailed``), and
   the bar stays open to correct it.
@@ -81,7 +81,7 @@ class GotoBar(Input):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()  # the screen hears what the text means, not the text
+        event.stop()  # the browser hears what the text means, not the text
         if self.points is None:
             return
         try:

@@ -80,6 +80,11 @@ class DetailsLoaded(Message):
         self.error = error
 
 
+class PointsStatusChanged(Message):
+    """What the restore point browser says for the status line changed (a fetch
+    started or ended, a "go to" resolved): the screen shows its ``status()``."""
+
+
 class LoadFailed(Message):
     """Listing a replica or loading a generation failed."""
 

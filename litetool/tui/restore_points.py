@@ -15,7 +15,7 @@ transaction. The commit time and size of every other transaction are in the
 segment object. So a :class:`RestorePoint` inside a segment whose detail is
 not attached has ``time_us`` and/or ``db_pages`` ``None`` (*pending*): never
 an estimate. :meth:`RestorePoints.missing_details` names the segments a range
-of txids needs; the screen fetches them (``Replica.fetch_detail``) and
+of txids needs; the timeline fetches them (``Replica.fetch_detail``) and
 attaches them (:meth:`RestorePoints.attach_detail`), after which those points
 are exact.
 
@@ -31,10 +31,11 @@ latest commit time the summaries name (``max_time_us``) and does not move
 when details arrive (a commit time earlier than the axis counts in the first
 bucket).
 
-**Going to a time** delegates to ``litetool.restore.plan.last_txid_at_or_before``,
-the function ``restore --at`` uses (running-maximum semantics: a commit time
-that went backwards counts as the latest time before it), so both land on
-the same txid. When the answer lies inside a segment without detail it
+**Going to a time** delegates to
+``litetool.restore.restore_point.last_txid_at_or_before``, the function
+``restore --at`` uses (running-maximum semantics: a commit time that went
+backwards counts as the latest time before it), so both land on the same
+txid. When the answer lies inside a segment without detail it
 raises ``DetailNeeded`` naming that segment.
 
 Not thread-safe: build it in any thread, then use it (including
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from litetool.restore.plan import last_txid_at_or_before
+from litetool.restore.restore_point import last_txid_at_or_before
 from litetool.storage import DetailNeeded, GenerationIndex, SegmentDetail, SegmentEntry
 
 

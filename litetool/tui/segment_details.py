@@ -3,8 +3,8 @@
 A generation opens from its index records alone (segment summaries); the
 timeline fetches a segment only when a row on screen, the picked point or a
 "go to a time" needs a value inside it. :class:`DetailRequests` is the
-screen's bookkeeping for one shown generation (single-threaded: the screen's
-event loop); :func:`fetch_segment_details` is the I/O, run in a worker. No
+restore point browser's bookkeeping for one shown generation (single-threaded:
+the app's event loop); :func:`fetch_segment_details` is the I/O, run in a worker. No
 textual here.
 """
 

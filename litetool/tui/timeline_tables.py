@@ -118,7 +118,7 @@ class GenerationTable(DataTable):
 class RestorePointTable(DataTable):
     """A window of consecutive restore points (``fill``, ``redraw``). Posts
     ``ViewportMoved`` when the rows on screen change (scrolled or resized), so the
-    screen can fetch what those rows need."""
+    restore point browser can fetch what those rows need."""
 
     class ViewportMoved(Message):
         pass
@@ -142,7 +142,7 @@ class RestorePointTable(DataTable):
         if round(old_value) != round(new_value):
             self.post_message(self.ViewportMoved())
 
-    compact = False  # the compact layout's cells (the screen sets it with the columns)
+    compact = False  # the compact layout's cells (the browser sets it with the columns)
 
     def fill(self, points: RestorePoints, first_txid: int, last_txid: int) -> None:
         """Show exactly the points ``first_txid..last_txid``, one row each (key: txid)."""

@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 
 from litetool.errors import TargetUnreachable
 from litetool.restore.plan import (
-    RestoreTarget,
     attach_detail,
     fallback_point,
     latest_reachable,
     plan_restore,
 )
+from litetool.restore.restore_point import RestoreTarget
 from litetool.storage import (
     DetailNeeded,
     GenerationIndex,

@@ -1,11 +1,13 @@
-"""How quantities are written on screen."""
+"""How quantities and failures are written on screen."""
 
+from litetool.errors import TargetUnreachable
 from litetool.tui.display import (
     format_age,
     format_bytes,
     format_seconds,
     format_time_range,
     format_time_us,
+    render_error,
     short_path,
 )
 
@@ -48,3 +50,11 @@ def test_instants_are_utc():
 def test_short_path_keeps_the_end():
     assert short_path("/a/b/app.db", 40) == "/a/b/app.db"
     assert short_path("/very/long/directory/name/app.db", 12) == "…name/app.db"
+
+
+def test_a_failure_is_one_line():
+    error = TargetUnreachable("txid 9 is not a restore point", hint="use --txid 8")
+    assert render_error(error) == "error: txid 9 is not a restore point (hint: use --txid 8)"
+    assert render_error(OSError(28, "No space left")) == (
+        "error: OSError: [Errno 28] No space left"
+    )

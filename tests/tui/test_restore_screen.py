@@ -9,8 +9,8 @@ from textual.widgets import Button, Input
 from litetool.storage import Replica
 from litetool.timespec import format_instant_us
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
+from litetool.tui.restore_point_browser import RestorePointBrowser
 from litetool.tui.restore_screen import RestoreScreen
-from litetool.tui.timeline_screen import TimelineScreen
 
 SIZE = (120, 40)
 SMALL = (80, 24)
@@ -23,11 +23,11 @@ def browse(target: ReplicaTarget) -> LitetoolApp:
 async def open_dialog(pilot, txid: int) -> RestoreScreen:
     app = pilot.app
     timeline = app.timeline_screen
-    await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+    await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
     await pilot.press("enter")  # to the restore points
-    while timeline.picked_txid > txid:
+    while timeline.browser.picked_txid > txid:
         await pilot.press("up")
-    assert timeline.picked_txid == txid
+    assert timeline.browser.picked_txid == txid
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen), what="the dialog")
     return app.screen
@@ -214,7 +214,7 @@ async def test_a_point_not_fetched_yet_is_planned_and_restored(
     # The engine's segments regrouped into segments of five transactions or more, and
     # the timeline told not to fetch any: the picked point's time and size are pending.
     url = await repack_replica(engine_replica.url, tmp_path / "repacked", per_segment=5)
-    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)
+    monkeypatch.setattr(RestorePointBrowser, "DETAILS_DELAY_SECONDS", 3600.0)
     replica = Replica.open(url)
     (info,) = await replica.list_generations()
     index = await replica.load_generation(info.generation)

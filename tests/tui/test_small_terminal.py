@@ -46,7 +46,7 @@ async def test_quit_and_help_lead_every_footer(tmp_path):
         await footer_starts("q Quit ? Help ")
         await pilot.press("t")
         timeline = app.timeline_screen
-        await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+        await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
         await footer_starts("q Quit ? Help ⏎ Restore points ")
         assert "r Next replica" in footer(app)
         await pilot.press("enter")  # to the restore points: the most keys of any screen
@@ -91,8 +91,8 @@ async def test_the_tables_fit_80_columns_and_show_all_of_them_when_wide(tmp_path
 
         await pilot.press("t")
         timeline = app.timeline_screen
-        await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
-        await wait_for(pilot, lambda: timeline.details_settled, what="segment details")
+        await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
+        await wait_for(pilot, lambda: timeline.browser.details_settled, what="segment details")
         generations = timeline.query_one("#generations", DataTable)
         points = timeline.query_one("#points", DataTable)
         assert fits(generations) and fits(points)

@@ -20,8 +20,8 @@ from textual.widgets import Input
 from litetool.engine.status import StatusBoard
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.daemon_client import DaemonUnreachable, StatusView
+from litetool.tui.restore_point_browser import RestorePointBrowser
 from litetool.tui.restore_screen import RestoreScreen
-from litetool.tui.timeline_screen import TimelineScreen
 
 NOW_US = BASE_TIME_US + 90_000_000
 FIXED_URL = "memory://tui-snapshot-replica"
@@ -112,14 +112,14 @@ def browse_app(target: ReplicaTarget) -> LitetoolApp:
 
 async def points_loaded(pilot) -> None:
     timeline = pilot.app.timeline_screen
-    await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+    await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
     await details_settled(pilot)
 
 
 async def details_settled(pilot) -> None:
     """Wait until the segments the rows on screen need are fetched (their times exact)."""
     timeline = pilot.app.timeline_screen
-    await wait_for(pilot, lambda: timeline.details_settled, what="segment details")
+    await wait_for(pilot, lambda: timeline.browser.details_settled, what="segment details")
 
 
 def test_live_screen(snap_compare):
@@ -139,11 +139,11 @@ def test_timeline_screen(snap_compare, fixed_replica):
 def test_timeline_screen_before_fetching(snap_compare, fixed_replica, monkeypatch):
     # As the index records alone show it: times and sizes inside segments pending (…),
     # the histogram spreading each segment over its first..last commit time.
-    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)
+    monkeypatch.setattr(RestorePointBrowser, "DETAILS_DELAY_SECONDS", 3600.0)
 
     async def loaded(pilot):
         timeline = pilot.app.timeline_screen
-        await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+        await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
         await pilot.press("enter", "up", "up")
 
     assert snap_compare(browse_app(fixed_replica), terminal_size=(120, 40), run_before=loaded)

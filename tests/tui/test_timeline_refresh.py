@@ -37,26 +37,28 @@ async def test_the_timeline_follows_a_live_engine_without_ctrl_r(tmp_path, monke
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("t")
         timeline = app.timeline_screen
-        await wait_for(pilot, lambda: timeline.points is not None, what="the first snapshot")
+        await wait_for(
+            pilot, lambda: timeline.browser.points is not None, what="the first snapshot"
+        )
 
         # new commits appear by themselves, and the picked point follows the latest
         for n in range(5):
             connection.execute("INSERT INTO t(n) VALUES (?)", (n,))
-        await wait_for(pilot, lambda: db_txid(board) == timeline.points.first_txid + 5)
+        await wait_for(pilot, lambda: db_txid(board) == timeline.browser.points.first_txid + 5)
         await wait_for(
             pilot,
-            lambda: timeline.points.last_txid == db_txid(board),
+            lambda: timeline.browser.points.last_txid == db_txid(board),
             timeout=10,
             what="the refresh",
         )
-        assert timeline.picked_txid == timeline.points.last_txid
+        assert timeline.browser.picked_txid == timeline.browser.points.last_txid
         table = timeline.query_one("#points")
-        assert table.row_count == len(timeline.points)
+        assert table.row_count == len(timeline.browser.points)
 
         # a point picked further back stays picked while more arrive
         await pilot.press("enter", "up", "up")
-        picked = timeline.points.last_txid - 2
-        await wait_for(pilot, lambda: timeline.picked_txid == picked, what="two rows up")
+        picked = timeline.browser.points.last_txid - 2
+        await wait_for(pilot, lambda: timeline.browser.picked_txid == picked, what="two rows up")
         refreshes = timeline.refreshes
         started = time.monotonic()
         for n in range(30):  # 3 s of commits, each published at once (sync interval 0s)
@@ -64,13 +66,13 @@ async def test_the_timeline_follows_a_live_engine_without_ctrl_r(tmp_path, monke
             await pilot.pause(0.1)
         await wait_for(
             pilot,
-            lambda: timeline.points.last_txid == db_txid(board) == picked + 32,
+            lambda: timeline.browser.points.last_txid == db_txid(board) == picked + 32,
             timeout=10,
             what="the refresh",
         )
         elapsed = time.monotonic() - started
-        assert timeline.picked_txid == picked and app.focused.id == "points"
-        assert table.row_count == len(timeline.points)
+        assert timeline.browser.picked_txid == picked and app.focused.id == "points"
+        assert table.row_count == len(timeline.browser.points)
         # throttled: at most one refresh per REFRESH_SECONDS, not one per publication
         assert 1 <= timeline.refreshes - refreshes <= elapsed / 1.0 + 1
         # and each refresh fetched only the records written since the one before
@@ -119,15 +121,17 @@ async def test_the_timeline_follows_an_attached_daemon(tmp_path, monkeypatch):
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("t")
             timeline = app.timeline_screen
-            await wait_for(pilot, lambda: timeline.points is not None, what="the replica")
-            assert timeline.points.last_txid == 200
+            await wait_for(pilot, lambda: timeline.browser.points is not None, what="the replica")
+            assert timeline.browser.points.last_txid == 200
             await pilot.pause(1.0)
-            assert timeline.points.last_txid == 200  # nothing new: nothing moves
+            assert timeline.browser.points.last_txid == 200  # nothing new: nothing moves
 
             # the daemon publishes 200 more transactions
             await write_records(url, records[21:], payloads[20:])
             board.update_replica("/srv/app.db", "s3", published_txid=400)
-            await wait_for(pilot, lambda: timeline.points.last_txid == 400, what="the refresh")
-            assert timeline.picked_txid == 400  # it was on the latest point: it follows
+            await wait_for(
+                pilot, lambda: timeline.browser.points.last_txid == 400, what="the refresh"
+            )
+            assert timeline.browser.picked_txid == 400  # it was on the latest point: it follows
     finally:
         await server.stop()

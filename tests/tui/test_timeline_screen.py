@@ -21,6 +21,7 @@ from litetool.storage import Replica, object_key
 from litetool.timespec import format_instant_us
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.display import format_bytes, format_time_us
+from litetool.tui.restore_point_browser import RestorePointBrowser
 from litetool.tui.timeline_screen import TimelineScreen
 from litetool.tui.timeline_tables import PENDING
 
@@ -47,18 +48,18 @@ async def go_to(pilot, text: str) -> None:
 
 async def loaded(pilot) -> TimelineScreen:
     timeline = pilot.app.timeline_screen
-    await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+    await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
     return timeline
 
 
 async def settled(pilot) -> None:
     timeline = pilot.app.timeline_screen
-    await wait_for(pilot, lambda: timeline.details_settled, what="segment details")
+    await wait_for(pilot, lambda: timeline.browser.details_settled, what="segment details")
 
 
 def txids_on_screen(timeline: TimelineScreen) -> range:
     rows = timeline.query_one("#points").visible_rows()
-    first = timeline.window[0]
+    first = timeline.browser.window[0]
     return range(first + rows.start, first + rows.stop)
 
 
@@ -90,87 +91,100 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         text = screen_text(app)
         assert info.generation in text and "first run" in text
         assert f"{info.first_txid}..{info.last_txid}" in text
-        assert timeline.picked_txid == info.last_txid  # the latest point to start with
+        assert timeline.browser.picked_txid == info.last_txid  # the latest point to start with
         assert "l Live" not in text  # read-only browsing: no live screen
 
         await pilot.press("enter")  # generation -> its restore points
         await wait_for(pilot, lambda: app.focused.id == "points", what="the points table")
         await pilot.press("up", "up", "up")
-        await wait_for(pilot, lambda: timeline.picked_txid == info.last_txid - 3, what="3 up")
+        await wait_for(
+            pilot, lambda: timeline.browser.picked_txid == info.last_txid - 3, what="3 up"
+        )
         assert f"Restore point txid {info.last_txid - 3} " in screen_text(app)
 
         await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: timeline.picked_txid == info.first_txid, what="ctrl+home")
+        await wait_for(
+            pilot, lambda: timeline.browser.picked_txid == info.first_txid, what="ctrl+home"
+        )
         assert "snapshot" in screen_text(app)
 
         # left/right jump between the histogram's time slices, as the model says
         histogram = timeline.query_one("#histogram")
-        visited = [timeline.picked_txid]
-        while timeline.picked_txid < info.last_txid:
-            expected = timeline.points.step_bucket(timeline.picked_txid, 1, histogram.buckets)
+        visited = [timeline.browser.picked_txid]
+        while timeline.browser.picked_txid < info.last_txid:
+            expected = timeline.browser.points.step_bucket(
+                timeline.browser.picked_txid, 1, histogram.buckets
+            )
             assert expected > visited[-1]
             await pilot.press("right")
-            await wait_for(pilot, lambda e=expected: timeline.picked_txid == e, what="right")
+            await wait_for(
+                pilot, lambda e=expected: timeline.browser.picked_txid == e, what="right"
+            )
             visited.append(expected)
         # the pause after `pause_after` rows is one jump: no stop inside it
         second_burst = info.first_txid + engine_replica.pause_after + 1
         assert second_burst in visited
-        assert len(visited) <= len(timeline.points)
+        assert len(visited) <= len(timeline.browser.points)
         await pilot.press("left")
-        await wait_for(pilot, lambda: timeline.picked_txid < info.last_txid, what="left")
+        await wait_for(pilot, lambda: timeline.browser.picked_txid < info.last_txid, what="left")
         assert "▲" in screen_text(app)
 
         # go to a txid, then to a time (the latest commit at or before it)
         await go_to(pilot, f"#{info.first_txid + 5}")
-        assert timeline.picked_txid == info.first_txid + 5
+        assert timeline.browser.picked_txid == info.first_txid + 5
         target_txid = info.first_txid + 7
         index = await replica.fetch_details(await replica.load_generation(info.generation))
         instant = format_instant_us(index.commit_time_us(target_txid))
         await go_to(pilot, instant)
-        await wait_for(pilot, lambda: timeline.picked_txid == target_txid, what="the jump")
+        await wait_for(pilot, lambda: timeline.browser.picked_txid == target_txid, what="the jump")
         assert app.focused.id == "points"
 
         await go_to(pilot, "1999-01-01T00:00Z")
         assert "nothing committed at or before" in screen_text(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.focused.id == "points", what="escape")
-        assert timeline.picked_txid == target_txid
+        assert timeline.browser.picked_txid == target_txid
 
 
 async def test_the_table_window_slides_with_the_cursor(engine_replica, monkeypatch):
-    monkeypatch.setattr(TimelineScreen, "WINDOW_ROWS", 6)
+    monkeypatch.setattr(RestorePointBrowser, "WINDOW_ROWS", 6)
     app = browse(engine_replica.url)
     async with app.run_test(size=SIZE) as pilot:
         timeline = await loaded(pilot)
-        points = timeline.points
+        points = timeline.browser.points
         table = timeline.query_one("#points")
-        assert table.row_count == 6 and timeline.window == (points.last_txid - 5, points.last_txid)
+        assert table.row_count == 6 and timeline.browser.window == (
+            points.last_txid - 5,
+            points.last_txid,
+        )
         await pilot.press("enter")
         for _ in range(6):
             await pilot.press("up")
         # the cursor reached the top row, so the window slid up (and stays 6 rows)
         await wait_for(
-            pilot, lambda: timeline.picked_txid == points.last_txid - 6, what="six rows up"
+            pilot, lambda: timeline.browser.picked_txid == points.last_txid - 6, what="six rows up"
         )
-        assert timeline.window[0] < points.last_txid - 6 < timeline.window[1]
+        assert timeline.browser.window[0] < points.last_txid - 6 < timeline.browser.window[1]
         assert table.row_count == 6
 
         await go_to(pilot, f"#{points.first_txid}")
         await wait_for(
             pilot,
-            lambda: timeline.window == (points.first_txid, points.first_txid + 5),
+            lambda: timeline.browser.window == (points.first_txid, points.first_txid + 5),
             what="the window at the first point",
         )
         await pilot.press("ctrl+end")  # the window's last row: the window slides past it
         await wait_for(
             pilot,
-            lambda: timeline.picked_txid == points.first_txid + 5
-            and timeline.window[0] < points.first_txid + 5 < timeline.window[1],
+            lambda: (
+                timeline.browser.picked_txid == points.first_txid + 5
+                and timeline.browser.window[0] < points.first_txid + 5 < timeline.browser.window[1]
+            ),
             what="ctrl+end",
         )
         await pilot.press("down")
         await wait_for(
-            pilot, lambda: timeline.picked_txid == points.first_txid + 6, what="one down"
+            pilot, lambda: timeline.browser.picked_txid == points.first_txid + 6, what="one down"
         )
         assert table.row_count == 6
 
@@ -183,7 +197,7 @@ async def test_a_missing_replica_is_one_line(tmp_path):
         text = screen_text(app)
         assert "replica replica: error: " in text and "no litetool replica at" in text
         assert "Traceback" not in text
-        assert timeline.points is None
+        assert timeline.browser.points is None
 
 
 async def test_next_replica_switches_what_is_browsed(engine_replica, tmp_path):
@@ -197,10 +211,12 @@ async def test_next_replica_switches_what_is_browsed(engine_replica, tmp_path):
         timeline = await loaded(pilot)
         assert "(1/2, r: next)" in screen_text(app)
         await pilot.press("r")
-        await wait_for(pilot, lambda: "second" in screen_text(app) and timeline.points is None)
+        await wait_for(
+            pilot, lambda: "second" in screen_text(app) and timeline.browser.points is None
+        )
         await wait_for(pilot, lambda: "no litetool replica" in screen_text(app))
         await pilot.press("r")
-        await wait_for(pilot, lambda: timeline.points is not None)
+        await wait_for(pilot, lambda: timeline.browser.points is not None)
         assert timeline.target.name == "first"
 
 
@@ -215,7 +231,7 @@ async def test_only_the_segments_on_screen_are_fetched(tmp_path, monkeypatch):
     app = browse(url)
     async with app.run_test(size=SIZE) as pilot:
         timeline = await loaded(pilot)
-        points = timeline.points
+        points = timeline.browser.points
         assert (points.first_txid, points.last_txid) == (0, 400)
         assert all(segment.detail is None for segment in points.segments)
         table = timeline.query_one("#points")
@@ -299,23 +315,23 @@ async def test_go_to_a_time_lands_where_restore_at_does(tmp_path, monkeypatch):
 
     fetched, gate = count_segment_fetches(monkeypatch)
     gate.set()
-    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
+    monkeypatch.setattr(RestorePointBrowser, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
     app = browse(url)
     async with app.run_test(size=SIZE) as pilot:
         timeline = await loaded(pilot)
-        segment_20 = timeline.points.segment_for(191)
+        segment_20 = timeline.browser.points.segment_for(191)
         assert segment_20.detail is None and not fetched
         for instant in instants:
             await go_to(pilot, format_instant_us(instant))
             await wait_for(
                 pilot,
-                lambda instant=instant: timeline.picked_txid == expected[instant],
+                lambda instant=instant: timeline.browser.picked_txid == expected[instant],
                 what=f"the jump to {expected[instant]}",
             )
             assert app.focused.id == "points"
         # only the segments the instants fell inside were fetched (20, 6 and 13)
         assert sorted(fetched) == sorted(
-            timeline.points.segment_for(txid).digest for txid in (191, 55, 123)
+            timeline.browser.points.segment_for(txid).digest for txid in (191, 55, 123)
         )
 
 
@@ -325,7 +341,7 @@ async def test_a_go_to_that_lands_at_once_supersedes_one_waiting_for_a_segment(
     url = (tmp_path / "long").as_uri()
     await write_long_replica(url, segments=40, per_segment=10)
     fetched, gate = count_segment_fetches(monkeypatch)  # the gate holds every fetch
-    monkeypatch.setattr(TimelineScreen, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
+    monkeypatch.setattr(RestorePointBrowser, "DETAILS_DELAY_SECONDS", 3600.0)  # no row fetches
     app = browse(url)
     async with app.run_test(size=SIZE) as pilot:
         timeline = await loaded(pilot)
@@ -334,11 +350,13 @@ async def test_a_go_to_that_lands_at_once_supersedes_one_waiting_for_a_segment(
         await wait_for(pilot, lambda: fetched, what="the fetch of segment 6")
         # ... and a txid lands at once, while it still waits
         await go_to(pilot, "#300")
-        await wait_for(pilot, lambda: timeline.picked_txid == 300, what="the jump to 300")
+        await wait_for(pilot, lambda: timeline.browser.picked_txid == 300, what="the jump to 300")
         gate.set()
-        await wait_for(pilot, lambda: not timeline.points.point(55).pending, what="segment 6")
+        await wait_for(
+            pilot, lambda: not timeline.browser.points.point(55).pending, what="segment 6"
+        )
         await pilot.pause()  # (the go-to it waited for would have been applied with it)
-        assert timeline.picked_txid == 300  # the earlier go-to did not jump back to 55
+        assert timeline.browser.picked_txid == 300  # the earlier go-to did not jump back to 55
 
 
 async def test_a_segment_that_cannot_be_fetched_stays_pending_and_says_why(tmp_path):
@@ -354,7 +372,7 @@ async def test_a_segment_that_cannot_be_fetched_stays_pending_and_says_why(tmp_p
         text = screen_text(app)
         assert f"segment {last_segment.digest[:12]} (txids 391..400): error: " in text
         assert "Traceback" not in text
-        points = timeline.points
+        points = timeline.browser.points
         assert points.point(395).pending and not points.point(385).pending
         assert timeline.query_one("#points").get_cell("395", "time") == PENDING
         # not fetched again and again: moving on the screen leaves it failed
@@ -362,8 +380,8 @@ async def test_a_segment_that_cannot_be_fetched_stays_pending_and_says_why(tmp_p
         await settled(pilot)
         assert points.point(395).pending
         # a time inside it cannot be resolved without it: the same error, no jump
-        picked = timeline.picked_txid
+        picked = timeline.browser.picked_txid
         await go_to(pilot, format_instant_us(BASE_TIME_US + 395_000_000))
         await settled(pilot)
-        assert timeline.picked_txid == picked
+        assert timeline.browser.picked_txid == picked
         assert f"segment {last_segment.digest[:12]} (txids 391..400): error: " in screen_text(app)

@@ -37,7 +37,7 @@ async def test_zoom_keys_change_the_histogram_and_the_steps(tmp_path):
     app = LitetoolApp(TuiOptions(replicas=(ReplicaTarget("replica", url, (url,)),)))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         timeline = app.timeline_screen
-        await wait_for(pilot, lambda: timeline.points is not None, what="restore points")
+        await wait_for(pilot, lambda: timeline.browser.points is not None, what="restore points")
         histogram = timeline.query_one("#histogram")
         units = dict(UNITS)
 
@@ -71,22 +71,22 @@ async def test_zoom_keys_change_the_histogram_and_the_steps(tmp_path):
         await shown("Commits over time: 1 column = 1 day")
         assert "/day" in screen_text(app)
         # ← goes to the first commit of the previous day that has commits
-        picked = timeline.picked_txid
+        picked = timeline.browser.picked_txid
         assert picked == last_txid
         day = utc(time_of[picked]).date()
-        await press_until("left", lambda: timeline.picked_txid != picked, "a step back")
-        landed = timeline.picked_txid
+        await press_until("left", lambda: timeline.browser.picked_txid != picked, "a step back")
+        landed = timeline.browser.picked_txid
         assert utc(time_of[landed]).date() == day.fromordinal(day.toordinal() - 1)
         assert utc(time_of[landed - 1]).date() < utc(time_of[landed]).date()
-        await press_until("right", lambda: timeline.picked_txid != landed, "a step on")
-        assert utc(time_of[timeline.picked_txid]).date() == day
+        await press_until("right", lambda: timeline.browser.picked_txid != landed, "a step on")
+        assert utc(time_of[timeline.browser.picked_txid]).date() == day
 
         # at an hour a column, one step is the previous hour with commits: 8 h earlier
         await pilot.press("plus")
         await level_is(units["hour"])
-        before = timeline.picked_txid
-        await press_until("left", lambda: timeline.picked_txid != before, "a step back")
-        assert time_of[before] - time_of[timeline.picked_txid] == SPREAD_STEP_US
+        before = timeline.browser.picked_txid
+        await press_until("left", lambda: timeline.browser.picked_txid != before, "a step back")
+        assert time_of[before] - time_of[timeline.browser.picked_txid] == SPREAD_STEP_US
         assert "▲" in screen_text(app)
 
         await pilot.press("minus", "minus")

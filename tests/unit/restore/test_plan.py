@@ -10,12 +10,11 @@ from restore_builders import index_of, segment_of, snapshot_at
 from litetool.errors import CorruptObject, NoBackupFound, TargetUnreachable
 from litetool.restore.plan import (
     BrokenGeneration,
-    RestoreTarget,
     fallback_point,
-    last_txid_at_or_before,
     latest_reachable,
     plan_restore,
 )
+from litetool.restore.restore_point import RestoreTarget, last_txid_at_or_before
 from litetool.restore.session import broken_object_hint
 from litetool.storage import new_generation_id, object_key
 from litetool.timespec import format_instant_us, parse_instant, to_us
