@@ -6,8 +6,9 @@ The replica format, pure (bytes in, values out): ``format`` (``keys``,
 keeps), ``location`` (URL parsing), ``aws_environment`` (an S3 replica's
 endpoint, region and credentials).
 I/O: ``store`` (every obstore call, counted in ``stats`` and translated by
-``obstore_errors``), ``replica`` (the async API), ``snapshot_upload``,
-``lease``, ``gc``. The byte-level format is docs/FORMAT.md.
+``obstore_errors``), ``replica`` (the async API), ``index`` (the index
+reader: record keys, views, tips), ``snapshot_upload``, ``lease``, ``gc``,
+``concurrency`` (bounded gathers, thread hops). The byte-level format is docs/FORMAT.md.
 """
 
 from litetool.storage.format.envelope import (
