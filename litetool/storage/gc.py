@@ -38,7 +38,7 @@ from litetool.storage.format.keys import KeyKind, object_key, try_parse_key
 from litetool.storage.format.manifest import SnapshotManifest
 from litetool.storage.index import IndexReader, RecordKeys, RecordRef
 from litetool.storage.retention import plan_retention
-from litetool.storage.store import ObjectMeta, Store
+from litetool.storage.store import ObjectMeta, Store, delete_all, list_objects
 
 #: Reads and verifies the snapshot manifest named by a digest (``Replica.fetch_manifest``).
 FetchManifest = Callable[[str], Awaitable[SnapshotManifest]]
@@ -65,7 +65,7 @@ class _Listing:
 
 async def _list_root(store: Store) -> _Listing:
     listing = _Listing({}, {}, 0)
-    async for meta in store.list(""):
+    async for meta in list_objects(store, ""):
         parsed = try_parse_key(meta.key)
         if parsed is None:
             listing.ignored_keys += 1
@@ -205,8 +205,8 @@ async def collect_garbage(
         else:
             young += 1
     # Records before objects: a reader never sees a record naming a deleted object.
-    await store.delete(doomed_records)
-    await store.delete(doomed_objects)
+    await delete_all(store, doomed_records)
+    await delete_all(store, doomed_objects)
     return GcReport(
         deleted_objects=len(doomed_objects),
         deleted_object_bytes=doomed_bytes,

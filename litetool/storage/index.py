@@ -47,7 +47,7 @@ from litetool.storage.format.keys import (
     validate_generation,
 )
 from litetool.storage.format.records import IndexRecord, decode_record
-from litetool.storage.store import ObjectMeta, Store
+from litetool.storage.store import ObjectMeta, Store, list_objects
 
 #: What a broken index record raises while a generation loads.
 _RECORD_ERRORS = (CorruptObject, ObjectNotFound, ReplicaFormatError)
@@ -161,7 +161,7 @@ class IndexReader:
         """Record keys per generation (one listing; invalid keys are ignored)."""
         prefix = GENERATIONS_PREFIX if generation is None else generation_prefix(generation)
         found: dict[str, RecordKeys] = {}
-        async for meta in self.store.list(prefix):
+        async for meta in list_objects(self.store, prefix):
             parsed = try_parse_key(meta.key)
             if parsed is None or parsed.generation is None or parsed.seq is None:
                 continue

@@ -44,6 +44,7 @@ from litetool.errors import (
 )
 from litetool.storage import lease as lease_io
 from litetool.storage.concurrency import DEFAULT_CONCURRENCY, gather_limited, in_thread_if_large
+from litetool.storage.counting_store import CountingStore
 from litetool.storage.format.envelope import (
     HEADER_SIZE,
     MAX_PAYLOAD_BYTES,
@@ -73,9 +74,10 @@ from litetool.storage.format.segment import Segment, decode_segment
 from litetool.storage.gc import GcReport, collect_garbage
 from litetool.storage.index import GenerationTip, IndexReader, record_ref
 from litetool.storage.location import Location, parse_location
+from litetool.storage.obstore_store import open_store
 from litetool.storage.snapshot_upload import upload_snapshot
 from litetool.storage.stats import RequestStats
-from litetool.storage.store import ALREADY_EXISTS, Store
+from litetool.storage.store import ALREADY_EXISTS
 
 REPLICA_FORMAT = "litetool-replica"
 REPLICA_VERSION = 1
@@ -116,7 +118,7 @@ class Replica:
         self.location = location
         self.name = name or location.display_url
         self.stats = RequestStats()
-        self.store = Store(location, self.stats)
+        self.store = CountingStore(open_store(location), self.stats)
         self.max_object_bytes = max_object_bytes
         self.concurrency = concurrency
         self.index = IndexReader(

@@ -31,7 +31,8 @@ from litetool.storage import (
     object_key,
     parse_location,
 )
-from litetool.storage.location import build_store
+from litetool.storage.obstore_store import build_store
+from litetool.storage.store import list_objects
 
 PAGE = 512
 SECOND = 1_000_000
@@ -117,7 +118,7 @@ async def _write_generation(replica, generation, start_us, last_txid, snapshot_t
 
 
 async def _keys(replica):
-    return sorted(meta.key for meta in await replica.store.list_all(""))
+    return sorted([meta.key async for meta in list_objects(replica.store, "")])
 
 
 # -- format marker -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from litetool.storage import (
     new_generation_id,
     object_key,
 )
+from litetool.storage.store import list_objects
 
 PAGE = 512
 SECOND = 1_000_000
@@ -74,7 +75,7 @@ async def _write_generation(replica, generation, start_us, last_txid, snapshot_t
 
 
 async def _keys(replica):
-    return sorted(meta.key for meta in await replica.store.list_all(""))
+    return sorted([meta.key async for meta in list_objects(replica.store, "")])
 
 
 async def test_orphan_objects_wait_for_the_grace_period(replica):
