@@ -283,8 +283,8 @@ async def read_commit_times(replica_dir: Path) -> dict:
 
     replica = Replica.open(replica_dir.resolve().as_uri())
     await replica.ensure_format(create=False)
-    infos = await replica.list_generations()
-    index = await replica.load_generation(infos[0].generation)
+    infos = await replica.index.list_generations()
+    index = await replica.index.load_generation(infos[0].generation)
     times: list[np.ndarray] = []
     mismatches = 0
     for entry in index.segments:

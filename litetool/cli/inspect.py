@@ -84,7 +84,7 @@ async def _replica_listing(args: argparse.Namespace) -> int:
     out: list[dict] = []
     for replica in source.replicas:
         await replica.ensure_format(create=False)
-        infos = await replica.list_generations()
+        infos = await replica.index.list_generations()
         for info in infos:
             if getattr(args, "generation", None) and info.generation != args.generation:
                 continue
@@ -110,7 +110,7 @@ async def _replica_listing(args: argparse.Namespace) -> int:
                     }
                 )
                 continue
-            index = await replica.load_generation(info.generation)
+            index = await replica.index.load_generation(info.generation)
             if args.command == "snapshots":
                 for snap in index.snapshots:
                     out.append(

@@ -91,7 +91,7 @@ async def restored_digest(replica, generation: str, txid: int) -> str:
     """Restore (generation, txid) from ``replica`` into a temp dir; its digest."""
     from litetool.restore import RestoreTarget, execute_plan, plan_fetching
 
-    index = await replica.load_generation(generation)
+    index = await replica.index.load_generation(generation)
     plan, _ = await plan_fetching(
         [(replica.name, index)], RestoreTarget(txid=txid, generation=generation), [replica]
     )

@@ -37,13 +37,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from litetool.errors import (
-    CorruptObject,
-    LitetoolError,
-    NoBackupFound,
-    ObjectNotFound,
-    ReplicaFormatError,
-)
+from litetool.errors import CorruptObject, NoBackupFound, ObjectNotFound
 from litetool.restore.execute import DEFAULT_PARALLELISM, RestoreResult, execute_plan
 from litetool.restore.plan import (
     BrokenGeneration,
@@ -59,13 +53,9 @@ from litetool.restore.plan import (
 )
 from litetool.restore.progress import ProgressReporter
 from litetool.storage import Replica
-from litetool.storage.format.generation import DetailNeeded, GenerationIndex, walk_view
-from litetool.storage.format.keys import index_record_key, object_key, try_parse_key
-from litetool.storage.format.records import IndexRecord, SegmentDetail
-from litetool.storage.replica import RecordKeys, RecordRef, gather_limited
-
-#: What a broken index record raises while a generation loads.
-_RECORD_ERRORS = (CorruptObject, ObjectNotFound, ReplicaFormatError)
+from litetool.storage.format.generation import DetailNeeded
+from litetool.storage.format.keys import object_key, try_parse_key
+from litetool.storage.format.records import SegmentDetail
 
 
 @dataclass
@@ -154,110 +144,15 @@ async def _load_replica(replica: Replica) -> Loaded:
         await replica.ensure_format(create=False)
     except ObjectNotFound:
         return Loaded()
-    listing = await replica.list_record_keys()
-    generations = sorted(listing)
-    results = await gather_limited(
-        (
-            (lambda g=generation: _load_generation(replica, g, listing[g]))
-            for generation in generations
-        ),
-        replica.concurrency,
-    )
     loaded = Loaded()
-    for index, broken in results:
-        if index is not None:
-            loaded.candidates.append((replica.name, index))
-        if broken is not None:
-            loaded.breaks.append(broken)
+    for part in await replica.index.load_known_parts():
+        if part.index is not None:
+            loaded.candidates.append((replica.name, part.index))
+        if part.error is not None:
+            loaded.breaks.append(
+                BrokenGeneration(replica.name, part.generation, part.key, part.error, part.index)
+            )
     return loaded
-
-
-async def _load_generation(
-    replica: Replica, generation: str, keys: RecordKeys
-) -> tuple[GenerationIndex | None, BrokenGeneration | None]:
-    """The generation's index, or the part of it before its first broken record."""
-    try:
-        return await replica.load_view(generation, keys), None
-    except _RECORD_ERRORS:
-        pass
-    # Slow path, only for a generation that failed: find the first broken record.
-    fresh = (await replica.list_record_keys(generation)).get(generation)
-    refs = list(fresh.refs) if fresh is not None else list(keys.refs)
-    error: LitetoolError | None = None
-    key = ""
-    view = walk_view(refs)
-    while view and view[0].first_seq != 0 and not view[0].compacted:
-        missing = view[0].first_seq - 1
-        key = index_record_key(generation, missing)
-        # Not listed: gone, or something a listing skips (a FIFO in a directory).
-        found = await _fetch_or_error(replica, generation, RecordRef(missing, missing, False, key))
-        if isinstance(found, LitetoolError) and not isinstance(found, ObjectNotFound):
-            error = found
-        else:
-            error = ObjectNotFound(key, hint="the records after it cannot be used without it")
-        view = walk_view([ref for ref in refs if ref.seq < missing])
-    records: list[IndexRecord] = []
-    fetched = await gather_limited(
-        ((lambda ref=ref: _fetch_or_error(replica, generation, ref)) for ref in view),
-        replica.concurrency,
-    )
-    for ref, result in zip(view, fetched, strict=True):
-        if isinstance(result, LitetoolError):
-            key, error = ref.key, result
-            break
-        records.append(result)
-    # The longest prefix that keeps the generation's rules (prefixes of a valid view
-    # are valid, so the first record that breaks one is found by bisection).
-    index, valid = _valid_prefix(generation, records)
-    if valid < len(records):
-        key = view[valid].key
-        try:
-            GenerationIndex.from_records(generation, records[: valid + 1])
-        except ReplicaFormatError as exc:
-            error = ReplicaFormatError(f"{key}: {exc.message}")
-    if error is None and index is not None:
-        return index, None  # it loads now (a record moved by GC meanwhile)
-    if error is None:
-        key = index_record_key(generation, 0)
-        error = ObjectNotFound(key, hint=f"generation {generation} has no records left")
-    return index, BrokenGeneration(replica.name, generation, key, error, index)
-
-
-async def _fetch_or_error(
-    replica: Replica, generation: str, ref: RecordRef
-) -> IndexRecord | LitetoolError:
-    try:
-        return await replica.fetch_record(generation, ref)
-    except _RECORD_ERRORS as exc:
-        return exc
-
-
-def _valid_prefix(
-    generation: str, records: list[IndexRecord]
-) -> tuple[GenerationIndex | None, int]:
-    """The index of the longest valid prefix of *records*, and its length."""
-
-    def index_of(count: int) -> GenerationIndex | None:
-        if count == 0:
-            return None
-        try:
-            return GenerationIndex.from_records(generation, records[:count])
-        except ReplicaFormatError:
-            return None
-
-    whole = index_of(len(records))
-    if whole is not None:
-        return whole, len(records)
-    low, high = 0, len(records)  # index_of(low) is valid or low == 0; high is invalid
-    best: GenerationIndex | None = None
-    while high - low > 1:
-        middle = (low + high) // 2
-        found = index_of(middle)
-        if found is not None:
-            low, best = middle, found
-        else:
-            high = middle
-    return best, low
 
 
 async def plan_fetching(

@@ -5,9 +5,14 @@ The replica format, pure (bytes in, values out): ``format`` (``keys``,
 ``generation``, the view of a generation). Pure too: ``retention`` (what GC
 keeps), ``location`` (URL parsing), ``aws_environment`` (an S3 replica's
 endpoint, region and credentials).
-I/O: ``store`` (every obstore call, counted in ``stats`` and translated by
-``obstore_errors``), ``replica`` (the async API), ``snapshot_upload``,
-``lease``, ``gc``. The byte-level format is docs/FORMAT.md.
+I/O: ``store`` (the ``Store`` protocol every request goes through),
+``obstore_store`` (its implementation over obstore, the only importer of
+obstore with ``obstore_errors``, which translates its errors; reads of local
+directories in ``local_file``), ``counting_store`` (a ``Store`` wrapper
+counting requests in ``stats``), ``replica`` (the async API), ``index`` (the
+index reader: record keys, views, tips), ``snapshot_upload``, ``lease``,
+``gc``, ``concurrency`` (bounded gathers, thread hops). The byte-level format
+is docs/FORMAT.md.
 """
 
 from litetool.storage.format.envelope import (
@@ -57,7 +62,8 @@ from litetool.storage.format.segment import (
 )
 from litetool.storage.gc import GcReport
 from litetool.storage.lease import Lease, LeaseDocument
-from litetool.storage.location import Location, forget_memory_stores, parse_location
+from litetool.storage.location import Location, parse_location
+from litetool.storage.obstore_store import forget_memory_stores
 from litetool.storage.replica import ObjectRef, Replica
 from litetool.storage.retention import RetentionPlan, plan_retention
 from litetool.storage.stats import RequestCounts, RequestStats

@@ -16,7 +16,7 @@ and not in a way that composes with litetool's own options (obstore 0.12):
   the machine) for some, and fails with its answer.
 
 So litetool resolves these here, in the order the AWS CLI and SDKs use, and
-``location.build_store`` passes every value explicitly (static keys through
+``obstore_store.build_store`` passes every value explicitly (static keys through
 a credential provider, so no variable can be paired with them)::
 
     endpoint     option endpoint > AWS_ENDPOINT_URL_S3 > AWS_ENDPOINT_URL > AWS_ENDPOINT

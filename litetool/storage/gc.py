@@ -28,17 +28,20 @@ syncs, or with the lease acquired.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from litetool.errors import ObjectNotFound
+from litetool.storage.concurrency import gather_limited
 from litetool.storage.format.generation import GenerationIndex
 from litetool.storage.format.keys import KeyKind, object_key, try_parse_key
+from litetool.storage.format.manifest import SnapshotManifest
+from litetool.storage.index import IndexReader, RecordKeys, RecordRef
 from litetool.storage.retention import plan_retention
-from litetool.storage.store import ObjectMeta
+from litetool.storage.store import ObjectMeta, Store, delete_all, list_objects
 
-if TYPE_CHECKING:
-    from litetool.storage.replica import RecordKeys, RecordRef, Replica
+#: Reads and verifies the snapshot manifest named by a digest (``Replica.fetch_manifest``).
+FetchManifest = Callable[[str], Awaitable[SnapshotManifest]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +63,9 @@ class _Listing:
     ignored_keys: int
 
 
-async def _list_root(replica: Replica) -> _Listing:
-    from litetool.storage.replica import RecordKeys
-
+async def _list_root(store: Store) -> _Listing:
     listing = _Listing({}, {}, 0)
-    async for meta in replica.store.list(""):
+    async for meta in list_objects(store, ""):
         parsed = try_parse_key(meta.key)
         if parsed is None:
             listing.ignored_keys += 1
@@ -92,22 +93,26 @@ def _trim_point(index: GenerationIndex, keep_from_txid: int) -> int:
 
 
 async def collect_garbage(
-    replica: Replica, retention_seconds: float, grace_seconds: float, now_us: int
+    reader: IndexReader,
+    fetch_manifest: FetchManifest,
+    retention_seconds: float,
+    grace_seconds: float,
+    now_us: int,
 ) -> GcReport:
-    """Delete what no retained restore point needs (see the module docstring)."""
-    from litetool.storage.replica import gather_limited
-
+    """Delete what no retained restore point needs (see the module docstring), from
+    the replica root whose index records *reader* reads."""
     if retention_seconds < 0 or grace_seconds < 0:
         raise ValueError("retention and grace periods cannot be negative")
     cutoff_us = now_us - int(grace_seconds * 1_000_000)
-    listing = await _list_root(replica)
+    store = reader.store
+    listing = await _list_root(store)
     generations = sorted(listing.records)
     loaded = await gather_limited(
         [
-            (lambda g=generation: replica.load_view(g, listing.records[g]))
+            (lambda g=generation: reader.load_view(g, listing.records[g]))
             for generation in generations
         ],
-        replica.concurrency,
+        reader.concurrency,
     )
     indexes = dict(zip(generations, loaded, strict=True))
     plan = plan_retention(loaded, now_us - int(retention_seconds * 1_000_000))
@@ -162,8 +167,8 @@ async def collect_garbage(
     # Records that stay but are not in a view (covered, within the grace period):
     # a reader may still be using them, so what they name stays too.
     extra = await gather_limited(
-        [(lambda g=g, r=r: replica.fetch_record(g, r)) for g, r in extra_refs],
-        replica.concurrency,
+        [(lambda g=g, r=r: reader.fetch_record(g, r)) for g, r in extra_refs],
+        reader.concurrency,
     )
     for record in extra:
         named |= {entry.digest for entry in record.segments}
@@ -182,8 +187,8 @@ async def collect_garbage(
                 hint="a retained snapshot's manifest is missing; garbage collection stopped",
             )
     manifests = await gather_limited(
-        [(lambda d=d: replica.fetch_manifest(d)) for d in dict.fromkeys(manifest_digests)],
-        replica.concurrency,
+        [(lambda d=d: fetch_manifest(d)) for d in dict.fromkeys(manifest_digests)],
+        reader.concurrency,
     )
     for manifest in manifests:
         named.update(manifest.chunks)
@@ -200,8 +205,8 @@ async def collect_garbage(
         else:
             young += 1
     # Records before objects: a reader never sees a record naming a deleted object.
-    await replica.store.delete(doomed_records)
-    await replica.store.delete(doomed_objects)
+    await delete_all(store, doomed_records)
+    await delete_all(store, doomed_objects)
     return GcReport(
         deleted_objects=len(doomed_objects),
         deleted_object_bytes=doomed_bytes,

@@ -41,8 +41,9 @@ from litetool.storage.format.records import (
     SegmentEntry,
     SnapshotEntry,
 )
+from litetool.storage.index import GenerationTip
 from litetool.storage.lease import Lease
-from litetool.storage.replica import Buffer, GenerationTip, Replica
+from litetool.storage.replica import Buffer, Replica
 
 
 def _now_us() -> int:

@@ -1,4 +1,5 @@
-"""Replica locations: the one parser from a URL or path to an object store.
+"""Replica locations: the one parser from a URL or path to where a replica lives
+(a :class:`Location`; ``obstore_store`` builds the store from it).
 
 Accepted forms::
 
@@ -40,23 +41,12 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from litetool.errors import ConfigError, ObjectNotFound
-from litetool.storage.aws_environment import S3Settings, StaticCredentials, resolve_s3_settings
-from litetool.storage.client_env import client_options_from_env
-from litetool.storage.format.keys import MARKER_KEY
-
-DEFAULT_TIMEOUT_SECONDS = 30.0
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_RETRY_TIMEOUT_SECONDS = 20.0
+from litetool.errors import ConfigError
 
 _SCHEMES = {
     "file": "file",
@@ -316,176 +306,3 @@ def parse_location(url: str, options: Mapping[str, Any] | None = None) -> Locati
     prefix = _parse_prefix(parts.path)
     merged, secrets = _merge_options(scheme, parts.query, options)
     return Location(scheme, parts.netloc, prefix, merged, secrets)
-
-
-# -- building stores ----------------------------------------------------------------------
-
-_memory_stores: dict[str, Any] = {}
-_memory_lock = threading.Lock()
-
-
-def forget_memory_stores() -> None:
-    """Drop every ``memory://`` store (tests)."""
-    with _memory_lock:
-        _memory_stores.clear()
-
-
-def _client_options(location: Location, *, allow_http: bool = False) -> dict[str, Any]:
-    options = location.options
-    client: dict[str, Any] = {
-        **{
-            key: value
-            for key, value in client_options_from_env(location.scheme).items()
-            if key not in options  # an option of the replica comes first
-        },
-        "timeout": timedelta(seconds=options.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
-        "connect_timeout": timedelta(
-            seconds=options.get("connect_timeout_seconds", DEFAULT_CONNECT_TIMEOUT_SECONDS)
-        ),
-    }
-    endpoint = options.get("endpoint")
-    if allow_http or (endpoint is not None and endpoint.lower().startswith("http://")):
-        # These client options replace the ones obstore read from the environment:
-        # AWS_ALLOW_HTTP must be carried over here (aws_environment decides it).
-        client["allow_http"] = True
-    return client
-
-
-def _retry_config(location: Location) -> dict[str, Any]:
-    options = location.options
-    return {
-        "max_retries": options.get("max_retries", DEFAULT_MAX_RETRIES),
-        "retry_timeout": timedelta(
-            seconds=options.get("retry_timeout_seconds", DEFAULT_RETRY_TIMEOUT_SECONDS)
-        ),
-        "backoff": {
-            "init_backoff": timedelta(milliseconds=100),
-            "max_backoff": timedelta(seconds=5),
-            "base": 2,
-        },
-    }
-
-
-# Resolved for S3 by aws_environment and passed by other means.
-_S3_RESOLVED = frozenset(
-    {"endpoint", "region", "access_key_id", "secret_access_key", "session_token"}
-)
-
-
-def _store_config(location: Location) -> dict[str, Any]:
-    """The obstore ``config`` dict (may contain secrets: never log it)."""
-    values = {**location.options, **location.secrets}
-    renames = {
-        "s3": {"virtual_hosted_style": "virtual_hosted_style_request"},
-        "gs": {"endpoint": "base_url", "service_account_path": "service_account"},
-        "az": {"sas_token": "sas_key", "bearer_token": "token"},
-    }[location.scheme]
-    network_only = {
-        "timeout_seconds",
-        "connect_timeout_seconds",
-        "max_retries",
-        "retry_timeout_seconds",
-        "allow_http",
-    }
-    return {
-        renames.get(name, name): value for name, value in values.items() if name not in network_only
-    }
-
-
-def resolve_s3(location: Location, environ: Mapping[str, str] | None = None) -> S3Settings:
-    """Endpoint, region and credentials of an S3 location, from its options and the
-    AWS environment (``aws_environment``); ConfigError naming the location."""
-    try:
-        return resolve_s3_settings(
-            location.options, location.secrets, os.environ if environ is None else environ
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{location.display_url}: {exc.message}", hint=exc.hint) from None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedStore:
-    """An obstore store, the secrets it was given (to scrub from messages) and
-    what the log may say about how it was configured."""
-
-    store: Any
-    secrets: list[str] = field(repr=False)
-    facts: Mapping[str, str]
-
-
-def build_store(location: Location, *, create: bool = False) -> Any:
-    """An obstore store for *location*. Only ``create`` makes a missing local root."""
-    return open_store(location, create=create).store
-
-
-def open_store(location: Location, *, create: bool = False) -> OpenedStore:
-    """Build the store for *location* (no request is made); see :func:`build_store`."""
-    from obstore.exceptions import BaseError
-    from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
-
-    from litetool.storage.obstore_errors import scrub
-
-    secrets = location.secret_values()
-    if location.scheme == "memory":
-        name = location.display_url
-        with _memory_lock:
-            store = _memory_stores.get(name)
-            if store is None:
-                store = _memory_stores[name] = MemoryStore()
-            return OpenedStore(store, secrets, {})
-    if location.scheme == "file":
-        root = Path(location.root)
-        if not create and not root.is_dir():
-            raise ObjectNotFound(MARKER_KEY, hint=f"there is no replica directory {location.root}")
-        try:
-            return OpenedStore(LocalStore(root, mkdir=create), secrets, {})
-        except BaseError as exc:
-            raise ConfigError(f"cannot open {location.display_url}: {scrub(exc, [])}") from None
-    config = _store_config(location)
-    extra: dict[str, Any] = {}
-    facts: dict[str, str] = {}
-    allow_http = False
-    if location.scheme == "s3":
-        settings = resolve_s3(location)
-        config = {name: value for name, value in config.items() if name not in _S3_RESOLVED}
-        config.update(settings.obstore_config())
-        allow_http = settings.allow_http
-        secrets = secrets + settings.secret_values()
-        facts = settings.describe()
-        if settings.credentials is not None:
-            extra["credential_provider"] = _StaticCredentialProvider(settings.credentials)
-    classes = {"s3": S3Store, "gs": GCSStore, "az": AzureStore}
-    try:
-        store = classes[location.scheme](
-            location.root,
-            prefix=location.prefix or None,
-            config=config,
-            client_options=_client_options(location, allow_http=allow_http),
-            retry_config=_retry_config(location),
-            **extra,
-        )
-    except (BaseError, ValueError, TypeError) as exc:
-        raise ConfigError(
-            f"cannot configure {location.display_url}: {scrub(exc, secrets)}"
-        ) from None
-    return OpenedStore(store, secrets, facts)
-
-
-class _StaticCredentialProvider:
-    """Static S3 keys for obstore. Passed this way, obstore pairs them with nothing
-    from the environment (it would add AWS_SESSION_TOKEN to keys from the options);
-    obstore asks once, as they never expire."""
-
-    def __init__(self, credentials: StaticCredentials) -> None:
-        self._credentials = credentials
-
-    def __repr__(self) -> str:
-        return f"StaticCredentials({self._credentials.access_key_id!r}, secret redacted)"
-
-    def __call__(self) -> dict[str, Any]:
-        return {
-            "access_key_id": self._credentials.access_key_id,
-            "secret_access_key": self._credentials.secret_access_key,
-            "token": self._credentials.session_token,
-            "expires_at": None,
-        }

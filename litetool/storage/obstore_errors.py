@@ -1,6 +1,6 @@
 """The one place where obstore exceptions become litetool errors.
 
-Every I/O call in ``litetool.storage`` runs inside :func:`translate_errors`,
+Every obstore call (``obstore_store``) runs inside :func:`translate_errors`,
 which maps, most specific first::
 
     S3 credentials from instance metadata failed
@@ -40,7 +40,7 @@ contained a secret, the chained cause is a scrubbed copy so that no traceback
 can print the secret either.
 
 obstore already retries connection errors, timeouts and 5xx with backoff
-(configured in ``location.py``); no second blind retry layer is stacked here.
+(configured in ``obstore_store.py``); no second blind retry layer is stacked here.
 """
 
 from __future__ import annotations

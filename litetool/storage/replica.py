@@ -3,9 +3,9 @@
 A :class:`Replica` is one replica root (docs/FORMAT.md). Writers put objects
 first (:meth:`Replica.put_object`, :meth:`Replica.put_snapshot`), then publish
 the index record that names them (:meth:`Replica.publish_record`, the commit
-point). Readers list and load records first (:meth:`Replica.list_generations`,
-:meth:`Replica.load_generation`), then fetch and verify the objects they name.
-Every key read from a listing is validated; unknown keys are ignored.
+point). Readers list and load records first, through the replica's index
+reader (``replica.index``: ``index.py``), then fetch and verify the objects
+they name.
 
 Contracts:
 
@@ -27,11 +27,10 @@ Contracts:
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from litetool.crashpoints import crash_point
 from litetool.errors import (
@@ -44,9 +43,10 @@ from litetool.errors import (
     StorageUnavailable,
 )
 from litetool.storage import lease as lease_io
+from litetool.storage.concurrency import DEFAULT_CONCURRENCY, gather_limited, in_thread_if_large
+from litetool.storage.counting_store import CountingStore
 from litetool.storage.format.envelope import (
     HEADER_SIZE,
-    MAX_DOCUMENT_BYTES,
     MAX_PAYLOAD_BYTES,
     ObjectKind,
     decode_object,
@@ -55,25 +55,9 @@ from litetool.storage.format.envelope import (
     max_manifest_bytes,
     max_stored_bytes,
 )
-from litetool.storage.format.generation import (
-    GenerationIndex,
-    GenerationInfo,
-    check_contiguous,
-    plan_compaction,
-    walk_view,
-)
+from litetool.storage.format.generation import GenerationIndex, plan_compaction
 from litetool.storage.format.json_fields import Fields, dump_json, parse_json_object
-from litetool.storage.format.keys import (
-    GENERATIONS_PREFIX,
-    MARKER_KEY,
-    KeyKind,
-    ParsedKey,
-    generation_prefix,
-    object_key,
-    record_key,
-    try_parse_key,
-    validate_generation,
-)
+from litetool.storage.format.keys import MARKER_KEY, object_key
 from litetool.storage.format.manifest import (
     DEFAULT_CHUNK_SIZE,
     SnapshotManifest,
@@ -84,29 +68,26 @@ from litetool.storage.format.records import (
     SegmentDetail,
     SegmentEntry,
     SnapshotEntry,
-    decode_record,
     encode_record,
 )
 from litetool.storage.format.segment import Segment, decode_segment
 from litetool.storage.gc import GcReport, collect_garbage
+from litetool.storage.index import GenerationTip, IndexReader, record_ref
 from litetool.storage.location import Location, parse_location
+from litetool.storage.obstore_store import open_store
 from litetool.storage.snapshot_upload import upload_snapshot
 from litetool.storage.stats import RequestStats
-from litetool.storage.store import ALREADY_EXISTS, ObjectMeta, Store
+from litetool.storage.store import ALREADY_EXISTS
 
 REPLICA_FORMAT = "litetool-replica"
 REPLICA_VERSION = 1
 MAX_MARKER_BYTES = 64 << 10
 #: The largest stored object ever read: the envelope bound plus zstd's worst case.
 DEFAULT_MAX_OBJECT_BYTES = HEADER_SIZE + MAX_PAYLOAD_BYTES + (MAX_PAYLOAD_BYTES >> 7) + (1 << 20)
-#: Below this, compressing/hashing inline beats a thread hop.
-THREAD_THRESHOLD_BYTES = 256 << 10
-DEFAULT_CONCURRENCY = 8
 #: Snapshot chunks in flight at once: each holds about 8-12 MiB (the 4 MiB chunk,
 #: compressed, enveloped), and compressing is CPU-bound on a small machine.
 SNAPSHOT_CONCURRENCY = 4
 
-T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview
 
 
@@ -117,81 +98,6 @@ class ObjectRef:
     digest: str
     stored_bytes: int
     uploaded: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRef:
-    """One record key from a listing: the records ``first_seq..seq`` it stands for."""
-
-    seq: int
-    first_seq: int
-    compacted: bool
-    key: str
-
-
-@dataclass(slots=True)
-class RecordKeys:
-    """The record keys of one generation, from a listing."""
-
-    refs: list[RecordRef] = field(default_factory=list)
-    metas: dict[str, ObjectMeta] = field(default_factory=dict)
-
-    def add(self, parsed: ParsedKey, meta: ObjectMeta) -> None:
-        """A record key from a listing (*parsed*: its ``parse_key``)."""
-        assert parsed.seq is not None
-        compacted = parsed.kind is KeyKind.COMPACTED_RECORD
-        ref = RecordRef(parsed.seq, parsed.first_seq or 0, compacted, meta.key)
-        self.refs.append(ref)
-        self.metas[ref.key] = meta
-
-    def view(self) -> list[RecordRef]:
-        """The records a reader loads, oldest first (see ``walk_view``)."""
-        return walk_view(self.refs)
-
-    def __len__(self) -> int:
-        return len(self.refs)
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationTip:
-    """The end of a generation, as a resuming writer needs it (``Replica.load_tip``)."""
-
-    generation: str
-    last_txid: int
-    next_seq: int
-    snapshot_txid: int  # the latest snapshot's
-    snapshot_time_us: int
-    records_since_compaction: int = 0  # index records after the view's last compacted one
-
-
-def record_ref(record: IndexRecord) -> RecordRef:
-    """The key a record is written under (format 2 keys for compacted records)."""
-    key = record_key(
-        record.generation,
-        record.seq,
-        compacted=record.compacted,
-        first_seq=record.first_seq if record.compacted else None,
-    )
-    return RecordRef(record.seq, record.first_seq, record.compacted, key)
-
-
-async def _in_thread_if_large(size: int, function: Callable[..., T], *args: Any) -> T:
-    if size >= THREAD_THRESHOLD_BYTES:
-        return await asyncio.to_thread(function, *args)
-    return function(*args)
-
-
-async def gather_limited(
-    factories: Iterable[Callable[[], Awaitable[T]]], limit: int = DEFAULT_CONCURRENCY
-) -> list[T]:
-    """Run coroutine factories with at most *limit* in flight; results in order."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(factory: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await factory()
-
-    return list(await asyncio.gather(*(run(factory) for factory in factories)))
 
 
 def _now_us() -> int:
@@ -212,9 +118,12 @@ class Replica:
         self.location = location
         self.name = name or location.display_url
         self.stats = RequestStats()
-        self.store = Store(location, self.stats)
+        self.store = CountingStore(open_store(location), self.stats)
         self.max_object_bytes = max_object_bytes
         self.concurrency = concurrency
+        self.index = IndexReader(
+            self.store, max_object_bytes=max_object_bytes, concurrency=concurrency
+        )
 
     @classmethod
     def open(
@@ -299,7 +208,7 @@ class Replica:
             stored = encode_object(kind, payload)
             return stored, digest_hex(stored)
 
-        stored, digest = await _in_thread_if_large(len(payload), encode)
+        stored, digest = await in_thread_if_large(len(payload), encode)
         try:
             await self.store.put(
                 object_key(digest), stored, mode="create", expected=(ALREADY_EXISTS,)
@@ -331,7 +240,7 @@ class Replica:
                 key, data, kind, digest, expected_length=expected_length, max_length=max_length
             )
 
-        return await _in_thread_if_large(len(data), decode)
+        return await in_thread_if_large(len(data), decode)
 
     async def fetch_segment(self, digest: str, *, expected_length: int | None = None) -> Segment:
         """The segment named *digest*; *expected_length* is its payload length when an
@@ -340,7 +249,7 @@ class Replica:
             digest, ObjectKind.SEGMENT, expected_length=expected_length
         )
         try:
-            return await _in_thread_if_large(len(payload), decode_segment, payload)
+            return await in_thread_if_large(len(payload), decode_segment, payload)
         except ReplicaFormatError as exc:
             raise CorruptObject(object_key(digest), exc.message) from exc
 
@@ -413,7 +322,7 @@ class Replica:
         record with its key exists; OwnRecordExists if that record is this writer's
         own (an earlier attempt whose answer was lost)."""
         payload = encode_record(record)
-        stored = await _in_thread_if_large(
+        stored = await in_thread_if_large(
             len(payload), encode_object, ObjectKind.INDEX_RECORD, payload
         )
         ref = record_ref(record)
@@ -422,7 +331,7 @@ class Replica:
             return
         except ALREADY_EXISTS:
             pass
-        existing = await self.fetch_record(record.generation, ref)
+        existing = await self.index.fetch_record(record.generation, ref)
         if encode_record(existing) == payload:
             return  # our own earlier attempt succeeded; its response was lost
         what = "compacted record" if record.compacted else "index record"
@@ -442,115 +351,10 @@ class Replica:
             hint="another litetool is replicating into this replica",
         )
 
-    async def fetch_record(self, generation: str, ref: RecordRef) -> IndexRecord:
-        """Download and verify one record; CorruptObject if it is not what its key says."""
-        max_bytes = min(self.max_object_bytes, max_stored_bytes(MAX_DOCUMENT_BYTES))
-        data, _ = await self.store.get(ref.key, max_bytes=max_bytes)
-        payload = await _in_thread_if_large(
-            len(data), decode_object, ref.key, data, ObjectKind.INDEX_RECORD, None
-        )
-        try:
-            record = await _in_thread_if_large(len(payload), decode_record, payload)
-        except ReplicaFormatError as exc:
-            raise ReplicaFormatError(f"{ref.key}: {exc.message}", hint=exc.hint) from exc
-        found = (record.generation, record.seq, record.first_seq, record.compacted)
-        if found != (generation, ref.seq, ref.first_seq, ref.compacted):
-            covers = f"records {record.first_seq}..{record.seq}" if record.compacted else ""
-            raise CorruptObject(
-                ref.key,
-                f"holds {'compacted' if record.compacted else 'index'} record {record.seq} "
-                f"of generation {record.generation} {covers}".rstrip(),
-            )
-        return record
-
-    async def fetch_records(self, generation: str, refs: Iterable[RecordRef]) -> list[IndexRecord]:
-        """:meth:`fetch_record` for each of *refs*, in parallel; results in order."""
-        return await gather_limited(
-            ((lambda ref=ref: self.fetch_record(generation, ref)) for ref in refs),
-            self.concurrency,
-        )
-
-    async def list_record_keys(self, generation: str | None = None) -> dict[str, RecordKeys]:
-        """Record keys per generation (one listing; invalid keys are ignored)."""
-        prefix = GENERATIONS_PREFIX if generation is None else generation_prefix(generation)
-        found: dict[str, RecordKeys] = {}
-        async for meta in self.store.list(prefix):
-            parsed = try_parse_key(meta.key)
-            if parsed is None or parsed.generation is None or parsed.seq is None:
-                continue
-            found.setdefault(parsed.generation, RecordKeys()).add(parsed, meta)
-        return found
-
-    async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
-        """Fetch the records a reader needs (from a listing) and validate them. A record
-        that vanished since the listing (GC trimmed or compacted it) means one more
-        listing and load."""
-        try:
-            records = await self.fetch_records(generation, keys.view())
-        except ObjectNotFound:
-            fresh = (await self.list_record_keys(generation)).get(generation)
-            if fresh is None:
-                raise
-            records = await self.fetch_records(generation, fresh.view())
-        return GenerationIndex.from_records(generation, records)
-
-    async def load_generation(self, generation: str) -> GenerationIndex:
-        """The validated index of *generation* (ObjectNotFound if it has no records)."""
-        validate_generation(generation)
-        keys = (await self.list_record_keys(generation)).get(generation)
-        if keys is None:
-            raise ObjectNotFound(
-                generation_prefix(generation), hint=f"no generation {generation} here"
-            )
-        return await self.load_view(generation, keys)
-
     async def load_tip(self, generation: str) -> GenerationTip:
-        """Where *generation* ends, for a writer that resumes it: read from the view's
-        last compacted record on, and further back only as far as the latest snapshot,
-        so the cost does not grow with the generation (ObjectNotFound if it has no
-        records; ReplicaFormatError if the records read do not follow each other)."""
-        validate_generation(generation)
-        keys = (await self.list_record_keys(generation)).get(generation)
-        view = keys.view() if keys is not None else []
-        if not view:
-            raise ObjectNotFound(
-                generation_prefix(generation), hint=f"no generation {generation} here"
-            )
-        start = max((i for i, ref in enumerate(view) if ref.compacted), default=0)
-        records = await self.fetch_records(generation, view[start:])
-        segments = [segment for record in records for segment in record.segments]
-        end = check_contiguous(generation, segments, None)
-        snapshots = [snapshot for record in records for snapshot in record.snapshots]
-        position = start
-        while not snapshots and position > 0:
-            position -= 1
-            snapshots = list((await self.fetch_record(generation, view[position])).snapshots)
-        if not snapshots:
-            raise ReplicaFormatError(f"generation {generation} has no snapshot")
-        latest = snapshots[-1]
-        return GenerationTip(
-            generation=generation,
-            last_txid=latest.txid if end is None else max(end - 1, latest.txid),
-            next_seq=view[-1].seq + 1,
-            snapshot_txid=latest.txid,
-            snapshot_time_us=latest.time_us,
-            records_since_compaction=len(view) - start - (1 if view[start].compacted else 0),
-        )
-
-    async def list_generations(self) -> list[GenerationInfo]:
-        """Every generation with records, oldest first."""
-        listing = await self.list_record_keys()
-        generations = sorted(listing)
-        indexes = await gather_limited(
-            (
-                (lambda generation=generation: self.load_view(generation, listing[generation]))
-                for generation in generations
-            ),
-            self.concurrency,
-        )
-        return [
-            GenerationInfo.from_index(index, len(listing[index.generation])) for index in indexes
-        ]
+        """Where *generation* ends, for this writer to resume it (see
+        :meth:`IndexReader.load_tip`)."""
+        return await self.index.load_tip(generation)
 
     async def compact(
         self,
@@ -567,7 +371,7 @@ class Replica:
         Returns the seqs of the compacted records written; none when fewer than
         *min_records* index records follow the last compacted record.
         """
-        keys = (await self.list_record_keys(generation)).get(generation)
+        keys = (await self.index.list_record_keys(generation)).get(generation)
         if keys is None:
             return []
         view = keys.view()
@@ -575,7 +379,7 @@ class Replica:
         tail = len(view) - start - (1 if view and view[start].compacted else 0)
         if tail < max(1, min_records):
             return []
-        records = await self.fetch_records(generation, view[start:])
+        records = await self.index.fetch_records(generation, view[start:])
         planned = plan_compaction(
             records, writer=writer, created_us=_now_us() if now_us is None else now_us
         )
@@ -594,7 +398,11 @@ class Replica:
     ) -> GcReport:
         """See :func:`litetool.storage.gc.collect_garbage`."""
         return await collect_garbage(
-            self, retention_seconds, grace_seconds, _now_us() if now_us is None else now_us
+            self.index,
+            self.fetch_manifest,
+            retention_seconds,
+            grace_seconds,
+            _now_us() if now_us is None else now_us,
         )
 
     async def acquire_lease(

@@ -1,8 +1,10 @@
 """Request counters of one replica, for metrics and ``status``.
 
 Counted per request kind (put, get, head, list, delete): requests made,
-failures, and payload bytes sent (put) or received (get). Listing pages and
-bulk deletes count one request per call made to obstore, which is close to
+failures, and payload bytes sent (put) or received (get), by
+``CountingStore`` (``counting_store.py``). A listing page counts one request
+and a delete of up to 1000 keys one (a store that deletes them one by one, a
+local directory or Azure when a key is missing, makes more), which is close to
 (but not exactly) what the store bills. Single-threaded asyncio use only.
 """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from litetool.errors import ObjectNotFound
 from litetool.storage import GenerationIndex, GenerationInfo, IndexRecord, Replica
-from litetool.storage.replica import RecordKeys
+from litetool.storage.index import RecordKeys
 
 
 class IndexReader:
@@ -27,7 +27,7 @@ class IndexReader:
 
     async def list_generations(self) -> list[GenerationInfo]:
         """Every generation with records, oldest first (one listing)."""
-        listing = await self.replica.list_record_keys()
+        listing = await self.replica.index.list_record_keys()
         infos = [
             GenerationInfo.from_index(await self._index(generation, listing), len(keys))
             for generation, keys in sorted(listing.items())
@@ -45,7 +45,7 @@ class IndexReader:
     async def load_generation(self, generation: str) -> GenerationIndex:
         """The validated index of *generation* as it is now (ObjectNotFound if it has
         no records)."""
-        listing = await self.replica.list_record_keys(generation)
+        listing = await self.replica.index.list_record_keys(generation)
         if generation not in listing:
             raise ObjectNotFound(generation, hint=f"no generation {generation} here")
         return await self._index(generation, listing)
@@ -60,10 +60,10 @@ class IndexReader:
             return built[1]
         missing = [ref for ref in view if ref.key not in self._records]
         try:
-            records = await self.replica.fetch_records(generation, missing)
+            records = await self.replica.index.fetch_records(generation, missing)
         except ObjectNotFound:
             # GC or a compaction removed a record since the listing: list once more.
-            fresh = (await self.replica.list_record_keys(generation)).get(generation)
+            fresh = (await self.replica.index.list_record_keys(generation)).get(generation)
             if fresh is None or not again:
                 raise
             listing[generation] = fresh

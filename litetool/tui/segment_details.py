@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from litetool.storage import Replica, SegmentDetail, SegmentEntry
-from litetool.storage.replica import gather_limited
+from litetool.storage.concurrency import gather_limited
 from litetool.tui.display import format_bytes
 from litetool.wording import plural
 

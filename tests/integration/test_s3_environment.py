@@ -18,6 +18,7 @@ from servers import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, unique_na
 
 from litetool.errors import ConfigError, StorageMisconfigured, StorageUnavailable
 from litetool.storage import Replica
+from litetool.storage.store import list_objects
 
 pytestmark = pytest.mark.servers
 
@@ -51,7 +52,7 @@ async def round_trip(url: str, options: dict | None = None) -> Replica:
     replica = Replica.open(url, options)
     assert await replica.ensure_format(create=True) == 1
     assert await replica.ensure_format(create=False) == 1
-    assert [meta.key async for meta in replica.store.list("")] == ["litetool-replica.json"]
+    assert [meta.key async for meta in list_objects(replica.store, "")] == ["litetool-replica.json"]
     return replica
 
 

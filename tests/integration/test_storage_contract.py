@@ -31,7 +31,8 @@ from litetool.storage import (
     object_key,
     parse_location,
 )
-from litetool.storage.location import build_store
+from litetool.storage.obstore_store import build_store
+from litetool.storage.store import list_objects
 
 PAGE = 512
 SECOND = 1_000_000
@@ -117,7 +118,7 @@ async def _write_generation(replica, generation, start_us, last_txid, snapshot_t
 
 
 async def _keys(replica):
-    return sorted(meta.key for meta in await replica.store.list_all(""))
+    return sorted([meta.key async for meta in list_objects(replica.store, "")])
 
 
 # -- format marker -------------------------------------------------------------------------
@@ -211,11 +212,11 @@ async def test_generations_list_load_and_compact(object_store_backend):
     new = new_generation_id(start // 1000 + 5_000, 2)
     await _write_generation(replica, old, start, 3)
     await _write_generation(replica, new, start + 5 * SECOND, 4, snapshot_txids=(0, 2))
-    infos = await replica.list_generations()
+    infos = await replica.index.list_generations()
     assert [info.generation for info in infos] == [old, new]
     assert [(i.first_txid, i.last_txid, i.record_count) for i in infos] == [(0, 3, 4), (0, 4, 6)]
     assert infos[1].last_commit_time_us == start + 9 * SECOND
-    index = await replica.load_generation(new)
+    index = await replica.index.load_generation(new)
     assert [index.commit_time_us(t) for t in range(5)] == [
         start + (5 + t) * SECOND for t in range(5)
     ]
@@ -223,15 +224,15 @@ async def test_generations_list_load_and_compact(object_store_backend):
 
     # one compacted record per run of records that starts with a snapshot
     assert await replica.compact(new) == [2, 5]
-    compacted = await replica.load_generation(new)
+    compacted = await replica.index.load_generation(new)
     assert [(r.first_seq, r.seq) for r in compacted.records] == [(0, 2), (3, 5)]
     assert all(r.compacted for r in compacted.records)
     assert compacted.segments == index.segments and compacted.snapshots == index.snapshots
     # the next writer record continues after the compacted ones
     segment = await _put_segment(replica, 5, start + 20 * SECOND, fill=9)
     await replica.publish_record(IndexRecord(new, 6, 0, "w", (), (segment,)))
-    assert (await replica.load_generation(new)).last_txid == 5
-    for entry in (await replica.load_generation(new)).segments:
+    assert (await replica.index.load_generation(new)).last_txid == 5
+    for entry in (await replica.index.load_generation(new)).segments:
         await replica.fetch_segment(entry.digest)
 
 
@@ -244,12 +245,12 @@ async def test_corrupt_or_renamed_record_is_detected(object_store_backend):
     record1 = bytes(await (await raw.get_async(index_record_key(generation, 1))).bytes_async())
     await raw.put_async(index_record_key(generation, 2), record1)  # renamed: 1's bytes as 2
     with pytest.raises(CorruptObject, match="holds index record 1"):
-        await replica.load_generation(generation)
+        await replica.index.load_generation(generation)
     flipped = bytearray(record1)
     flipped[-2] ^= 0x10
     await raw.put_async(index_record_key(generation, 2), bytes(flipped))
     with pytest.raises(CorruptObject):
-        await replica.load_generation(generation)
+        await replica.index.load_generation(generation)
 
 
 async def test_hostile_keys_in_listings_are_ignored(object_store_backend):
@@ -270,7 +271,7 @@ async def test_hostile_keys_in_listings_are_ignored(object_store_backend):
     ]
     for key in hostile:
         await raw.put_async(key, b"not litetool's")
-    [info] = await replica.list_generations()
+    [info] = await replica.index.list_generations()
     assert (info.generation, info.record_count, info.last_txid) == (generation, 2, 1)
     report = await replica.collect_garbage(0, 0, now_us=_now_us() + HOUR * SECOND)
     assert report.ignored_keys == len(hostile)
@@ -290,7 +291,7 @@ async def test_gc_respects_grace_and_retention(object_store_backend):
     await _write_generation(replica, old, start - 100 * HOUR * SECOND, 2)
     await _write_generation(replica, new, start - 50 * HOUR * SECOND, 6, snapshot_txids=(0, 3))
     orphan = await replica.put_object(ObjectKind.SEGMENT, _segment_payload(50, fill=50))
-    full = await replica.load_generation(new)
+    full = await replica.index.load_generation(new)
     dropped = {full.snapshots[0].manifest_digest} | {s.digest for s in full.segments[:3]}
     before = await _keys(replica)
 
@@ -308,7 +309,7 @@ async def test_gc_respects_grace_and_retention(object_store_backend):
     assert (report.deleted_objects, report.deleted_records) == (0, 5)
     assert report.trimmed_generations == (new,) and report.expired_generations == ()
     assert report.young_objects >= 1
-    trimmed = await replica.load_generation(new)
+    trimmed = await replica.index.load_generation(new)
     assert (trimmed.first_txid, trimmed.last_txid, trimmed.compacted_seq) == (3, 6, 7)
 
     # One grace period later everything unneeded goes: the old generation, the covered
@@ -321,8 +322,8 @@ async def test_gc_respects_grace_and_retention(object_store_backend):
     assert not any(old in key for key in keys)
     assert all(object_key(digest) not in keys for digest in dropped)
     assert MARKER_KEY in keys
-    assert [info.generation for info in await replica.list_generations()] == [new]
-    latest = await replica.load_generation(new)
+    assert [info.generation for info in await replica.index.list_generations()] == [new]
+    latest = await replica.index.load_generation(new)
     assert (latest.first_txid, latest.last_txid) == (3, 6)
     for entry in latest.segments:
         await replica.fetch_segment(entry.digest)

@@ -120,7 +120,7 @@ async def test_a_transaction_larger_than_a_segment_goes_up_as_a_snapshot(
     too_large = [e for e in events if e["event"] == "transaction too large for a segment"]
     assert too_large, [e["event"] for e in events]
     assert "more than one segment may (1 MiB)" in too_large[0]["error"]
-    generations = await Replica.open(url).list_generations()
+    generations = await Replica.open(url).index.list_generations()
     reasons = [g.reason for g in generations]
     assert any(r and "more than one segment may" in r for r in reasons), reasons
     figures.set("generations", len(generations))

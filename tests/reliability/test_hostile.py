@@ -739,7 +739,7 @@ def test_a_restore_reads_objects_only_through_these_codecs(crafted):
 
     async def read_all():
         replica = Replica.open(crafted.url)
-        index = await replica.load_generation(crafted.generation)
+        index = await replica.index.load_generation(crafted.generation)
         manifest = await replica.fetch_manifest(crafted.manifest)
         segment = await replica.fetch_segment(crafted.segment)
         return index, manifest, segment

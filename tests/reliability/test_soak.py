@@ -40,7 +40,7 @@ from faultproxy import FaultProxy
 from rel_common import LONG, scale
 from servers import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, unique_name
 
-from litetool.storage.replica import DEFAULT_CONCURRENCY
+from litetool.storage.concurrency import DEFAULT_CONCURRENCY
 
 pytestmark = pytest.mark.servers
 

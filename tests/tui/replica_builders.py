@@ -119,8 +119,8 @@ async def repack_replica(source_url: str, directory: Path, *, per_segment: int) 
     last may hold fewer), all snapshots in record 0. Restorable like the source;
     returns the new replica's URL."""
     source = Replica.open(source_url)
-    (info,) = await source.list_generations()
-    index = await source.load_generation(info.generation)
+    (info,) = await source.index.list_generations()
+    index = await source.index.load_generation(info.generation)
     url = directory.as_uri()
     replica = Replica.open(url)
     await replica.ensure_format(create=True)

@@ -104,7 +104,7 @@ async def test_in_process_engine_live_then_final_sync_on_quit(tmp_path):
     assert app.return_code == 0
     final = db_status(board)
     assert final.state == "stopped" and final.txid == first + 5
-    (info,) = await Replica.open(url).list_generations()
+    (info,) = await Replica.open(url).index.list_generations()
     assert info.last_txid == first + 5  # the final sync published everything captured
 
 

@@ -50,7 +50,7 @@ async def set_output(pilot, dialog: RestoreScreen, path) -> None:
 
 
 async def test_pick_a_point_plan_and_restore_it(engine_replica, tmp_path):
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     txid = info.last_txid - 4  # rows 0 .. rows-5 exist after it
     target = ReplicaTarget(
         "replica", engine_replica.url, (engine_replica.url,), database=str(engine_replica.db_path)
@@ -86,7 +86,7 @@ async def test_pick_a_point_plan_and_restore_it(engine_replica, tmp_path):
 
 async def test_an_existing_output_is_refused_before_running(engine_replica, tmp_path):
     target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     taken = tmp_path / "taken.db"
     taken.write_bytes(b"precious")
     app = browse(target)
@@ -106,7 +106,7 @@ async def test_a_failing_restore_is_one_line_without_traceback(engine_replica, t
     # location with no replica: the child fails, the dialog shows its one error line.
     missing = (tmp_path / "no-replica-here").as_uri()
     target = ReplicaTarget("replica", engine_replica.url, (missing,))
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     app = browse(target)
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot, info.last_txid)
@@ -122,7 +122,7 @@ async def test_a_failing_restore_is_one_line_without_traceback(engine_replica, t
 
 async def test_the_focus_after_plan_is_on_restore_and_the_plan_is_in_view(engine_replica, tmp_path):
     target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     app = browse(target)
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, info.last_txid)
@@ -151,7 +151,7 @@ async def test_the_focus_after_plan_is_on_restore_and_the_plan_is_in_view(engine
 async def test_a_plan_that_fails_gives_the_focus_back_to_the_path(engine_replica, tmp_path):
     missing = (tmp_path / "no-replica-here").as_uri()
     target = ReplicaTarget("replica", engine_replica.url, (missing,))
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     app = browse(target)
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, info.last_txid)
@@ -168,7 +168,7 @@ async def test_changing_the_output_after_the_plan_plans_again(
     # (a second before planning again: time to see that it waits, even under load)
     monkeypatch.setattr(RestoreScreen, "REPLAN_DELAY_SECONDS", 1.0)
     target = ReplicaTarget("replica", engine_replica.url, (engine_replica.url,))
-    (info,) = await Replica.open(engine_replica.url).list_generations()
+    (info,) = await Replica.open(engine_replica.url).index.list_generations()
     app = browse(target)
     async with app.run_test(size=SMALL) as pilot:
         dialog = await open_dialog(pilot, info.last_txid)
@@ -216,8 +216,8 @@ async def test_a_point_not_fetched_yet_is_planned_and_restored(
     url = await repack_replica(engine_replica.url, tmp_path / "repacked", per_segment=5)
     monkeypatch.setattr(RestorePointBrowser, "DETAILS_DELAY_SECONDS", 3600.0)
     replica = Replica.open(url)
-    (info,) = await replica.list_generations()
-    index = await replica.load_generation(info.generation)
+    (info,) = await replica.index.list_generations()
+    index = await replica.index.load_generation(info.generation)
     segment = index.segments[0]
     assert segment.transaction_count >= 5 and segment.detail is None
     txid = segment.first_txid + 2

@@ -100,7 +100,7 @@ async def test_a_refresh_fetches_only_the_records_written_since(tmp_path):
     index = await reader.load_generation(generation)
     assert index.last_txid == 400 and reader.fetched_records == 41
     # the same as reading it from scratch
-    assert index.segments == (await Replica.open(url).load_generation(generation)).segments
+    assert index.segments == (await Replica.open(url).index.load_generation(generation)).segments
 
 
 async def test_the_timeline_follows_an_attached_daemon(tmp_path, monkeypatch):

@@ -81,7 +81,7 @@ def count_segment_fetches(monkeypatch) -> tuple[list[str], asyncio.Event]:
 
 async def test_browse_generations_and_walk_the_restore_points(engine_replica):
     replica = Replica.open(engine_replica.url)
-    (info,) = await replica.list_generations()
+    (info,) = await replica.index.list_generations()
     # one snapshot with no rows, then one restore point per committed row
     assert info.last_txid - info.first_txid == engine_replica.rows
 
@@ -133,7 +133,7 @@ async def test_browse_generations_and_walk_the_restore_points(engine_replica):
         await go_to(pilot, f"#{info.first_txid + 5}")
         assert timeline.browser.picked_txid == info.first_txid + 5
         target_txid = info.first_txid + 7
-        index = await replica.fetch_details(await replica.load_generation(info.generation))
+        index = await replica.fetch_details(await replica.index.load_generation(info.generation))
         instant = format_instant_us(index.commit_time_us(target_txid))
         await go_to(pilot, instant)
         await wait_for(pilot, lambda: timeline.browser.picked_txid == target_txid, what="the jump")

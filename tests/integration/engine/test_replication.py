@@ -113,7 +113,7 @@ def test_idle_database_costs_no_requests_and_busy_one_segment_per_interval(tmp_p
         status = running.wait_published("m", written)
         busy_seconds = time.time() - busy_started
         puts = status.requests["put"]
-    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    index = asyncio.run(Replica.open(url).index.load_generation(status.generation))
     segments = [s for s in index.segments if s.last_txid > 20]
     # One segment per 500 ms sync interval (plus the first and the last), however
     # slowly a loaded machine ran the writer.
@@ -140,7 +140,7 @@ def test_sync_interval_0s_uploads_at_once_but_coalesces_a_burst(tmp_path):
             time.sleep(0.002)
         status = running.wait_published("m", written)
         busy_seconds = time.time() - busy_started
-    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    index = asyncio.run(Replica.open(url).index.load_generation(status.generation))
     segments = [s for s in index.segments if s.last_txid > 1]
     # Syncs start at least 20 ms apart: the burst shares segments.
     assert len(segments) <= busy_seconds / 0.02 + 2, len(segments)
@@ -429,7 +429,7 @@ def test_full_segments_upload_while_the_interval_runs_and_one_record_names_them(
         status = running.wait_published("m", 61, timeout=10)
         assert status.syncs == first.syncs + 1  # one record for all of them
         assert before.syncs <= first.syncs
-    index = asyncio.run(Replica.open(url).load_generation(status.generation))
+    index = asyncio.run(Replica.open(url).index.load_generation(status.generation))
     later = [s for s in index.segments if s.first_txid > 1]
     assert len(later) >= staged_puts
     assert [s.first_txid for s in later] == [1 + 1] + [s.last_txid + 1 for s in later[:-1]]
@@ -639,8 +639,8 @@ def test_records_published_across_restarts_are_compacted(tmp_path, monkeypatch):
                 running.wait_published("m", written)
     replica = Replica.open(url)
     generation = running.replica_status("m").generation
-    keys = asyncio.run(replica.list_record_keys(generation))[generation]
+    keys = asyncio.run(replica.index.list_record_keys(generation))[generation]
     assert any(ref.compacted for ref in keys.refs), [ref.key for ref in keys.refs]
-    index = asyncio.run(replica.load_generation(generation))
+    index = asyncio.run(replica.index.load_generation(generation))
     assert index.last_txid == written
     app.close()

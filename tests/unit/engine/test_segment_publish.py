@@ -47,7 +47,7 @@ async def test_a_sync_publishes_what_the_spool_holds_in_one_record(tmp_path, spo
     assert await publisher.publish_pending(position)
     assert (position.txid, position.records_since_compaction) == (12, 1)
     assert not await publisher.publish_pending(position)  # nothing more
-    index = await replica.load_generation(position.generation)
+    index = await replica.index.load_generation(position.generation)
     assert (index.last_txid, len(index.records)) == (12, 2)
     assert [e for e, _ in events] == ["synced"]
 
@@ -66,7 +66,7 @@ async def test_staged_segments_are_named_by_the_next_sync(tmp_path, spool, monke
     assert len(publisher.staged) == 2 and position.txid == 0  # stored, not published
     assert await publisher.publish_pending(position)
     assert position.txid == 12
-    index = await replica.load_generation(position.generation)
+    index = await replica.index.load_generation(position.generation)
     assert len(index.records) == 2 and len(index.segments) >= 3
 
 
@@ -76,7 +76,7 @@ async def test_under_backpressure_a_record_names_fewer_segments(tmp_path, spool,
     publisher, position, replica, _ = await _publisher(tmp_path, spool, backpressure=True)
     assert await publisher.publish_pending(position)
     assert publisher.backlog  # the next sync goes on at once
-    index = await replica.load_generation(position.generation)
+    index = await replica.index.load_generation(position.generation)
     assert len(index.records[-1].segments) == 2
 
 

@@ -16,6 +16,7 @@ from litetool.storage import (
     object_key,
 )
 from litetool.storage.generation_writer import GenerationWriter
+from litetool.storage.store import list_objects
 
 PAGE = 512
 SECOND = 1_000_000
@@ -72,7 +73,7 @@ async def _write_generation(replica, generation, start_us, last_txid, snapshot_t
 
 
 async def _keys(replica):
-    return sorted(meta.key for meta in await replica.store.list_all(""))
+    return sorted([meta.key async for meta in list_objects(replica.store, "")])
 
 
 async def test_orphan_objects_wait_for_the_grace_period(replica):
@@ -87,7 +88,7 @@ async def test_orphan_objects_wait_for_the_grace_period(replica):
     assert report.deleted_objects == 1 and report.deleted_object_bytes == orphan.stored_bytes
     assert object_key(orphan.digest) not in await _keys(replica)
     # everything the generation needs is still there
-    index = await replica.load_generation(generation)
+    index = await replica.index.load_generation(generation)
     for entry in index.segments:
         await replica.fetch_segment(entry.digest)
 
@@ -102,11 +103,11 @@ async def test_expired_generations_go_but_the_latest_always_stays(replica):
     # 24 h retention: both generations are older than the window; the newest one is in force.
     report = await replica.collect_garbage(24 * HOUR, 10, now_us=start + 60 * SECOND)
     assert report.expired_generations == (old,)
-    assert [info.generation for info in await replica.list_generations()] == [new]
+    assert [info.generation for info in await replica.index.list_generations()] == [new]
     after = await _keys(replica)
     assert not any(old in key for key in after)
     assert len(after) < len(before)
-    index = await replica.load_generation(new)
+    index = await replica.index.load_generation(new)
     assert index.last_txid == 2
     for entry in index.segments:
         await replica.fetch_segment(entry.digest)
@@ -123,7 +124,7 @@ async def test_an_expired_generation_within_the_grace_period_is_kept(replica):
     await _write_generation(replica, new, start - 50 * HOUR * SECOND, 1)
     report = await replica.collect_garbage(24 * HOUR, HOUR, now_us=start)
     assert report.expired_generations == () and report.deleted_objects == 0
-    assert len(await replica.list_generations()) == 2
+    assert len(await replica.index.list_generations()) == 2
 
 
 async def _write_like_the_daemon(replica, generation, start_us, last_txid, snapshot_txids):
@@ -145,7 +146,7 @@ async def test_retention_trims_a_generation_at_a_compacted_snapshot(replica):
     start = _now_us()
     generation = new_generation_id(start // 1000, 1)
     await _write_like_the_daemon(replica, generation, start, 6, snapshot_txids=(0, 3))
-    full = await replica.load_generation(generation)
+    full = await replica.index.load_generation(generation)
     dropped = {full.snapshots[0].manifest_digest} | {s.digest for s in full.segments[:3]}
     # Window starts at txid 5's commit time: txid 5 needs the snapshot at 3 and segments 4..6.
     now_us = start + 100 * SECOND
@@ -159,7 +160,7 @@ async def test_retention_trims_a_generation_at_a_compacted_snapshot(replica):
     # compacted 0..3 and index records 0..3 are before the view; 4..7 wait for the grace
     # period of compacted 4..7, and the objects only they named for their own
     assert report.deleted_records == 5 and report.deleted_objects == 0
-    trimmed = await replica.load_generation(generation)
+    trimmed = await replica.index.load_generation(generation)
     assert (trimmed.first_txid, trimmed.last_txid, trimmed.compacted_seq) == (3, 6, 7)
     assert [s.first_txid for s in trimmed.segments] == [4, 5, 6]
 
@@ -171,7 +172,7 @@ async def test_retention_trims_a_generation_at_a_compacted_snapshot(replica):
     assert all(object_key(digest) not in keys for digest in dropped)
     assert report.deleted_objects == len(dropped) + 1  # plus the first snapshot's chunk
     assert report.trimmed_generations == ()  # nothing new to trim
-    index = await replica.load_generation(generation)
+    index = await replica.index.load_generation(generation)
     assert index.first_txid == 3
     for entry in index.segments:
         await replica.fetch_segment(entry.digest)
@@ -195,7 +196,7 @@ async def test_a_missing_manifest_stops_gc_before_any_delete(replica):
     generation = new_generation_id(start // 1000, 1)
     await _write_generation(replica, generation, start, 1)
     orphan = await replica.put_object(ObjectKind.SEGMENT, b"orphan")
-    index = await replica.load_generation(generation)
+    index = await replica.index.load_generation(generation)
     await replica.store.delete([object_key(index.snapshots[0].manifest_digest)])
     with pytest.raises(ObjectNotFound, match="objects/"):
         await replica.collect_garbage(0, 0, now_us=start + HOUR * SECOND)

@@ -63,7 +63,7 @@ async def test_a_new_generation_gets_a_fresh_id_and_record_0_its_reason(replica)
     assert (record.seq, record.reason, record.created_us) == (0, "first run", T0)
     record = await writer.publish(segments=[await _segment(writer, 1)])
     assert (record.seq, record.reason) == (1, None)
-    index = await replica.load_generation(writer.generation)
+    index = await replica.index.load_generation(writer.generation)
     assert (index.reason, index.last_txid, index.next_seq) == ("first run", 2, 2)
     assert (writer.last_txid, writer.next_seq, writer.snapshot_txid) == (2, 2, 0)
 
@@ -74,7 +74,7 @@ async def test_record_0_must_name_a_snapshot(replica):
     segment = await _segment(writer, 1)
     with pytest.raises(ReplicaFormatError, match="record 0 must name a snapshot"):
         await writer.publish(segments=[segment])
-    assert await replica.list_record_keys() == {}
+    assert await replica.index.list_record_keys() == {}
 
 
 async def test_segments_must_continue_the_generation(replica):
@@ -104,7 +104,7 @@ async def test_a_snapshot_never_goes_back_nor_beyond_the_last_txid(replica):
     segment = await _segment(writer, 6)  # txids 6, 7
     await writer.publish(segments=[segment], snapshots=[await _snapshot(writer, 7)])
     assert (writer.last_txid, writer.snapshot_txid) == (7, 7)
-    assert (await replica.load_generation(writer.generation)).last_txid == 7
+    assert (await replica.index.load_generation(writer.generation)).last_txid == 7
 
 
 async def test_a_record_names_only_objects_this_writer_stored(replica):

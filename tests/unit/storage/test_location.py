@@ -6,7 +6,12 @@ import pytest
 
 from litetool.errors import ConfigError, ObjectNotFound
 from litetool.storage import parse_location
-from litetool.storage.location import _client_options, _retry_config, _store_config, build_store
+from litetool.storage.obstore_store import (
+    _client_options,
+    _retry_config,
+    _store_config,
+    build_store,
+)
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 

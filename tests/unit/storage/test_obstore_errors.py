@@ -15,14 +15,20 @@ from litetool.errors import (
     StorageUnavailable,
 )
 from litetool.storage import parse_location
+from litetool.storage.counting_store import CountingStore
 from litetool.storage.obstore_errors import scrub
-from litetool.storage.store import ALREADY_EXISTS, PRECONDITION_FAILED, Store, WriteTag
+from litetool.storage.obstore_store import open_store
+from litetool.storage.store import ALREADY_EXISTS, PRECONDITION_FAILED, WriteTag, list_objects
 
 SECRET = "s3cr3t-Value-That-Must-Not-Leak"
 
 
 def _store(url, options=None):
-    return Store(parse_location(url, options))
+    return CountingStore(open_store(parse_location(url, options)))
+
+
+async def _listed(store, prefix):
+    return [meta async for meta in list_objects(store, prefix)]
 
 
 async def test_missing_object_is_object_not_found(tmp_path):
@@ -207,7 +213,7 @@ async def test_answers_no_retry_changes_are_misconfigured(http_status, status, c
     for attempt in (
         lambda: store.get("k", max_bytes=10),
         lambda: store.put("k", b"x"),
-        lambda: store.list_all("p/"),
+        lambda: _listed(store, "p/"),
     ):
         with pytest.raises(StorageMisconfigured) as info:
             await attempt()

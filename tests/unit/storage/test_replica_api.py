@@ -22,7 +22,8 @@ from litetool.storage import (
     index_record_key,
     object_key,
 )
-from litetool.storage.replica import SNAPSHOT_CONCURRENCY, THREAD_THRESHOLD_BYTES
+from litetool.storage.concurrency import THREAD_THRESHOLD_BYTES
+from litetool.storage.replica import SNAPSHOT_CONCURRENCY
 
 _names = itertools.count()
 
@@ -135,18 +136,18 @@ async def test_a_record_stored_under_another_key_is_corrupt(replica):
     data, _ = await replica.store.get(index_record_key(GENERATION, 0), max_bytes=10**6)
     await replica.store.put(index_record_key(GENERATION, 1), bytes(data))
     with pytest.raises(CorruptObject, match="holds index record 0"):
-        await replica.load_generation(GENERATION)
+        await replica.index.load_generation(GENERATION)
 
 
 async def test_load_and_list_generations(replica):
     await replica.publish_record(record(0, [_snapshot_entry()], [segment(1, [110, 120])]))
     await replica.publish_record(record(1, [], [segment(3, [130])]))
-    index = await replica.load_generation(GENERATION)
+    index = await replica.index.load_generation(GENERATION)
     assert (index.first_txid, index.last_txid, index.next_seq) == (0, 3, 2)
-    [info] = await replica.list_generations()
+    [info] = await replica.index.list_generations()
     assert (info.generation, info.record_count, info.last_commit_time_us) == (GENERATION, 2, 130)
     with pytest.raises(ObjectNotFound):
-        await replica.load_generation("0000000000000001")
+        await replica.index.load_generation("0000000000000001")
 
 
 async def test_compaction_covers_the_records_after_the_last_compacted_one(replica):
@@ -156,35 +157,35 @@ async def test_compaction_covers_the_records_after_the_last_compacted_one(replic
     await replica.publish_record(record(2, [], [segment(3, [130])]))
     assert await replica.compact(GENERATION, now_us=5) == [2]
     assert await replica.compact(GENERATION) == []
-    index = await replica.load_generation(GENERATION)
+    index = await replica.index.load_generation(GENERATION)
     assert index.compacted_seq == 2 and len(index.records) == 1
     assert index.records[0].reason == "first run"
     assert index.last_txid == 3 and index.next_seq == 3
     await replica.publish_record(record(3, [], [segment(4, [140])]))
-    index = await replica.load_generation(GENERATION)
+    index = await replica.index.load_generation(GENERATION)
     assert [r.seq for r in index.records] == [2, 3] and index.last_txid == 4
     # the next compaction joins record 3 to the compacted record 0..2
     assert await replica.compact(GENERATION, now_us=6) == [3]
-    keys = (await replica.list_record_keys(GENERATION))[GENERATION]
+    keys = (await replica.index.list_record_keys(GENERATION))[GENERATION]
     assert [(ref.first_seq, ref.seq) for ref in keys.view()] == [(0, 3)]
     assert any(
         ref.key.endswith("/compacted/0000000000000003-0000000000000000") for ref in keys.refs
     )
-    index = await replica.load_generation(GENERATION)
+    index = await replica.index.load_generation(GENERATION)
     assert index.last_txid == 4 and [s.first_txid for s in index.segments] == [1, 2, 3, 4]
 
 
 async def test_load_tip_counts_the_records_since_the_last_compaction(replica):
     # counted as compact() counts them: every record after the last compacted one
     await replica.publish_record(record(0, [_snapshot_entry()]))
-    assert (await replica.load_tip(GENERATION)).records_since_compaction == 1
+    assert (await replica.index.load_tip(GENERATION)).records_since_compaction == 1
     for seq in range(1, 4):
         await replica.publish_record(record(seq, [], [segment(seq, [100 + seq])]))
-    assert (await replica.load_tip(GENERATION)).records_since_compaction == 4
+    assert (await replica.index.load_tip(GENERATION)).records_since_compaction == 4
     assert await replica.compact(GENERATION, now_us=5) == [3]
-    assert (await replica.load_tip(GENERATION)).records_since_compaction == 0
+    assert (await replica.index.load_tip(GENERATION)).records_since_compaction == 0
     await replica.publish_record(record(4, [], [segment(4, [104])]))
-    assert (await replica.load_tip(GENERATION)).records_since_compaction == 1
+    assert (await replica.index.load_tip(GENERATION)).records_since_compaction == 1
 
 
 async def test_load_tip_reads_back_only_as_far_as_the_latest_snapshot(replica):
@@ -203,14 +204,14 @@ async def test_load_tip_reads_back_only_as_far_as_the_latest_snapshot(replica):
         record(3, [], [segment(2, [102]), segment(3, [103])], covers=(2, 3), reason="first run")
     )
     before = replica.stats.snapshot()["get"].requests
-    tip = await replica.load_tip(GENERATION)
+    tip = await replica.index.load_tip(GENERATION)
     assert (tip.last_txid, tip.next_seq, tip.snapshot_txid) == (4, 5, 0)
     assert replica.stats.snapshot()["get"].requests - before == 3
     assert tip.records_since_compaction == 1  # record 4, after the compacted 2..3
-    index = await replica.load_generation(GENERATION)
+    index = await replica.index.load_generation(GENERATION)
     assert (index.last_txid, index.next_seq) == (tip.last_txid, tip.next_seq)
     with pytest.raises(ObjectNotFound):
-        await replica.load_tip("0000000000000009")
+        await replica.index.load_tip("0000000000000009")
 
 
 async def test_put_snapshot_chunks_dedup_and_manifest(replica):
@@ -303,7 +304,7 @@ async def test_listing_ignores_unknown_and_hostile_keys(replica):
         "objects/ab/cd",
     ):
         await replica.store.put(key, b"hostile")
-    [info] = await replica.list_generations()
+    [info] = await replica.index.list_generations()
     assert info.record_count == 1
 
 

@@ -15,7 +15,7 @@ import blake3
 import pytest
 
 from litetool.storage import LEASE_KEY, MARKER_KEY, ObjectKind, Replica
-from litetool.storage.replica import RecordRef
+from litetool.storage.index import RecordRef
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "replica-v1"
 GEN_A = "019ab8fa42000a0a"
@@ -69,7 +69,7 @@ async def test_marker_and_lease(replica):
 
 
 async def test_generations(replica):
-    infos = await replica.list_generations()
+    infos = await replica.index.list_generations()
     assert [
         (
             i.generation,
@@ -91,7 +91,7 @@ async def test_generations(replica):
 
 
 async def test_generation_a_records(replica):
-    index = await replica.load_generation(GEN_A)
+    index = await replica.index.load_generation(GEN_A)
     assert index.compacted_seq == 1
     assert [(r.seq, r.covers, r.created_us, r.writer) for r in index.records] == [
         (1, (0, 1), T0_A + 3, "golden:1:00000000"),
@@ -128,7 +128,7 @@ async def test_generation_a_records(replica):
     ]
     assert [index.db_size_pages(t) for t in range(7)] == [5, 5, 6, 6, 6, 7, 4]
     # the covered records are still there and still decode
-    record0 = await replica.fetch_record(
+    record0 = await replica.index.fetch_record(
         GEN_A, RecordRef(0, 0, False, f"generations/{GEN_A}/index/0000000000000000")
     )
     assert (record0.reason, record0.created_us, len(record0.segments)) == ("first run", T0_A + 1, 1)
@@ -173,14 +173,14 @@ async def test_snapshot_chunks_are_deduplicated(replica):
     ],
 )
 async def test_restored_images(replica, generation, txid, size, digest):
-    index = await replica.load_generation(generation)
+    index = await replica.index.load_generation(generation)
     image = await _image(replica, index, txid)
     assert len(image) == size
     assert blake3.blake3(image).hexdigest() == digest
 
 
 async def test_restore_through_either_snapshot_agrees(replica):
-    index = await replica.load_generation(GEN_A)
+    index = await replica.index.load_generation(GEN_A)
     snapshot5 = await _image(replica, index, 5)
     from_zero = index.segments_between(0, 5)
     assert [s.first_txid for s in from_zero] == [1, 3]
@@ -211,7 +211,7 @@ async def test_garbage_collection_on_a_copy_keeps_every_restore_point(tmp_path):
     assert report.deleted_objects == 0 and report.ignored_keys == 1
     assert (copy / "README.txt").is_file()
     for generation, last in ((GEN_A, 6), (GEN_B, 2)):
-        index = await replica.load_generation(generation)
+        index = await replica.index.load_generation(generation)
         assert index.last_txid == last
 
 
@@ -228,10 +228,10 @@ async def test_a_format_2_writer_continues_and_compacts_a_format_1_generation(tm
     ref = await replica.put_object(ObjectKind.SEGMENT, payload)
     entry = SegmentEntry.create(ref.digest, 7, ref.stored_bytes, 512, 1, [T0_A + 400_000], [4])
     await replica.publish_record(IndexRecord(GEN_A, 3, T0_A + 5, "upgraded", (), (entry,)))
-    before = await replica.load_generation(GEN_A)
+    before = await replica.index.load_generation(GEN_A)
     assert [r.record_format for r in before.records] == [1, 1, 2]
     assert await replica.compact(GEN_A, now_us=T0_A + 6) == [3]
-    after = await replica.load_generation(GEN_A)
+    after = await replica.index.load_generation(GEN_A)
     assert [(r.first_seq, r.seq, r.record_format) for r in after.records] == [
         (0, 1, 1),
         (2, 3, 2),

@@ -45,14 +45,14 @@ def test_a_compacted_record_is_exactly_these_bytes():
 
 async def test_the_view_walks_the_compacted_records_and_the_tail(replica):
     assert await replica.ensure_format(create=False) == 1
-    keys = (await replica.list_record_keys(GEN))[GEN]
+    keys = (await replica.index.list_record_keys(GEN))[GEN]
     assert len(keys) == 8
     assert [(ref.first_seq, ref.seq, ref.compacted) for ref in keys.view()] == [
         (0, 2, True),
         (3, 4, True),
         (5, 5, False),
     ]
-    index = await replica.load_generation(GEN)
+    index = await replica.index.load_generation(GEN)
     assert (index.first_txid, index.last_txid, index.next_seq) == (0, 9, 6)
     assert index.reason == "first run"
     assert [s.txid for s in index.snapshots] == [0, 6]
@@ -75,7 +75,7 @@ async def test_the_view_walks_the_compacted_records_and_the_tail(replica):
 
 
 async def test_per_transaction_values_come_from_the_segments(replica):
-    index = await replica.load_generation(GEN)
+    index = await replica.index.load_generation(GEN)
     assert [index.commit_time_us(t) - T0 for t in (0, 1, 3, 4, 6, 7, 8, 9)] == [
         0,
         100 * MS,
@@ -128,7 +128,7 @@ async def test_restore_at_an_instant_lands_on_the_right_transaction(replica, tim
 
 
 async def test_a_resuming_writer_reads_only_the_end_of_the_view(replica):
-    tip = await replica.load_tip(GEN)
+    tip = await replica.index.load_tip(GEN)
     assert (tip.last_txid, tip.next_seq, tip.snapshot_txid) == (9, 6, 6)
     assert tip.snapshot_time_us == T0 + 250 * MS
     # the compacted record of records 0..2 was never read
