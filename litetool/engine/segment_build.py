@@ -14,8 +14,10 @@ per-frame Python: the page numbers are the first 4 bytes of each frame
 header (already big-endian u32), the pages follow each 24-byte header, and
 a commit frame is one whose "database size after commit" field is non-zero.
 Each transaction gets its commit time from its record's time runs (the
-record's own time when it has none; FORMAT.md section 3 for the payload
-layout).
+record's own time when it has none). The rest of the payload's bytes (the
+header, the transaction table, the page numbers) are written by the segment
+codec's ``write_segment_tables``, the one writer of the layout (FORMAT.md
+section 3).
 """
 
 from __future__ import annotations
@@ -28,11 +30,7 @@ from dataclasses import dataclass
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.spool import Spool, SpooledRange, SpoolRecord
 from litetool.errors import DatabaseError
-from litetool.storage.format.segment import (
-    PAGE_NUMBER_SIZE,
-    SEGMENT_HEADER_SIZE,
-    TRANSACTION_ENTRY_SIZE,
-)
+from litetool.storage.format.segment import SegmentLayout, write_segment_tables
 from litetool.wal.header import FRAME_HEADER_SIZE
 
 # A segment holds about this much WAL; a sync of a larger backlog uploads several
@@ -75,20 +73,7 @@ class BuiltSegment:
         return self.first_txid + len(self.times_us) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Where each part of the payload of ``records``' segment goes (FORMAT.md 3)."""
-
-    page_size: int
-    first_txid: int
-    transactions: int
-    frames: int
-    numbers_at: int
-    pages_at: int
-    total: int
-
-
-def _layout(records: Sequence[SpoolRecord]) -> _Layout:
+def _layout(records: Sequence[SpoolRecord]) -> SegmentLayout:
     if not records:
         raise ValueError("no records to build a segment from")
     page_size = records[0].page_size
@@ -98,40 +83,34 @@ def _layout(records: Sequence[SpoolRecord]) -> _Layout:
         if record.first_txid != txid or record.page_size != page_size:
             raise ValueError(f"spool records do not continue at txid {txid}")
         txid = record.last_txid + 1
-    transactions = txid - first_txid
     frames = sum(r.frame_count for r in records)
-    numbers_at = SEGMENT_HEADER_SIZE + TRANSACTION_ENTRY_SIZE * transactions
-    pages_at = numbers_at + PAGE_NUMBER_SIZE * frames
-    total = pages_at + page_size * frames
-    return _Layout(page_size, first_txid, transactions, frames, numbers_at, pages_at, total)
+    return SegmentLayout(page_size, txid - first_txid, first_txid, frames)
 
 
 def segment_payload_bytes(records: Sequence[SpoolRecord]) -> int:
     """The size of the payload of ``records``' segment (its uncompressed bytes)."""
-    return _layout(records).total
+    return _layout(records).total_size
 
 
 def _finish(
     records: Sequence[SpoolRecord],
-    layout: _Layout,
+    layout: SegmentLayout,
     payload: memoryview,
     fields,  # numpy (frames x 6) big-endian u32: every frame's header, in order
     damaged: Callable[[int], Exception],
     check_ends: bool,
 ) -> BuiltSegment:
-    """Write the segment header, transaction table and page numbers from the
-    frame headers (the pages are in place already), checking each record's
-    transactions (and, with ``check_ends``, that each record's last frame
-    carries the database size and checksum its header says);
+    """Check each record's transactions (and, with ``check_ends``, that each
+    record's last frame carries the database size and checksum its header
+    says), gather every transaction's commit time, database size and frame
+    count from the frame headers, and have the codec write the segment header,
+    transaction table and page numbers (the pages are in place already);
     ``damaged(index)`` is the error for record ``index``."""
     import numpy as np
 
-    raw = np.frombuffer(payload, dtype=np.uint8)
-    raw[layout.numbers_at : layout.pages_at].view(">u4")[:] = fields[:, 0]
-    table = np.frombuffer(
-        payload[SEGMENT_HEADER_SIZE : layout.numbers_at],
-        dtype=[("time", ">i8"), ("db_pages", ">u4"), ("frames", ">u4")],
-    )
+    times = np.empty(layout.transaction_count, dtype=np.int64)
+    db_pages = np.empty(layout.transaction_count, dtype=np.uint32)
+    frame_counts = np.empty(layout.transaction_count, dtype=np.uint32)
     frame_at = 0
     for index, record in enumerate(records):
         count = record.frame_count
@@ -146,23 +125,18 @@ def _finish(
         if commits.size != n or commits[-1] != count - 1 or ends_differ:
             raise damaged(index)
         at = record.first_txid - layout.first_txid
-        rows = table[at : at + n]
-        rows["time"] = record.commit_times() if record.time_runs else record.last_time_us
-        rows["db_pages"] = mine[commits, 1]
-        rows["frames"] = np.diff(commits, prepend=-1)
+        times[at : at + n] = record.commit_times() if record.time_runs else record.last_time_us
+        db_pages[at : at + n] = mine[commits, 1]
+        frame_counts[at : at + n] = np.diff(commits, prepend=-1)
         frame_at += count
-    header = np.frombuffer(
-        payload[:SEGMENT_HEADER_SIZE],
-        dtype=[("page_size", ">u4"), ("count", ">u4"), ("first", ">u8"), ("frames", ">u4")],
-    )
-    header[0] = (layout.page_size, layout.transactions, layout.first_txid, layout.frames)
+    write_segment_tables(payload, layout, times, db_pages, frame_counts, fields[:, 0])
     return BuiltSegment(
         payload=payload,
         page_size=layout.page_size,
         first_txid=layout.first_txid,
-        frame_count=layout.frames,
-        times_us=array("q", table["time"].astype(np.int64).tobytes()),
-        db_pages=array("I", table["db_pages"].astype(np.uint32).tobytes()),
+        frame_count=layout.frame_count,
+        times_us=array("q", times.tobytes()),
+        db_pages=array("I", db_pages.tobytes()),
     )
 
 
@@ -172,9 +146,9 @@ def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltS
 
     layout = _layout(records)
     frame_size = FRAME_HEADER_SIZE + layout.page_size
-    payload = out.view(layout.total)
-    pages = np.frombuffer(payload, dtype=np.uint8)[layout.pages_at : layout.total]
-    pages = pages.reshape(layout.frames, layout.page_size)
+    payload = out.view(layout.total_size)
+    pages = np.frombuffer(payload, dtype=np.uint8)[layout.pages_offset : layout.total_size]
+    pages = pages.reshape(layout.frame_count, layout.page_size)
     headers = []
     frame_at = 0
     for record in records:
@@ -210,9 +184,9 @@ def build_segment_from_spool(
     layout = _layout(records)
     page_size = layout.page_size
     frame_size = FRAME_HEADER_SIZE + page_size
-    payload = out.view(layout.total)
-    pages = payload[layout.pages_at : layout.total]
-    headers = scratch.view(layout.frames * FRAME_HEADER_SIZE)
+    payload = out.view(layout.total_size)
+    pages = payload[layout.pages_offset : layout.total_size]
+    headers = scratch.view(layout.frame_count * FRAME_HEADER_SIZE)
     frame_at = 0
     for record, (fd, offset, path) in zip(records, located.sources, strict=True):
         for first in range(0, record.frame_count, _FRAMES_PER_READ):
@@ -224,7 +198,7 @@ def build_segment_from_spool(
             if os.preadv(fd, buffers, offset + first * frame_size) != count * frame_size:
                 raise DatabaseError(f"spool file {path} is shorter than its index")
         frame_at += record.frame_count
-    fields = np.frombuffer(headers, dtype=">u4").reshape(layout.frames, FRAME_HEADER_SIZE // 4)
+    fields = np.frombuffer(headers, dtype=">u4").reshape(layout.frame_count, FRAME_HEADER_SIZE // 4)
 
     def damaged(index: int) -> Exception:
         path = located.sources[index][2]

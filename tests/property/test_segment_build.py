@@ -1,4 +1,9 @@
-"""Segments built from spooled WAL frames equal the segment codec's own encoding."""
+"""Segments built from spooled WAL frames equal the segment codec's own encoding.
+
+Both write the header and tables through ``write_segment_tables``; these
+properties guard what each gathers for it (the engine from spool records and
+their frame headers, ``encode_segment`` from its arguments) and the page
+images each places."""
 
 from __future__ import annotations
 

@@ -24,10 +24,15 @@ database size: SQLite spills pages of a large transaction to the WAL before
 its commit, and a transaction that then shrinks the database (auto-vacuum)
 leaves those frames behind; readers ignore pages beyond the size.
 
-Pure: bytes in, values out. :func:`decode_segment` never copies page images
-(it returns a memoryview over the payload) and checks every count against the
-payload size before allocating anything, so a hostile payload raises
-``ReplicaFormatError`` rather than ``MemoryError`` or ``IndexError``.
+Pure: bytes in, values out. :func:`write_segment_tables` is the one writer of
+these bytes but the page images (the header, the transaction table, the page
+numbers), into a buffer the caller gives: :func:`encode_segment`,
+:func:`concat_segments` and the engine's segment builder (which places the
+page images itself, straight from the spool) all call it.
+:func:`decode_segment` never copies page images (it returns a memoryview over
+the payload) and checks every count against the payload size before
+allocating anything, so a hostile payload raises ``ReplicaFormatError``
+rather than ``MemoryError`` or ``IndexError``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ MAX_TXID = (1 << 63) - 1
 
 _HEADER = struct.Struct(">IIQI")
 _TRANSACTION = struct.Struct(">qII")
+# The same transaction entry as numpy fields (the writer fills whole columns).
+_TRANSACTION_FIELDS = [("commit_time_us", ">i8"), ("db_size_pages", ">u4"), ("frame_count", ">u4")]
 _NATIVE_LITTLE_ENDIAN = sys.byteorder == "little"
 
 # array typecodes with the sizes the format needs (true on every platform
@@ -155,60 +162,10 @@ def is_valid_page_size(page_size: object) -> bool:
     )
 
 
-def _big_endian_u32(values: Sequence[int]) -> bytes:
-    try:
-        numbers = array("I", values)
-    except (OverflowError, TypeError) as exc:
-        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}") from exc
-    if 0 in numbers or MAX_U32 in numbers:
-        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}")
-    if _NATIVE_LITTLE_ENDIAN:
-        numbers.byteswap()
-    return numbers.tobytes()
-
-
-def encode_segment(
-    page_size: int, first_txid: int, transactions: Iterable[TransactionFrames]
-) -> bytes:
-    """The payload of a segment holding *transactions*, txids from *first_txid*.
-
-    Raises ``ValueError`` for arguments that cannot be encoded (a caller bug).
-    """
-    if not is_valid_page_size(page_size):
-        raise ValueError(f"invalid page size {page_size!r}")
-    table: list[bytes] = []
-    numbers: list[bytes] = []
-    images: list[bytes | bytearray | memoryview] = []
-    frame_total = 0
-    for transaction in transactions:
-        frame_count = len(transaction.page_numbers)
-        if frame_count < 1:
-            raise ValueError("a transaction has at least one frame (its commit frame)")
-        if len(transaction.pages) != frame_count * page_size:
-            raise ValueError(
-                f"{plural(frame_count, 'frame')} need {frame_count * page_size} bytes of pages, "
-                f"got {len(transaction.pages)}"
-            )
-        if not 1 <= transaction.db_size_pages <= MAX_PAGE_NUMBER:
-            raise ValueError(f"invalid db size {transaction.db_size_pages!r} pages")
-        table.append(
-            _TRANSACTION.pack(transaction.commit_time_us, transaction.db_size_pages, frame_count)
-        )
-        numbers.append(_big_endian_u32(transaction.page_numbers))
-        images.append(transaction.pages)
-        frame_total += frame_count
-    if not table:
-        raise ValueError("a segment holds at least one transaction")
-    if first_txid < 0 or first_txid + len(table) - 1 > MAX_TXID:
-        raise ValueError(f"txids {first_txid}..+{len(table)} out of range")
-    if frame_total > MAX_U32:
-        raise ValueError(f"{plural(frame_total, 'frame')} do not fit one segment")
-    header = _HEADER.pack(page_size, len(table), first_txid, frame_total)
-    return b"".join((header, *table, *numbers, *images))
-
-
 @dataclass(frozen=True, slots=True)
-class _Layout:
+class SegmentLayout:
+    """A segment's header fields and where each part of its payload starts."""
+
     page_size: int
     transaction_count: int
     first_txid: int
@@ -227,14 +184,110 @@ class _Layout:
         return segment_payload_length(self.transaction_count, self.frame_count, self.page_size)
 
 
+def write_segment_tables(
+    payload: bytearray | memoryview,
+    layout: SegmentLayout,
+    commit_times_us: Sequence[int],
+    db_sizes_pages: Sequence[int],
+    frame_counts: Sequence[int],
+    page_numbers: Sequence[int],
+) -> None:
+    """Write the header, the transaction table and the page numbers of the
+    segment *layout* describes into the first ``layout.pages_offset`` bytes of
+    *payload*; the page images (from ``pages_offset`` on) are the caller's.
+
+    The columns are indexed by transaction (commit times, database sizes,
+    frame counts) or by frame (page numbers): lists, ``array`` or numpy arrays
+    (any integer dtype and byte order: the engine passes its frame headers'
+    big-endian page numbers as they are). Raises ``ValueError`` for a layout
+    or columns no segment has (a caller bug); the values themselves are the
+    caller's to check (``encode_segment`` does).
+    """
+    import numpy as np
+
+    if not is_valid_page_size(layout.page_size):
+        raise ValueError(f"invalid page size {layout.page_size!r}")
+    count, frames = layout.transaction_count, layout.frame_count
+    if count < 1:
+        raise ValueError("a segment holds at least one transaction")
+    if layout.first_txid < 0 or layout.first_txid + count - 1 > MAX_TXID:
+        raise ValueError(f"txids {layout.first_txid}..+{count} out of range")
+    if frames > MAX_U32:
+        raise ValueError(f"{plural(frames, 'frame')} do not fit one segment")
+    columns = (commit_times_us, db_sizes_pages, frame_counts)
+    if any(len(column) != count for column in columns) or len(page_numbers) != frames:
+        raise ValueError(
+            f"columns of {[len(column) for column in columns]} transactions and "
+            f"{len(page_numbers)} frames for a layout of {count} and {frames}"
+        )
+    raw = np.frombuffer(payload, dtype=np.uint8, count=layout.pages_offset)
+    _HEADER.pack_into(payload, 0, layout.page_size, count, layout.first_txid, frames)
+    table = raw[SEGMENT_HEADER_SIZE : layout.numbers_offset].view(_TRANSACTION_FIELDS)
+    table["commit_time_us"] = commit_times_us
+    table["db_size_pages"] = db_sizes_pages
+    table["frame_count"] = frame_counts
+    if int(table["frame_count"].sum(dtype=np.uint64)) != frames:
+        raise ValueError(f"transactions hold other than the layout's {plural(frames, 'frame')}")
+    raw[layout.numbers_offset : layout.pages_offset].view(">u4")[:] = page_numbers
+
+
+def _page_numbers(values: Sequence[int]) -> array:
+    try:
+        numbers = array("I", values)
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}") from exc
+    if 0 in numbers or MAX_U32 in numbers:
+        raise ValueError(f"page numbers must be integers in 1..{MAX_PAGE_NUMBER}")
+    return numbers
+
+
+def encode_segment(
+    page_size: int, first_txid: int, transactions: Iterable[TransactionFrames]
+) -> bytes:
+    """The payload of a segment holding *transactions*, txids from *first_txid*.
+
+    Raises ``ValueError`` for arguments that cannot be encoded (a caller bug).
+    """
+    if not is_valid_page_size(page_size):
+        raise ValueError(f"invalid page size {page_size!r}")
+    commit_times = array("q")
+    db_sizes = array("I")
+    frame_counts = array("I")
+    numbers = array("I")
+    images: list[bytes | bytearray | memoryview] = []
+    for transaction in transactions:
+        frame_count = len(transaction.page_numbers)
+        if frame_count < 1:
+            raise ValueError("a transaction has at least one frame (its commit frame)")
+        if len(transaction.pages) != frame_count * page_size:
+            raise ValueError(
+                f"{plural(frame_count, 'frame')} need {frame_count * page_size} bytes of pages, "
+                f"got {len(transaction.pages)}"
+            )
+        if not 1 <= transaction.db_size_pages <= MAX_PAGE_NUMBER:
+            raise ValueError(f"invalid db size {transaction.db_size_pages!r} pages")
+        try:
+            commit_times.append(transaction.commit_time_us)
+        except (OverflowError, TypeError) as exc:
+            raise ValueError(f"invalid commit time {transaction.commit_time_us!r}") from exc
+        db_sizes.append(transaction.db_size_pages)
+        frame_counts.append(frame_count)
+        numbers.extend(_page_numbers(transaction.page_numbers))
+        images.append(transaction.pages)
+    layout = SegmentLayout(page_size, len(commit_times), first_txid, len(numbers))
+    tables = bytearray(layout.pages_offset)
+    write_segment_tables(tables, layout, commit_times, db_sizes, frame_counts, numbers)
+    return b"".join((tables, *images))
+
+
 def _malformed(problem: str) -> ReplicaFormatError:
     return ReplicaFormatError(f"malformed segment: {problem}")
 
 
-def _read_layout(view: memoryview) -> _Layout:
+def _read_layout(view: memoryview) -> SegmentLayout:
     if len(view) < SEGMENT_HEADER_SIZE:
         raise _malformed(f"{len(view)} bytes is shorter than the segment header")
-    layout = _Layout(*_HEADER.unpack_from(view))
+    layout = SegmentLayout(*_HEADER.unpack_from(view))
     if not is_valid_page_size(layout.page_size):
         raise _malformed(f"invalid page size {layout.page_size}")
     if layout.transaction_count < 1:
@@ -314,31 +367,28 @@ def concat_segments(payloads: Sequence[bytes | bytearray | memoryview]) -> bytes
     """
     if not payloads:
         raise ValueError("nothing to concatenate")
-    views = [memoryview(payload).cast("B") for payload in payloads]
-    layouts = []
-    for view in views:
-        decode_segment(view)  # full validation, cheap: no page copies
-        layouts.append(_read_layout(view))
-    first = layouts[0]
+    segments = [decode_segment(payload) for payload in payloads]  # no page copies
+    first = segments[0]
     expected_txid = first.first_txid
-    for layout in layouts:
-        if layout.page_size != first.page_size:
+    for segment in segments:
+        if segment.page_size != first.page_size:
             raise ReplicaFormatError(
-                f"cannot concatenate segments of page size {first.page_size} and {layout.page_size}"
+                f"cannot concatenate segments of page size {first.page_size} and "
+                f"{segment.page_size}"
             )
-        if layout.first_txid != expected_txid:
+        if segment.first_txid != expected_txid:
             raise ReplicaFormatError(
                 f"cannot concatenate segments: expected txid {expected_txid}, "
-                f"got {layout.first_txid}"
+                f"got {segment.first_txid}"
             )
-        expected_txid += layout.transaction_count
-    transaction_count = sum(layout.transaction_count for layout in layouts)
-    frame_count = sum(layout.frame_count for layout in layouts)
-    if frame_count > MAX_U32:
-        raise ValueError(f"{plural(frame_count, 'frame')} do not fit one segment")
-    header = _HEADER.pack(first.page_size, transaction_count, first.first_txid, frame_count)
-    pairs = list(zip(views, layouts, strict=True))
-    tables = [view[SEGMENT_HEADER_SIZE : layout.numbers_offset] for view, layout in pairs]
-    numbers = [view[layout.numbers_offset : layout.pages_offset] for view, layout in pairs]
-    images = [view[layout.pages_offset :] for view, layout in pairs]
-    return b"".join((header, *tables, *numbers, *images))
+        expected_txid += segment.transaction_count
+    commit_times, db_sizes, frame_counts, numbers = array("q"), array("I"), array("I"), array("I")
+    for segment in segments:
+        commit_times.extend(segment.commit_times_us)
+        db_sizes.extend(segment.db_sizes_pages)
+        frame_counts.extend(segment.frame_counts)
+        numbers.extend(segment.page_numbers)
+    layout = SegmentLayout(first.page_size, len(commit_times), first.first_txid, len(numbers))
+    tables = bytearray(layout.pages_offset)
+    write_segment_tables(tables, layout, commit_times, db_sizes, frame_counts, numbers)
+    return b"".join((tables, *(segment.pages for segment in segments)))

@@ -6,6 +6,7 @@ import pytest
 
 from litetool.errors import ReplicaFormatError
 from litetool.storage import SegmentTransaction, concat_segments, decode_segment, encode_segment
+from litetool.storage.format.segment import SegmentLayout, write_segment_tables
 
 
 def _pages(*fills: int, page_size: int = 512) -> bytes:
@@ -52,6 +53,42 @@ def test_decode_gives_arrays_and_a_zero_copy_page_view():
         segment.page(3)
 
 
+def test_the_writer_fills_all_but_the_pages_from_any_integer_columns():
+    import numpy as np
+
+    layout = SegmentLayout(512, 2, 5, 3)
+    assert (layout.numbers_offset, layout.pages_offset, layout.total_size) == (52, 64, 64 + 1536)
+    payload = bytearray(b"\xee" * layout.total_size)
+    # Page numbers as the engine has them: big-endian, a strided column of frame headers.
+    headers = np.zeros((3, 6), dtype=">u4")
+    headers[:, 0] = [1, 2, 4]
+    write_segment_tables(
+        memoryview(payload), layout, np.array([1_000, 2_000]), [3, 4], [2, 1], headers[:, 0]
+    )
+    expected = _two_transactions()
+    assert payload[: layout.pages_offset] == expected[: layout.pages_offset]
+    assert payload[layout.pages_offset :] == b"\xee" * 1536  # the pages are the caller's
+
+
+@pytest.mark.parametrize(
+    "layout, columns, match",
+    [
+        (SegmentLayout(500, 1, 1, 1), ([1], [1], [1], [1]), "page size"),
+        (SegmentLayout(512, 0, 1, 0), ([], [], [], []), "at least one transaction"),
+        (SegmentLayout(512, 1, -1, 1), ([1], [1], [1], [1]), "out of range"),
+        (SegmentLayout(512, 2, 2**63 - 1, 2), ([1, 1], [1, 1], [1, 1], [1, 1]), "out of range"),
+        (SegmentLayout(512, 1, 1, 2**32), ([1], [1], [1], [1]), "do not fit one segment"),
+        (SegmentLayout(512, 2, 1, 2), ([1], [1, 1], [1, 1], [1, 1]), "columns of"),
+        (SegmentLayout(512, 1, 1, 2), ([1], [1], [2], [1]), "columns of"),
+        (SegmentLayout(512, 2, 1, 3), ([1, 1], [1, 1], [1, 1], [1, 1, 1]), "other than"),
+    ],
+)
+def test_the_writer_refuses_a_layout_or_columns_no_segment_has(layout, columns, match):
+    payload = bytearray(1 << 16)  # room for every layout here that gets as far as writing
+    with pytest.raises(ValueError, match=match):
+        write_segment_tables(payload, layout, *columns)
+
+
 def test_concat_equals_encoding_all_transactions_at_once():
     first = encode_segment(512, 1, [SegmentTransaction(1, 2, [1], _pages(1))])
     second = encode_segment(
@@ -96,6 +133,7 @@ def test_concat_refuses_gaps_and_mixed_page_sizes():
         (512, [SegmentTransaction(1, 1, [-1], bytes(512))], "page numbers"),
         (512, [SegmentTransaction(1, 1, [2**32 - 1], bytes(512))], "page numbers"),
         (512, [SegmentTransaction(1, 1, [2**32], bytes(512))], "page numbers"),
+        (512, [SegmentTransaction(2**63, 1, [1], bytes(512))], "commit time"),
     ],
 )
 def test_encode_rejects_bad_arguments(page_size, transactions, match):
