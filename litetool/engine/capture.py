@@ -35,7 +35,8 @@ from litetool.engine.fence import CheckpointResult, ReadFence
 from litetool.engine.memory import lower_thread_priority
 from litetool.engine.page_digests import PageDigests
 from litetool.engine.snapshot import SnapshotSource
-from litetool.engine.spool import Spool, SpoolRecord, WalPosition
+from litetool.engine.spool import Spool
+from litetool.engine.spool_codec import SpoolRecord, WalPosition
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import (
     FRAME_HEADER_SIZE,

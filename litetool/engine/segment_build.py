@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import SpooledRange, SpoolRecord
+from litetool.engine.spool import SpooledRange
+from litetool.engine.spool_codec import SpoolRecord
 from litetool.errors import DatabaseError
 from litetool.storage.format.segment import (
     PAGE_NUMBER_SIZE,
