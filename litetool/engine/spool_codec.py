@@ -30,8 +30,7 @@ checksum chain, which the record's header pins at both ends::
 Commit times come in runs: the transactions up to each run's last txid
 (after the previous run's) committed at that run's time; those after the
 last run, up to the record's last txid, at the record's time. A batch whose
-transactions were all seen at once has no runs (see ``CommitClock`` in
-``litetool.engine.capture``).
+transactions were all seen at once has no runs (see ``litetool.engine.commit_clock``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,12 @@ import zlib
 from dataclasses import dataclass, replace
 
 from litetool.errors import WalFormatError
-from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
+from litetool.wal.header import (
+    FRAME_HEADER_SIZE,
+    WAL_HEADER_SIZE,
+    parse_wal_header,
+    raw_page_size,
+)
 
 MAGIC = b"LTS3"
 # magic, header CRC, then the CRC-covered fields (the time runs follow)
@@ -88,9 +92,9 @@ class SpoolRecord:
 
     @property
     def page_size(self) -> int:
-        # The WAL header (bytes 8..12: page size, big-endian) was checked when
-        # captured and when read back; no need to parse it again per append.
-        return int.from_bytes(self.position.header[8:12], "big")
+        # The WAL header was checked when captured and when read back; no
+        # need to parse it again per append.
+        return raw_page_size(self.position.header)
 
     @property
     def frames_bytes(self) -> int:
