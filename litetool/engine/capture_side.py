@@ -34,7 +34,7 @@ from litetool.engine.fence import ReadFence, WriteLockBusy
 from litetool.engine.page_digests import PageDigests
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.spool import Spool
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError
 from litetool.storage import new_generation_id
@@ -304,12 +304,14 @@ class CaptureSide:
         self.keeper.drop()
         self.generation = generation
         self.generation_reason = reason
-        self.board.publish(
-            "generation", str(self.db_path), f"new generation {generation}: {reason}"
-        )
-        self.log(
+        publish_and_log(
+            self.board,
+            self.log,
             "warning" if reason != "first run" else "info",
             "new generation",
+            str(self.db_path),
+            f"new generation {generation}: {reason}",
+            kind="generation",
             generation=generation,
             reason=reason,
         )

@@ -19,6 +19,7 @@ from litetool.engine.capture_side import IDENTITY_CHECK_SECONDS, CaptureSide
 from litetool.engine.checkpoint import CheckpointPolicy
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
+from litetool.engine.status import publish_and_log
 from litetool.engine.supervisor import report_failure
 from litetool.errors import DatabaseError, LitetoolError
 
@@ -255,5 +256,4 @@ class CaptureThread:
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
         status = side.board.update_database(db, last_error=message)
         side.board.update_database(db, capture_errors=status.capture_errors + 1, state="error")
-        side.board.publish("error", db, message)
-        side.log("error", "capture failed", error=message)
+        publish_and_log(side.board, side.log, "error", "capture failed", db, message, error=message)

@@ -22,7 +22,7 @@ from litetool.crashpoints import crash_point
 from litetool.engine.capture import Capture
 from litetool.engine.fence import CheckpointResult
 from litetool.engine.memory import lower_thread_priority
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.wal.header import WAL_HEADER_SIZE, frame_size, frames_between
 from litetool.wording import plural
 
@@ -344,18 +344,16 @@ class CheckpointPolicy:
             checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
             writers_held_seconds_total=status.writers_held_seconds_total + result.locked_seconds,
         )
-        self.board.publish(
+        publish_and_log(
+            self.board,
+            self.log,
+            "debug",
             "checkpoint",
             db,
             f"{result.mode} checkpoint of {plural(result.wal_frames, 'frame')}"
             + (" (busy)" if result.busy else ""),
-            mode=result.mode,
-            frames=result.wal_frames,
-            seconds=round(result.seconds, 4),
-        )
-        self.log(
-            "debug",
-            "checkpoint",
+            kind="checkpoint",
+            shown=("mode", "frames", "seconds"),
             mode=result.mode,
             frames=result.wal_frames,
             checkpointed=result.checkpointed_frames,

@@ -32,7 +32,7 @@ from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool import Spool
 from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.engine.supervisor import Watchdog, supervised
 from litetool.errors import LitetoolError, ReplicaConflict
 from litetool.storage import Replica
@@ -299,15 +299,14 @@ class DatabaseReplication:
         for sync in self.replicas:
             result = await validate_replica(self, sync)
             results.append(result)
-            self.board.publish(
-                "validation" if result.ok else "error",
-                str(self.db_path),
-                f"validation of {sync.name}: {result.message}",
-                replica=sync.name,
-            )
-            self.log(
+            publish_and_log(
+                self.board,
+                self.log,
                 "info" if result.ok else "error",
                 "validation",
+                str(self.db_path),
+                f"validation of {sync.name}: {result.message}",
+                kind="validation" if result.ok else "error",
                 replica=sync.name,
                 ok=result.ok,
                 txid=result.txid,

@@ -16,6 +16,7 @@ from litetool.engine.brake import BACKPRESSURE_ON_SHARE
 from litetool.engine.capture_side import CaptureSide
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.snapshot_serving import SnapshotServing
+from litetool.engine.status import publish_and_log
 
 
 class SpoolCap:
@@ -85,19 +86,17 @@ class SpoolCap:
             return
         # Over the cap: detach the replica that holds the oldest history.
         laggard = min(holders, key=lambda r: r.position.txid)
-        side.log(
+        publish_and_log(
+            side.board,
+            side.log,
             "error",
             "spool full",
+            str(side.db_path),
+            f"spool full: replica {laggard.name} detached",
             spool_bytes=spool.size_bytes,
             cap=spool.max_bytes,
             replica=laggard.name,
             action="replica detached; it restarts from a new snapshot when reachable",
-        )
-        side.board.publish(
-            "error",
-            str(side.db_path),
-            f"spool full: replica {laggard.name} detached",
-            replica=laggard.name,
         )
         laggard.detach()
         rest = [r.position.txid for r in holders if r is not laggard]
@@ -126,11 +125,13 @@ class SpoolCap:
         )
         if on:
             assert laggard is not None
-            message = f"replica {laggard.name} is behind: braking the application's writers"
-            side.board.publish("warning", str(side.db_path), message, replica=laggard.name)
-            side.log(
+            publish_and_log(
+                side.board,
+                side.log,
                 "warning",
                 "backpressure",
+                str(side.db_path),
+                f"replica {laggard.name} is behind: braking the application's writers",
                 replica=laggard.name,
                 spool_bytes=spool.size_bytes,
                 cap=spool.max_bytes,
