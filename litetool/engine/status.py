@@ -158,6 +158,7 @@ def publish_and_log(
     event: str,
     database: str,
     message: str,
+    /,
     *,
     kind: str | None = None,
     shown: tuple[str, ...] = (),
@@ -165,7 +166,8 @@ def publish_and_log(
 ) -> None:
     """Tell one thing both ways: an event on the board (``kind``, by default the
     log level; ``message``, the ``replica`` field if any, and the fields named
-    in ``shown``), then the log line (``event`` with every field, in order)."""
+    in ``shown``), then the log line (``event`` with every field, in order;
+    a field may be called ``message`` too)."""
     data = {name: fields[name] for name in shown}
     board.publish(kind or level, database, message, replica=fields.get("replica"), **data)
     log(level, event, **fields)

@@ -41,8 +41,17 @@ def test_the_event_shows_the_replica_and_the_named_fields_the_log_every_field_in
 
 def test_the_event_kind_is_the_log_level_unless_told():
     board = StatusBoard(version="test")
+    lines = []
     publish_and_log(
-        board, lambda *a, **f: None, "error", "capture failed", "/db", "boom", error="boom"
+        board,
+        lambda level, event, **fields: lines.append(fields),
+        "error",
+        "validation",
+        "/db",
+        "validation of s3: page 3 differs",
+        message="page 3 differs",  # a field may have the name of a parameter
     )
     (event,) = board.events_since(0)
     assert (event.kind, event.replica, event.data) == ("error", None, {})
+    assert event.message == "validation of s3: page 3 differs"
+    assert lines == [{"message": "page 3 differs"}]
