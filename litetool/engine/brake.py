@@ -2,7 +2,7 @@
 
 The capture thread brakes for one of two reasons:
 
-- **A controlled checkpoint falls behind** (``Capture.braking``): its rounds
+- **A controlled checkpoint falls behind** (``Checkpointer.braking``): its rounds
   do not converge because the application fills the WAL faster than the
   disk takes the backfill, the WAL and the spool. The WAL would grow without
   bound and the checkpoint's last, locked step with it. One pulse of

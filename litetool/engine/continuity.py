@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
-from litetool.engine.spool import Spool, WalPosition, fsync_dir
+from litetool.engine.spool import Spool, fsync_dir
+from litetool.engine.spool_codec import WalPosition
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index

@@ -18,18 +18,20 @@ gets a new one).
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from litetool.engine.capture import Capture, ContinuityLost
-from litetool.engine.continuity import advance_digests, write_seal
+from litetool.engine.continuity import FileStat, Seal, advance_digests, wait_past, write_seal
 from litetool.engine.memory import lower_thread_priority
 from litetool.engine.page_digests import PageDigests, build_digests
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.errors import DatabaseError, LitetoolError
+from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 
 # The page digests move forward once this much was spooled after them, or
 # this long after the last move with anything new (they are the spool's
@@ -40,6 +42,8 @@ DIGESTS_ADVANCE_SECONDS = 10.0
 DIGESTS_RETRY_SECONDS = 5.0
 # Building the digests needs SQLite's write lock for a moment: tried this long.
 DIGESTS_LOCK_SECONDS = 0.05
+# How long a clean stop waits for SQLite's write lock to seal the database file.
+SEAL_LOCK_SECONDS = 2.0
 
 
 class DigestKeeper:
@@ -157,7 +161,7 @@ class DigestKeeper:
 
     def seal_at_stop(self, capture: Capture, generation: str | None) -> None:
         """A clean stop: bring the digests to the last captured txid and seal the
-        database file (``Capture.seal``), so the next start proves continuity
+        database file (``seal_database``), so the next start proves continuity
         without reading the database when nothing changed."""
         self.stop()
         digests = self.digests
@@ -165,7 +169,7 @@ class DigestKeeper:
         try:
             if usable:
                 advance_digests(digests, self.spool, capture.txid)
-            seal = capture.seal()
+            seal = seal_database(capture)
             if usable and seal is not None:
                 advance_digests(digests, self.spool, seal.txid)
             if seal is None:
@@ -195,3 +199,34 @@ class DigestKeeper:
             build_digests(table, source, stop=self._cancel)
         finally:
             source.close()
+
+
+def seal_database(capture: Capture) -> Seal | None:
+    """Under the write lock, capture the last commits and describe the
+    database file as litetool leaves it (``continuity.Seal``); None when
+    the write lock cannot be had in time (the next start then reads pages)."""
+    try:
+        with capture.fence.write_locked(timeout=SEAL_LOCK_SECONDS):
+            capture.capture_tail()
+            stat = FileStat.of(capture.db_path)
+            if stat is None or capture.generation is None:
+                return None
+            seal = Seal(capture.generation, capture.txid, stat, _wal_fully_checkpointed(capture))
+            wait_past(stat)
+            return seal
+    except DatabaseError:
+        return None
+
+
+def _wal_fully_checkpointed(capture: Capture) -> bool:
+    """Every committed frame of the live WAL is in the database file (or there is no WAL)."""
+    header = capture.read_header()
+    if header is None:
+        return True
+    shm = capture.fence.raw_fd("shm")
+    if shm < 0:
+        return False
+    index = parse_wal_index(os.pread(shm, WAL_INDEX_READ_SIZE, 0))
+    if index is None or not index.describes(header[1]):
+        return False
+    return index.fully_backfilled and capture.captured_frames() == index.mx_frame

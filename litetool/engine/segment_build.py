@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import Spool, SpooledRange, SpoolRecord
+from litetool.engine.spool import Spool, SpooledRange
+from litetool.engine.spool_codec import SpoolRecord
 from litetool.errors import DatabaseError
 from litetool.storage.format.segment import SegmentLayout, write_segment_tables
 from litetool.wal.header import FRAME_HEADER_SIZE

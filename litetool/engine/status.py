@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -148,6 +149,28 @@ class StatusBoard:
             "now_us": int(time.time() * 1e6),
             "databases": databases,
         }
+
+
+def publish_and_log(
+    board: StatusBoard,
+    log: Callable[..., None],
+    level: str,
+    event: str,
+    database: str,
+    message: str,
+    /,
+    *,
+    kind: str | None = None,
+    shown: tuple[str, ...] = (),
+    **fields: Any,
+) -> None:
+    """Tell one thing both ways: an event on the board (``kind``, by default the
+    log level; ``message``, the ``replica`` field if any, and the fields named
+    in ``shown``), then the log line (``event`` with every field, in order;
+    a field may be called ``message`` too)."""
+    data = {name: fields[name] for name in shown}
+    board.publish(kind or level, database, message, replica=fields.get("replica"), **data)
+    log(level, event, **fields)
 
 
 def replica_lag(database: DatabaseStatus, replica: ReplicaStatus) -> tuple[int, float]:

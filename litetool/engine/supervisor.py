@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.wording import plural
 
 BACKOFF_INITIAL_SECONDS = 1.0
@@ -53,11 +53,15 @@ def report_failure(
     board.update_database(db_path, task_failures=status.task_failures + 1)
     if replica is not None:
         board.update_replica(db_path, replica, last_error=message)
-    board.publish("error", db_path, message, replica=replica, task=task)
     fields = {"replica": replica} if replica is not None else {}
-    log(
+    publish_and_log(
+        board,
+        log,
         "error",
         "task failed",
+        db_path,
+        message,
+        shown=("task",),
         task=task,
         error=describe(exc),
         traceback="".join(traceback.format_exception(exc)).rstrip(),
@@ -146,10 +150,13 @@ class Watchdog:
                     + (f" ({plural(behind, 'transaction')} waiting)" if behind is not None else "")
                 )
                 self.board.update_replica(self.db_path, name, stalled=True, last_error=message)
-                self.board.publish("error", self.db_path, message, replica=name)
-                self.log(
+                publish_and_log(
+                    self.board,
+                    self.log,
                     "error",
                     "replication stalled",
+                    self.db_path,
+                    message,
                     replica=name,
                     published_txid=published,
                     txid=engine_txid,

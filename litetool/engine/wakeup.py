@@ -5,6 +5,9 @@ loop sleeps at zero cost while the database is idle and wakes within a
 millisecond of a write. Elsewhere, or if inotify is unavailable, it polls the
 WAL's size and mtime. Either way a wait also ends after ``timeout`` seconds,
 so periodic work (checkpoint interval, shutdown) runs on time.
+
+While commits keep coming the loop polls instead of waiting
+(``writer_active`` says when they may still come).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import ctypes.util
 import os
 import select
 import threading
+import time
 from pathlib import Path
+
+from litetool.engine.spool_codec import WalPosition
+from litetool.wal.header import FRAME_SALTS_OFFSET, raw_salts
 
 _IN_MODIFY = 0x00000002
 _IN_CLOSE_WRITE = 0x00000008
@@ -25,6 +32,9 @@ _IN_DELETE = 0x00000200
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
 _MASK = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+# A frame of the current WAL after the captured position, in a file written
+# this recently, is a transaction in flight (older: one a writer abandoned).
+IN_FLIGHT_NS = 100_000_000
 
 
 class WalWakeup:
@@ -39,6 +49,9 @@ class WalWakeup:
         self._stop_r, self._stop_w = os.pipe()
         os.set_blocking(self._stop_w, False)
         self._last_stat: tuple[int, int] | None = None
+        # The WAL file's (size, mtime) at the last capture: a change means a
+        # writer is at work (a transaction may be in flight).
+        self._wal_stat: tuple[int, int] = (-1, -1)
         self._lock = threading.Lock()
         self.using_inotify = self._open_inotify()
 
@@ -143,6 +156,25 @@ class WalWakeup:
                 pass
         except BlockingIOError:
             pass
+
+    def writer_active(self, fd: int, position: WalPosition | None) -> bool:
+        """Whether a writer may be at work on the WAL (open as ``fd``, captured up
+        to ``position``): the file changed since the last call, or it changed
+        lately and the frame after the captured position belongs to this WAL
+        (a transaction being written; after a restart the WAL is overwritten
+        in place, which the file's size does not show and its coarse mtime may
+        not either)."""
+        if fd < 0:
+            return False
+        st = os.fstat(fd)
+        stat = (st.st_size, st.st_mtime_ns)
+        moved, self._wal_stat = stat != self._wal_stat, stat
+        if moved:
+            return True
+        if position is None or time.time_ns() - st.st_mtime_ns > IN_FLIGHT_NS:
+            return False
+        salts = os.pread(fd, 8, position.offset + FRAME_SALTS_OFFSET)
+        return salts == raw_salts(position.header)
 
     def close(self) -> None:
         for fd in (self._fd, self._stop_r, self._stop_w):

@@ -58,6 +58,8 @@ PAGE_SIZES: tuple[int, ...] = tuple(1 << shift for shift in range(9, 17))
 _WAL_HEADER_CHECKSUMMED_SIZE = 24
 _WAL_HEADER = struct.Struct(">8I")
 _FRAME_HEADER = struct.Struct(">6I")
+#: Where a frame header holds its copy of the WAL header's salts.
+FRAME_SALTS_OFFSET = 8
 
 
 def is_valid_page_size(page_size: int) -> bool:
@@ -68,6 +70,28 @@ def is_valid_page_size(page_size: int) -> bool:
 def frame_size(page_size: int) -> int:
     """Bytes per frame: the frame header plus one page."""
     return FRAME_HEADER_SIZE + page_size
+
+
+def frames_between(start: int, end: int, page_size: int) -> int:
+    """Whole frames from WAL offset ``start`` to ``end`` (0 when ``end`` is not past it)."""
+    return max(0, end - start) // frame_size(page_size)
+
+
+def raw_salts(raw_header: bytes | bytearray | memoryview) -> bytes:
+    """The salts of a raw WAL header, as its 8 bytes (bytes 16..24): every frame
+    header and the -shm wal-index copy them as they are."""
+    return bytes(raw_header[16:24])
+
+
+def salts_of(raw: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """The two salts in 8 raw salt bytes (``raw_salts``)."""
+    return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+
+
+def raw_page_size(raw_header: bytes | bytearray | memoryview) -> int:
+    """The page size field of a raw WAL header (bytes 8..12), unchecked: for a
+    header that was checked when it was read."""
+    return int.from_bytes(raw_header[8:12], "big")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
+from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, raw_salts
 
 WAL_INDEX_HEADER_SIZE = 48
 #: What to read from offset 0: both header copies and the checkpoint info up to
@@ -51,7 +51,7 @@ class WalIndex:
 
     def describes(self, raw_wal_header: bytes) -> bool:
         """Whether this index is the one of the WAL whose 32-byte header is given."""
-        return self.salts == raw_wal_header[16:24]
+        return self.salts == raw_salts(raw_wal_header)
 
     def end_offset(self, page_size: int) -> int:
         """The WAL offset just past the last committed frame."""

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.segment_build import build_segment, build_segment_from_spool
-from litetool.engine.spool import SpoolRecord, WalPosition
+from litetool.engine.spool_codec import SpoolRecord, WalPosition
 from litetool.storage.format.segment import SegmentTransaction, decode_segment, encode_segment
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 

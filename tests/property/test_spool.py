@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import (
+from litetool.engine.spool import Spool
+from litetool.engine.spool_codec import (
     HEADER_SIZE,
-    Spool,
     SpoolRecord,
     WalPosition,
     decode_records,
@@ -217,9 +217,7 @@ def test_trim_drops_replicated_files_at_once_and_deletes_them_in_the_background(
     assert len(files) >= 3
     before = spool.size_bytes
     first_file_size = files[0].stat().st_size
-    first_file_last_txid = max(
-        r.last_txid for r in decode_records(files[0].read_bytes())[0]
-    )
+    first_file_last_txid = max(r.last_txid for r in decode_records(files[0].read_bytes())[0])
     assert spool.trim(first_file_last_txid) == first_file_size
     assert spool.size_bytes == before - first_file_size
     assert spool.first_txid == first_file_last_txid + 1

@@ -16,6 +16,8 @@ import pytest
 
 from litetool.engine.buffers import ReusableBuffer
 from litetool.engine.capture import Capture
+from litetool.engine.checkpoint import Checkpointer
+from litetool.engine.digest_keeper import seal_database
 from litetool.engine.fence import ReadFence
 from litetool.engine.segment_build import build_segment_from_spool
 from litetool.engine.spool import Spool
@@ -101,25 +103,31 @@ def live(tmp_path):
         base = b"".join(source.read_chunk(i, 1 << 16) for i in range(source.chunk_count(1 << 16)))
         assert source.txid == 0
     yield db, fence, spool, capture, base
-    capture.close()
     fence.close()
     spool.close()
 
 
-def test_captures_every_transaction_across_checkpoints(live, tmp_path):
+@pytest.fixture
+def checkpointer(live):
+    checkpointer = Checkpointer(live[3])
+    yield checkpointer
+    checkpointer.close()  # waits for a backfill in flight
+
+
+def test_captures_every_transaction_across_checkpoints(live, checkpointer, tmp_path):
     db, _, spool, capture, base = live
     run_writer(db, 100, 150)
     batch = capture.capture_once()
     assert batch is not None and batch.first_txid == 1
     # Controlled checkpoint: the WAL restarts on the next write, nothing is lost.
-    result = capture.checkpoint(truncate=False)
+    result = checkpointer.checkpoint(truncate=False)
     assert result.complete
     # Writers were held for the locked step only, which is part of the whole.
     assert 0 < result.locked_seconds <= result.seconds
     run_writer(db, 1000, 120)
     capture.capture_once()
-    result = capture.checkpoint(truncate=True)
-    assert capture.wal_frames() == 0  # nothing left: no checkpoint loop on an empty WAL
+    result = checkpointer.checkpoint(truncate=True)
+    assert checkpointer.wal_frames() == 0  # nothing left: no checkpoint loop on an empty WAL
     run_writer(db, 2000, 80)
     capture.capture_once()
     last = rebuild(capture, spool, base, tmp_path / "rebuilt.db")
@@ -163,10 +171,9 @@ def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
     # last close would checkpoint and delete the WAL, forcing a new generation.
     app = sqlite3.connect(db)
     app.execute("SELECT 1 FROM t").fetchall()
-    seal = capture.seal()  # as a clean stop does
+    seal = seal_database(capture)  # as a clean stop does
     assert seal is not None and seal.txid == capture.txid
     fence.close()
-    capture.close()
     assert Path(f"{db}-wal").stat().st_size > 0  # litetool's close kept the WAL
     run_writer(db, 200, 10)  # written while litetool is away, WAL not restarted
     fence2 = ReadFence(db)
@@ -181,7 +188,6 @@ def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
     capture2.resume(verdict)
     rebuild(capture2, spool2, base, tmp_path / "rebuilt.db")
     assert rows(tmp_path / "rebuilt.db") == rows(db)
-    capture2.close()
     fence2.close()
     app.close()
 
@@ -191,7 +197,6 @@ def test_application_truncate_while_away_loses_continuity(live, tmp_path):
     run_writer(db, 100, 30)
     capture.capture_once()
     fence.close()
-    capture.close()
     run_writer(db, 200, 10)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -238,7 +243,7 @@ def application_checkpoint_busy(db: Path) -> bool:
     return out.stdout.strip() == "1"
 
 
-def test_held_checkpoint_lock_turns_the_application_away_until_released(live):
+def test_held_checkpoint_lock_turns_the_application_away_until_released(live, checkpointer):
     db, fence, _spool, capture, _base = live
     run_writer(db, 100, 30)
     capture.capture_once()
@@ -249,14 +254,16 @@ def test_held_checkpoint_lock_turns_the_application_away_until_released(live):
     # (SQLite's unlock at the end of one drops the process's lock).
     run_writer(db, 200, 30)
     capture.capture_once()
-    result = capture.checkpoint(truncate=False)
+    result = checkpointer.checkpoint(truncate=False)
     assert result.complete
     assert application_checkpoint_busy(db)
     fence.hold_checkpoints(False)
     assert not application_checkpoint_busy(db)
 
 
-def test_rounds_that_do_not_converge_brake_the_writer_until_the_checkpoint_is_done(live):
+def test_rounds_that_do_not_converge_brake_the_writer_until_the_checkpoint_is_done(
+    live, checkpointer
+):
     # The application writes more during each unlocked round than the round
     # backfilled: the capture side asks for braking (write-lock pulses) until
     # the checkpoint finishes under the lock.
@@ -265,23 +272,23 @@ def test_rounds_that_do_not_converge_brake_the_writer_until_the_checkpoint_is_do
     db, _fence, _spool, capture, _base = live
 
     def finish_round():
-        concurrent.futures.wait([capture._backfill])
+        concurrent.futures.wait([checkpointer._backfill])
 
     run_writer(db, 1000, 50)
     capture.capture_once()
-    assert capture.checkpoint_step(truncate=False) is None  # round 1
+    assert checkpointer.checkpoint_step(truncate=False) is None  # round 1
     finish_round()
     run_writer(db, 2000, 1500)  # more than LOCKED_TAIL_FRAMES during round 1
     capture.capture_once()
-    assert capture.checkpoint_step(truncate=False) is None  # round 2
-    assert not capture.braking  # one round behind is not yet a trend
+    assert checkpointer.checkpoint_step(truncate=False) is None  # round 2
+    assert not checkpointer.braking  # one round behind is not yet a trend
     finish_round()
     run_writer(db, 4000, 2500)  # even more during round 2: not converging
     capture.capture_once()
-    assert capture.checkpoint_step(truncate=False) is None  # round 3
-    assert capture.braking
+    assert checkpointer.checkpoint_step(truncate=False) is None  # round 3
+    assert checkpointer.braking
     finish_round()
     capture.capture_once()
-    result = capture.checkpoint_step(truncate=False)  # little left: the lock
+    result = checkpointer.checkpoint_step(truncate=False)  # little left: the lock
     assert result is not None and result.complete
-    assert not capture.braking
+    assert not checkpointer.braking

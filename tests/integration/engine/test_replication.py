@@ -269,7 +269,7 @@ def test_an_unexpected_capture_error_is_reported_and_capture_goes_on(tmp_path, m
             app.execute("INSERT INTO t(data) VALUES (?)", (os.urandom(100),))
             time.sleep(0.05)
         running.wait_published("m", 6)
-        assert running.replication.capture.txid == 6
+        assert running.replication.txid == 6
     failed = [f for e, f in running.events if e == "capture failed"]
     assert failures and failed and "unexpected RuntimeError: injected" in failed[0]["error"]
     app.close()
@@ -347,7 +347,7 @@ def test_a_snapshot_taken_while_commits_stream_in_keeps_its_place(tmp_path, monk
         running.wait_published("m", running.replication.txid, timeout=30)
         assert not [e for e, _ in running.events if e in ("sync failed", "spool full")]
         assert not any(e == "replica lost its place in the spool" for e, _ in running.events)
-        assert running.replication._snapshot_pins == []  # released once published
+        assert running.replication.snapshots.pinned() == []  # released once published
     rows = app.execute("SELECT count(*) FROM t").fetchone()[0]
     assert rows > 100
     assert _restore_latest(url, tmp_path / "restored.db") == (1, rows)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.capture import CommitClock
+from litetool.engine.commit_clock import CommitClock
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
 
 PAGE_SIZE = 4096
@@ -124,4 +124,54 @@ def test_cuts_follow_the_observed_commits(shm_path, steps):
     last_salts, last_end, _ = model[-1]
     clock.forget_through(last_salts, last_end)
     assert clock.cut_after(last_salts, WAL_HEADER_SIZE - 1) is None
+    shm.close()
+
+
+def test_time_runs_split_a_batch_at_the_observed_commit_ends(tmp_path):
+    """Five one-frame transactions; commits seen after the 2nd (t=100) and the
+    4th (t=200): txids 1-2 get 100, 3-4 get 200, and the 5th, not seen yet, 0
+    (the capture's own time)."""
+    from litetool.engine.spool_codec import WalPosition
+    from litetool.wal.checksum import ByteOrder
+    from litetool.wal.encoder import encode_frames
+    from litetool.wal.header import encode_wal_header, new_wal_header
+
+    header = new_wal_header(page_size=PAGE_SIZE, salts=(0x73616C74, 0x73616C74))
+    raw = encode_wal_header(header)
+    frames, _ = encode_frames(
+        [(n, n, bytes([n]) * PAGE_SIZE) for n in range(1, 6)],
+        page_size=PAGE_SIZE,
+        salts=header.salts,
+        checksum_state=header.checksum,
+        byte_order=ByteOrder.LITTLE,
+    )
+    shm = Shm(tmp_path / "db-shm")
+    clock = CommitClock()
+    for mx_frame, at in ((2, 100), (4, 200)):
+        shm.publish(mx_frame, b"saltsalt")
+        assert clock.observe(shm.fd, PAGE_SIZE, lambda at=at: at)
+    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    runs, last = clock.time_runs(
+        memoryview(frames),
+        WAL_HEADER_SIZE,
+        5,
+        position=position,
+        page_size=PAGE_SIZE,
+        txid=0,
+        last_time_us=50,
+    )
+    assert runs == ((2, 100), (4, 200))
+    assert last == 0
+    shm.publish(5, b"saltsalt")
+    assert clock.observe(shm.fd, PAGE_SIZE, lambda: 300)
+    runs, last = clock.time_runs(
+        memoryview(frames),
+        WAL_HEADER_SIZE,
+        5,
+        position=position,
+        page_size=PAGE_SIZE,
+        txid=0,
+        last_time_us=50,
+    )
+    assert (runs, last) == (((2, 100), (4, 200)), 300)
     shm.close()

@@ -24,8 +24,9 @@ from litetool.wal import (
 )
 
 
-def header_bytes(magic: int = WAL_MAGIC_LITTLE_ENDIAN, version: int = WAL_FORMAT_VERSION,
-                 page_size: int = 4096) -> bytes:
+def header_bytes(
+    magic: int = WAL_MAGIC_LITTLE_ENDIAN, version: int = WAL_FORMAT_VERSION, page_size: int = 4096
+) -> bytes:
     return struct.pack(">8I", magic, version, page_size, 7, 11, 13, 0, 0)
 
 
@@ -37,8 +38,9 @@ def test_page_sizes_are_the_powers_of_two_sqlite_allows() -> None:
 
 @pytest.mark.parametrize("order", list(ByteOrder))
 def test_new_header_layout_is_big_endian_fields_with_checksum(order: ByteOrder) -> None:
-    header = new_wal_header(page_size=65536, salts=(0xDEADBEEF, 5), checkpoint_seq=9,
-                            byte_order=order)
+    header = new_wal_header(
+        page_size=65536, salts=(0xDEADBEEF, 5), checkpoint_seq=9, byte_order=order
+    )
     data = encode_wal_header(header)
     assert len(data) == 32
     fields = struct.unpack(">8I", data)
@@ -100,8 +102,9 @@ def test_new_header_refuses_impossible_values() -> None:
 
 
 def test_frame_header_layout_and_round_trip() -> None:
-    header = FrameHeader(page_number=3, db_size_after_commit=10, salt1=1, salt2=2,
-                         checksum1=0xFFFFFFFF, checksum2=4)
+    header = FrameHeader(
+        page_number=3, db_size_after_commit=10, salt1=1, salt2=2, checksum1=0xFFFFFFFF, checksum2=4
+    )
     data = encode_frame_header(header)
     assert data == struct.pack(">6I", 3, 10, 1, 2, 0xFFFFFFFF, 4)
     assert parse_frame_header(data) == header
@@ -121,3 +124,24 @@ def test_wal_header_is_a_frozen_value() -> None:
     with pytest.raises(AttributeError):
         header.page_size = 1024  # type: ignore[misc]
     assert isinstance(header, WalHeader)
+
+
+def test_frames_between_counts_whole_frames_only():
+    from litetool.wal.header import frames_between
+
+    frame = 24 + 4096
+    assert frames_between(32, 32 + 3 * frame, 4096) == 3
+    assert frames_between(32, 32 + 3 * frame - 1, 4096) == 2
+    assert frames_between(32 + frame, 32, 4096) == 0  # end not past start
+
+
+def test_raw_salts_page_size_and_frame_salts_offset_follow_the_layout():
+    from litetool.wal.header import FRAME_SALTS_OFFSET, raw_page_size, raw_salts, salts_of
+
+    header = new_wal_header(page_size=8192, salts=(0x01020304, 0xA0B0C0D0))
+    raw = encode_wal_header(header)
+    assert raw_salts(raw) == bytes.fromhex("01020304a0b0c0d0")
+    assert salts_of(raw_salts(raw)) == header.salts
+    assert raw_page_size(raw) == 8192
+    frame = encode_frame_header(FrameHeader(5, 0, *header.salts, 1, 2))
+    assert frame[FRAME_SALTS_OFFSET : FRAME_SALTS_OFFSET + 8] == raw_salts(raw)

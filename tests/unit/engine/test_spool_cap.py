@@ -1,0 +1,115 @@
+"""The spool cap on a real database and spool: backpressure first, then detaching."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from dataclasses import dataclass
+
+import pytest
+
+from litetool.config.model import build_settings
+from litetool.engine.capture_side import CaptureSide
+from litetool.engine.snapshot_serving import SnapshotServing
+from litetool.engine.spool_cap import SpoolCap
+from litetool.engine.status import StatusBoard
+
+CAP = 256 * 1024
+
+
+@dataclass
+class Position:
+    txid: int
+
+
+@dataclass
+class Holder:
+    """What the spool cap reads of a replica task (``ReplicaSync``)."""
+
+    name: str
+    position: Position | None
+    reachable: bool = True
+    detached: bool = False
+    needs_snapshot: bool = False
+
+    def detach(self) -> None:
+        self.detached = True
+
+
+@pytest.fixture
+def side(tmp_path):
+    db = tmp_path / "app.db"
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("PRAGMA journal_mode=WAL")
+    app.execute("CREATE TABLE t(x)")
+    data = {
+        "databases": [
+            {"path": str(db), "spool-max-bytes": CAP, "replicas": [{"url": "memory://cap"}]}
+        ]
+    }
+    config = build_settings(data, {}, source=None).databases[0]
+    logged: list[str] = []
+    side = CaptureSide(
+        config, StatusBoard(version="test"), [], log=lambda level, event, **f: logged.append(event)
+    )
+    side.open()
+    side.app, side.logged = app, logged
+    yield side
+    side.close()
+    app.close()
+
+
+def fill(side, share: float) -> None:
+    """Commit and capture until the spool holds ``share`` of its cap."""
+    while side.spool.size_bytes < CAP * share:
+        side.app.execute("INSERT INTO t VALUES (?)", (os.urandom(4000),))
+        side.capture.capture_once()
+
+
+def test_a_reachable_laggard_brakes_the_application_near_the_cap(side):
+    laggard, ahead = Holder("slow", Position(0)), Holder("fast", Position(0))
+    side.replicas += [laggard, ahead]
+    cap = SpoolCap(side, SnapshotServing(side))
+    fill(side, 0.5)
+    cap.check_if_near()
+    cap.check()
+    assert not side.brake.backpressure
+    fill(side, 0.9)
+    ahead.position.txid = side.capture.txid
+    cap.check_if_near()
+    assert side.brake.backpressure
+    assert "backpressure" in side.logged
+    laggard.reachable = False  # an outage never brakes the application
+    cap.check()
+    assert not side.brake.backpressure
+    assert not laggard.detached
+
+
+def test_at_the_cap_the_replica_furthest_behind_is_detached(side):
+    laggard, ahead = Holder("slow", Position(0)), Holder("fast", Position(0))
+    waiting = Holder("new", None)  # no history in the spool: nothing to detach
+    side.replicas += [laggard, ahead, waiting]
+    snapshots = SnapshotServing(side)
+    cap = SpoolCap(side, snapshots)
+    fill(side, 0.5)
+    ahead.position.txid = side.capture.txid
+    fill(side, 1.01)
+    cap.check()
+    assert laggard.detached and not ahead.detached and not waiting.detached
+    events = [e.message for e in side.board.events_since(0)]
+    assert "spool full: replica slow detached" in events
+    assert "spool full" in side.logged
+
+
+def test_snapshots_in_flight_lose_their_place_at_the_cap(side):
+    snapshots = SnapshotServing(side)
+    cap = SpoolCap(side, snapshots)
+    snapshots.leave()  # serve in this thread
+    source = asyncio.run(snapshots.take())
+    source.close()
+    fill(side, 1.01)
+    assert snapshots.pinned() == [0]
+    cap.check()
+    assert snapshots.pinned() == []
+    assert side.logged.count("spool full") == 1
