@@ -217,8 +217,9 @@ def write_segment_tables(
     columns = (commit_times_us, db_sizes_pages, frame_counts)
     if any(len(column) != count for column in columns) or len(page_numbers) != frames:
         raise ValueError(
-            f"columns of {[len(column) for column in columns]} transactions and "
-            f"{len(page_numbers)} frames for a layout of {count} and {frames}"
+            f"column lengths {[len(column) for column in columns]} and page numbers "
+            f"{len(page_numbers)} do not match a layout of "
+            f"{plural(count, 'transaction')} and {plural(frames, 'frame')}"
         )
     raw = np.frombuffer(payload, dtype=np.uint8, count=layout.pages_offset)
     _HEADER.pack_into(payload, 0, layout.page_size, count, layout.first_txid, frames)

@@ -78,8 +78,8 @@ def test_the_writer_fills_all_but_the_pages_from_any_integer_columns():
         (SegmentLayout(512, 1, -1, 1), ([1], [1], [1], [1]), "out of range"),
         (SegmentLayout(512, 2, 2**63 - 1, 2), ([1, 1], [1, 1], [1, 1], [1, 1]), "out of range"),
         (SegmentLayout(512, 1, 1, 2**32), ([1], [1], [1], [1]), "do not fit one segment"),
-        (SegmentLayout(512, 2, 1, 2), ([1], [1, 1], [1, 1], [1, 1]), "columns of"),
-        (SegmentLayout(512, 1, 1, 2), ([1], [1], [2], [1]), "columns of"),
+        (SegmentLayout(512, 2, 1, 2), ([1], [1, 1], [1, 1], [1, 1]), "do not match a layout"),
+        (SegmentLayout(512, 1, 1, 2), ([1], [1], [2], [1]), "do not match a layout"),
         (SegmentLayout(512, 2, 1, 3), ([1, 1], [1, 1], [1, 1], [1, 1, 1]), "other than"),
     ],
 )
