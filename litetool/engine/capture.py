@@ -39,12 +39,13 @@ from litetool.engine.spool import Spool
 from litetool.engine.spool_codec import SpoolRecord, WalPosition
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import (
-    FRAME_HEADER_SIZE,
     WAL_HEADER_SIZE,
     WalHeader,
     frames_between,
+    frames_read_size,
     parse_wal_header,
     raw_salts,
+    whole_frames,
 )
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 
@@ -354,8 +355,8 @@ class Capture:
 
         _BUFFER_END = (StopReason.END_OF_DATA, StopReason.PARTIAL_FRAME)
         fd = self._fd()
-        frame_size = FRAME_HEADER_SIZE + self.page_size
-        batch_bytes = max(1, READ_BATCH_BYTES // frame_size) * frame_size
+        page_size = self.page_size
+        batch_bytes = frames_read_size(READ_BATCH_BYTES, page_size)
         assert self.position is not None
         indexed_end = self._indexed_end(self.position.header)
         refreshed = False
@@ -382,11 +383,11 @@ class Capture:
                     want = min(indexed_end - offset, batch_bytes, available)
                 else:
                     want = min(verified_bytes, available)
-                want = want // frame_size * frame_size
-                if want < frame_size:
+                want = whole_frames(want, page_size)
+                if want == 0:
                     return
                 buf = self._read_buffer.view(want)
-                got = os.preadv(fd, [buf], offset) // frame_size * frame_size
+                got = whole_frames(os.preadv(fd, [buf], offset), page_size)
                 took_full_batch = took_full_batch or got >= batch_bytes
                 buf = buf[:got]
                 if got == 0:
@@ -464,7 +465,7 @@ class Capture:
                             self.position,
                             position,
                             db_pages,
-                            end // frame_size,
+                            frames_between(0, end, page_size),
                             buf[:end],
                             runs,
                         )

@@ -48,7 +48,15 @@ from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
 from litetool.engine.spool import Spool, fsync_dir
 from litetool.engine.spool_codec import WalPosition
 from litetool.errors import DatabaseError, WalFormatError
-from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, parse_wal_header
+from litetool.wal.header import (
+    WAL_HEADER_SIZE,
+    checksum_of,
+    frame_checksum_offset,
+    frame_offset,
+    frame_page_numbers,
+    frames_read_size,
+    parse_wal_header,
+)
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 from litetool.wording import plural
 
@@ -183,17 +191,13 @@ def read_live_wal(
         return LiveWal(
             raw, header.page_size, False, frozenset(), 0, 0, "the WAL has another page size"
         )
-    frame_size = FRAME_HEADER_SIZE + page_size
     continues = False
     if position is not None and position.header == raw:
         if position.offset == WAL_HEADER_SIZE:
             continues = True
         else:
-            stored = os.pread(wal_fd, 8, position.offset - frame_size + 16)
-            continues = len(stored) == 8 and (
-                int.from_bytes(stored[:4], "big"),
-                int.from_bytes(stored[4:], "big"),
-            ) == tuple(position.checksum)
+            stored = os.pread(wal_fd, 8, frame_checksum_offset(position.offset, page_size))
+            continues = len(stored) == 8 and checksum_of(stored) == tuple(position.checksum)
     if continues:
         assert position is not None
         start, checksum = position.offset, tuple(position.checksum)
@@ -209,12 +213,12 @@ def read_live_wal(
     covered: set[int] = set()
     # Frames up to the position (continuing): their pages are as captured.
     if continues and start > WAL_HEADER_SIZE:
-        covered.update(_page_numbers(wal_fd, WAL_HEADER_SIZE, start, frame_size))
+        covered.update(_page_numbers(wal_fd, WAL_HEADER_SIZE, start, page_size))
     size = os.fstat(wal_fd).st_size
     transactions = 0
     db_pages = 0
     offset = start
-    step = max(1, READ_BYTES // frame_size) * frame_size
+    step = frames_read_size(READ_BYTES, page_size)
     while offset < size:
         buf = os.pread(wal_fd, min(step, size - offset), offset)
         result = read_transactions(
@@ -257,18 +261,17 @@ def _maybe_checkpointed(shm_fd: int, raw_header: bytes) -> bool:
     return index.n_backfill != 0 or index.n_backfill_attempted != 0
 
 
-def _page_numbers(fd: int, start: int, end: int, frame_size: int) -> set[int]:
+def _page_numbers(fd: int, start: int, end: int, page_size: int) -> set[int]:
     numbers: set[int] = set()
-    step = max(1, READ_BYTES // frame_size) * frame_size
+    step = frames_read_size(READ_BYTES, page_size)
     offset = start
     while offset < end:
         buf = os.pread(fd, min(step, end - offset), offset)
-        count = len(buf) // frame_size
-        if count == 0:
+        found = frame_page_numbers(buf, page_size)
+        if len(found) == 0:
             break
-        grid = np.frombuffer(buf, dtype=np.uint8, count=count * frame_size)
-        numbers.update(grid.reshape(count, frame_size)[:, :4].copy().view(">u4").ravel().tolist())
-        offset += count * frame_size
+        numbers.update(found.tolist())
+        offset = frame_offset(len(found), page_size, offset)
     return numbers
 
 

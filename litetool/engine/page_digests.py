@@ -48,7 +48,14 @@ import numpy as np
 import xxhash
 
 from litetool.errors import DatabaseError
-from litetool.wal.header import FRAME_HEADER_SIZE
+from litetool.wal.header import (
+    frame_grid,
+    frame_offset,
+    frame_size,
+    frames_per_read,
+    grid_page_numbers,
+    page_offset,
+)
 
 MAGIC = b"LTPD"
 FORMAT = 1
@@ -272,8 +279,8 @@ def digest_frames(
     version of each page in the piece are touched, so the cost follows the
     distinct pages written, and memory stays at one piece.
     """
-    frame_size = FRAME_HEADER_SIZE + page_size
-    step = max(1, READ_BYTES // frame_size)
+    stride = frame_size(page_size)
+    step = frames_per_read(READ_BYTES, page_size)
     granularity = mmap.ALLOCATIONGRANULARITY
     digest = xxhash.xxh3_128_digest
     numbers_out: list[np.ndarray] = []
@@ -283,28 +290,25 @@ def digest_frames(
         done = 0
         while done < count:
             n = min(step, count - done)
-            start = offset + done * frame_size
-            if size < start + n * frame_size:
+            start = frame_offset(done, page_size, offset)
+            end = frame_offset(n, page_size, start)
+            if size < end:
                 raise DatabaseError(f"frames end early at offset {start}")
             base = start - start % granularity
-            mapped = mmap.mmap(
-                fd, start - base + n * frame_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=base
-            )
+            mapped = mmap.mmap(fd, end - base, mmap.MAP_SHARED, mmap.PROT_READ, offset=base)
             try:
-                grid = np.frombuffer(
-                    mapped, dtype=np.uint8, count=n * frame_size, offset=start - base
-                ).reshape(n, frame_size)
-                numbers = grid[:, :4].copy().view(">u4").ravel().astype(np.int64)
+                grid = frame_grid(mapped, page_size, n, offset=start - base)
+                numbers = grid_page_numbers(grid).astype(np.int64)
                 del grid
                 unique, first_reversed = np.unique(numbers[::-1], return_index=True)
                 rows = n - 1 - first_reversed
                 keep = unique <= page_count
                 unique, rows = unique[keep], rows[keep]
                 view = memoryview(mapped)
-                at = start - base + FRAME_HEADER_SIZE
+                at = page_offset(start - base)  # the first frame's page; frames are stride apart
                 joined = b"".join(
                     [
-                        digest(view[at + r * frame_size : at + r * frame_size + page_size])
+                        digest(view[at + r * stride : at + r * stride + page_size])
                         for r in rows.tolist()
                     ]
                 )

@@ -32,7 +32,13 @@ from litetool.engine.spool import Spool, SpooledRange
 from litetool.engine.spool_codec import SpoolRecord
 from litetool.errors import DatabaseError
 from litetool.storage.format.segment import SegmentLayout, write_segment_tables
-from litetool.wal.header import FRAME_HEADER_SIZE
+from litetool.wal.header import (
+    FRAME_HEADER_SIZE,
+    frame_grid,
+    frame_offset,
+    frame_parts,
+    frame_size,
+)
 
 # A segment holds about this much WAL; a sync of a larger backlog uploads several
 # and names them all in one record.
@@ -146,7 +152,6 @@ def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltS
     import numpy as np
 
     layout = _layout(records)
-    frame_size = FRAME_HEADER_SIZE + layout.page_size
     payload = out.view(layout.total_size)
     pages = np.frombuffer(payload, dtype=np.uint8)[layout.pages_offset : layout.total_size]
     pages = pages.reshape(layout.frame_count, layout.page_size)
@@ -154,10 +159,9 @@ def build_segment(records: Sequence[SpoolRecord], out: ReusableBuffer) -> BuiltS
     frame_at = 0
     for record in records:
         count = record.frame_count
-        grid = np.frombuffer(record.frames, dtype=np.uint8, count=count * frame_size)
-        grid = grid.reshape(count, frame_size)
-        pages[frame_at : frame_at + count] = grid[:, FRAME_HEADER_SIZE:]
-        headers.append(grid[:, :FRAME_HEADER_SIZE])
+        frame_headers, frame_pages = frame_parts(frame_grid(record.frames, layout.page_size, count))
+        pages[frame_at : frame_at + count] = frame_pages
+        headers.append(frame_headers)
         frame_at += count
     fields = np.concatenate(headers).view(">u4")
 
@@ -184,7 +188,6 @@ def build_segment_from_spool(
     records = located.records
     layout = _layout(records)
     page_size = layout.page_size
-    frame_size = FRAME_HEADER_SIZE + page_size
     payload = out.view(layout.total_size)
     pages = payload[layout.pages_offset : layout.total_size]
     headers = scratch.view(layout.frame_count * FRAME_HEADER_SIZE)
@@ -196,7 +199,8 @@ def build_segment_from_spool(
             for index in range(frame_at + first, frame_at + first + count):
                 buffers.append(headers[index * FRAME_HEADER_SIZE : (index + 1) * FRAME_HEADER_SIZE])
                 buffers.append(pages[index * page_size : (index + 1) * page_size])
-            if os.preadv(fd, buffers, offset + first * frame_size) != count * frame_size:
+            at = frame_offset(first, page_size, offset)
+            if os.preadv(fd, buffers, at) != count * frame_size(page_size):
                 raise DatabaseError(f"spool file {path} is shorter than its index")
         frame_at += record.frame_count
     fields = np.frombuffer(headers, dtype=">u4").reshape(layout.frame_count, FRAME_HEADER_SIZE // 4)

@@ -22,7 +22,14 @@ import os
 import sqlite3
 
 from litetool.engine.fence import ReadFence
-from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
+from litetool.wal.header import (
+    WAL_HEADER_SIZE,
+    frame_offset,
+    frame_page_numbers,
+    frames_between,
+    frames_read_size,
+    page_offset,
+)
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 
 
@@ -76,9 +83,9 @@ class SnapshotSource:
         for page_number in self._pages_between(first_page, last_page):
             if buf is None:
                 buf = bytearray(data)
-            frame_offset = self._overlay[page_number]
+            frame_at = self._overlay[page_number]
             at = (page_number - 1) * self.page_size - start
-            page = os.pread(self._wal_fd, self.page_size, frame_offset + FRAME_HEADER_SIZE)
+            page = os.pread(self._wal_fd, self.page_size, page_offset(frame_at))
             buf[at : at + self.page_size] = page
         return bytes(buf) if buf is not None else data
 
@@ -104,7 +111,7 @@ class SnapshotSource:
         return self._overlay_pages[lo:hi]
 
     def _wal_fully_checkpointed(self, wal_end_offset: int) -> bool:
-        frames = (wal_end_offset - WAL_HEADER_SIZE) // (FRAME_HEADER_SIZE + self.page_size)
+        frames = frames_between(WAL_HEADER_SIZE, wal_end_offset, self.page_size)
         shm_fd = self._fence.raw_fd("shm")
         if shm_fd < 0:
             return False
@@ -114,21 +121,17 @@ class SnapshotSource:
         return index.mx_frame == frames and index.fully_backfilled
 
     def _load_overlay(self, wal_end_offset: int) -> None:
-        import numpy as np
-
-        frame_size = FRAME_HEADER_SIZE + self.page_size
         overlay: dict[int, int] = {}
-        step = max(1, (8 << 20) // frame_size) * frame_size
+        step = frames_read_size(8 << 20, self.page_size)
         offset = WAL_HEADER_SIZE
         while offset < wal_end_offset:
             length = min(step, wal_end_offset - offset)
             buf = os.pread(self._wal_fd, length, offset)
-            count = len(buf) // frame_size
-            grid = np.frombuffer(buf, dtype=np.uint8, count=count * frame_size)
-            numbers = grid.reshape(count, frame_size)[:, :4].copy().view(">u4").ravel()
+            numbers = frame_page_numbers(buf, self.page_size)
             for i, page_number in enumerate(numbers.tolist()):
-                overlay[page_number] = offset + i * frame_size
-            offset += count * frame_size
+                overlay[page_number] = frame_offset(i, self.page_size, offset)
+            count = len(numbers)
+            offset = frame_offset(count, self.page_size, offset)
             if count == 0:
                 break
         self._overlay = {p: o for p, o in overlay.items() if p <= self.page_count}

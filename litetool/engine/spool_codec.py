@@ -41,8 +41,9 @@ from dataclasses import dataclass, replace
 
 from litetool.errors import WalFormatError
 from litetool.wal.header import (
-    FRAME_HEADER_SIZE,
     WAL_HEADER_SIZE,
+    frame_offset,
+    frame_size,
     parse_wal_header,
     raw_page_size,
 )
@@ -98,7 +99,7 @@ class SpoolRecord:
 
     @property
     def frames_bytes(self) -> int:
-        return self.frame_count * (FRAME_HEADER_SIZE + self.page_size)
+        return self.frame_count * frame_size(self.page_size)
 
     @property
     def header_size(self) -> int:
@@ -181,8 +182,8 @@ def decode_header(data: Buffer, pos: int) -> SpoolRecord | None:
         parsed = parse_wal_header(header)
     except WalFormatError:
         return None
-    frame_size = FRAME_HEADER_SIZE + parsed.page_size
-    if end_offset != start_offset + frame_count * frame_size or start_offset < WAL_HEADER_SIZE:
+    ends_at = frame_offset(frame_count, parsed.page_size, start_offset)
+    if end_offset != ends_at or start_offset < WAL_HEADER_SIZE:
         return None
     time_runs = tuple(_RUN.unpack_from(whole, HEADER_SIZE + i * RUN_SIZE) for i in range(runs))
     record = SpoolRecord(

@@ -7,7 +7,9 @@ records, and loads what each reader needs of them:
 
 - the **view** of a generation (:meth:`IndexReader.load_generation`,
   :meth:`IndexReader.list_generations`; GC loads views from its own listing
-  of the whole root with :meth:`IndexReader.load_view`);
+  of the whole root with :meth:`IndexReader.load_view`), or its records by
+  key for a reader that keeps the records it has read (the TUI's
+  ``CachedIndex``: :meth:`IndexReader.fetch_view`);
 - the **known part** of a generation, up to its first broken record, for a
   restore that plans around a damaged replica
   (:meth:`IndexReader.load_known_parts`);
@@ -19,7 +21,7 @@ Writing records (publishing, compaction) is ``Replica``'s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from litetool.errors import (
@@ -173,18 +175,38 @@ class IndexReader:
             found.setdefault(parsed.generation, RecordKeys()).add(parsed, meta)
         return found
 
-    async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
-        """Fetch the records a reader needs (from a listing) and validate them. A record
-        that vanished since the listing (GC trimmed or compacted it) means one more
-        listing and load."""
+    async def fetch_view(
+        self,
+        generation: str,
+        keys: RecordKeys,
+        known: Mapping[str, IndexRecord] | None = None,
+    ) -> dict[str, IndexRecord]:
+        """The records a reader needs (the view of a listing's *keys*), by key, oldest
+        first; those in *known* (read before: a record never changes once written)
+        are not fetched again. A record that vanished since the listing (GC trimmed
+        or compacted it) means one more listing and fetch."""
+        known = {} if known is None else known
         try:
-            records = await self.fetch_records(generation, keys.view())
+            return await self._fetch_view(generation, keys.view(), known)
         except ObjectNotFound:
             fresh = (await self.list_record_keys(generation)).get(generation)
             if fresh is None:
                 raise
-            records = await self.fetch_records(generation, fresh.view())
-        return GenerationIndex.from_records(generation, records)
+            return await self._fetch_view(generation, fresh.view(), known)
+
+    async def _fetch_view(
+        self, generation: str, view: list[RecordRef], known: Mapping[str, IndexRecord]
+    ) -> dict[str, IndexRecord]:
+        missing = [ref for ref in view if ref.key not in known]
+        records = await self.fetch_records(generation, missing)
+        fetched = {ref.key: record for ref, record in zip(missing, records, strict=True)}
+        return {ref.key: known[ref.key] if ref.key in known else fetched[ref.key] for ref in view}
+
+    async def load_view(self, generation: str, keys: RecordKeys) -> GenerationIndex:
+        """Fetch the records a reader needs (from a listing) and validate them
+        (:meth:`fetch_view`)."""
+        records = await self.fetch_view(generation, keys)
+        return GenerationIndex.from_records(generation, list(records.values()))
 
     async def load_generation(self, generation: str) -> GenerationIndex:
         """The validated index of *generation* (ObjectNotFound if it has no records)."""

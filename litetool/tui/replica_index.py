@@ -3,10 +3,11 @@
 The timeline lists a replica's generations and opens the index of the one it
 shows, and does both again whenever the engine publishes (it refreshes by
 itself). A record object never changes once written (compaction writes new
-keys, GC deletes keys), so ``IndexReader`` keeps every record it has fetched
+keys, GC deletes keys), so ``CachedIndex`` keeps every record it has fetched
 by key and every index it has built by the keys it was built from: a refresh
 costs one listing plus the records written since, whatever the replica holds.
-No textual here.
+Fetching (and listing again when a record vanished since the listing) is the
+replica's index reader's (``IndexReader.fetch_view``). No textual here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from litetool.storage import GenerationIndex, GenerationInfo, IndexRecord, Repli
 from litetool.storage.index import RecordKeys
 
 
-class IndexReader:
-    """The generations of one replica (use from one event loop)."""
+class CachedIndex:
+    """The generations of one replica, read through its index reader and kept
+    (use from one event loop)."""
 
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
@@ -29,12 +31,15 @@ class IndexReader:
         """Every generation with records, oldest first (one listing)."""
         listing = await self.replica.index.list_record_keys()
         infos = [
-            GenerationInfo.from_index(await self._index(generation, listing), len(keys))
+            GenerationInfo.from_index(await self._index(generation, keys), len(keys))
             for generation, keys in sorted(listing.items())
         ]
-        live = {ref.key for keys in listing.values() for ref in keys.refs}
-        self._records = {key: record for key, record in self._records.items() if key in live}
         self._indexes = {g: built for g, built in self._indexes.items() if g in listing}
+        # What the listing names, and what an index was built from (a record vanished
+        # meanwhile means the index reader listed once more).
+        live = {ref.key for keys in listing.values() for ref in keys.refs}
+        live.update(key for keys, _ in self._indexes.values() for key in keys)
+        self._records = {key: record for key, record in self._records.items() if key in live}
         return infos
 
     def latest_index(self, generation: str) -> GenerationIndex | None:
@@ -48,29 +53,15 @@ class IndexReader:
         listing = await self.replica.index.list_record_keys(generation)
         if generation not in listing:
             raise ObjectNotFound(generation, hint=f"no generation {generation} here")
-        return await self._index(generation, listing)
+        return await self._index(generation, listing[generation])
 
-    async def _index(
-        self, generation: str, listing: dict[str, RecordKeys], *, again: bool = True
-    ) -> GenerationIndex:
-        view = listing[generation].view()
-        keys = tuple(ref.key for ref in view)
+    async def _index(self, generation: str, keys: RecordKeys) -> GenerationIndex:
         built = self._indexes.get(generation)
-        if built is not None and built[0] == keys:
+        if built is not None and built[0] == tuple(ref.key for ref in keys.view()):
             return built[1]
-        missing = [ref for ref in view if ref.key not in self._records]
-        try:
-            records = await self.replica.index.fetch_records(generation, missing)
-        except ObjectNotFound:
-            # GC or a compaction removed a record since the listing: list once more.
-            fresh = (await self.replica.index.list_record_keys(generation)).get(generation)
-            if fresh is None or not again:
-                raise
-            listing[generation] = fresh
-            return await self._index(generation, listing, again=False)
-        self.fetched_records += len(records)
-        for ref, record in zip(missing, records, strict=True):
-            self._records[ref.key] = record
-        index = GenerationIndex.from_records(generation, [self._records[k] for k in keys])
-        self._indexes[generation] = (keys, index)
+        records = await self.replica.index.fetch_view(generation, keys, self._records)
+        self.fetched_records += sum(1 for key in records if key not in self._records)
+        self._records.update(records)
+        index = GenerationIndex.from_records(generation, list(records.values()))
+        self._indexes[generation] = (tuple(records), index)
         return index

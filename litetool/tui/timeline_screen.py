@@ -50,7 +50,7 @@ from litetool.tui.messages import (
     RestorePointsLoaded,
 )
 from litetool.tui.options import ReplicaTarget, published_position
-from litetool.tui.replica_index import IndexReader
+from litetool.tui.replica_index import CachedIndex
 from litetool.tui.restore_point_browser import RestorePointBrowser
 from litetool.tui.restore_points import RestorePoints
 from litetool.tui.restore_screen import RestoreScreen
@@ -90,7 +90,7 @@ class TimelineScreen(Screen):
         super().__init__(id="timeline")
         self.targets: list[ReplicaTarget] = list(targets)
         self.replica_index = 0
-        self._readers: dict[str, IndexReader] = {}  # replica name -> its reader
+        self._cached_indexes: dict[str, CachedIndex] = {}  # replica name -> its cached index
         self.generations: list[GenerationInfo] = []
         self.compact = False
         self.refreshes = 0  # automatic refreshes started (for tests)
@@ -194,12 +194,12 @@ class TimelineScreen(Screen):
                 line.append(f"  ({self.replica_index + 1}/{len(self.targets)}, r: next)", "dim")
         self.query_one("#replica-line", Static).update(line)
 
-    def _reader(self, target: ReplicaTarget) -> IndexReader:
-        reader = self._readers.get(target.name)
-        if reader is None:
-            reader = IndexReader(target.open())
-            self._readers[target.name] = reader
-        return reader
+    def _cached_index(self, target: ReplicaTarget) -> CachedIndex:
+        cached = self._cached_indexes.get(target.name)
+        if cached is None:
+            cached = CachedIndex(target.open())
+            self._cached_indexes[target.name] = cached
+        return cached
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -214,10 +214,10 @@ class TimelineScreen(Screen):
             self._status(f"listing generations of {target.name}…")
         self._listing += 1
         try:
-            reader = self._reader(target)
+            cached = self._cached_index(target)
             if not quiet:
-                await reader.replica.ensure_format(create=False)
-            generations = await reader.list_generations()
+                await cached.replica.ensure_format(create=False)
+            generations = await cached.list_generations()
         except Exception as exc:
             self.post_message(LoadFailed(f"replica {target.name}", render_error(exc)))
             return
@@ -230,13 +230,13 @@ class TimelineScreen(Screen):
         target = self.target
         if target is None:
             return
-        reader = self._reader(target)
-        index = reader.latest_index(generation)  # as listed just before
+        cached = self._cached_index(target)
+        index = cached.latest_index(generation)  # as listed just before
         if index is None:
             self._status(f"loading generation {generation}…")
         try:
             if index is None:
-                index = await reader.load_generation(generation)
+                index = await cached.load_generation(generation)
             points = await asyncio.to_thread(RestorePoints, index)
         except Exception as exc:
             self.post_message(LoadFailed(f"generation {generation}", render_error(exc)))
@@ -314,7 +314,7 @@ class TimelineScreen(Screen):
         if browser.points is not None and browser.points.generation == message.points.generation:
             browser.update(message.points)
         else:
-            browser.show(message.points, self._reader(self.target).replica)
+            browser.show(message.points, self._cached_index(self.target).replica)
         self._show_points_status()
 
     @on(LoadFailed)
@@ -330,7 +330,7 @@ class TimelineScreen(Screen):
         if generation == self._loading_generation and points is not None:
             if not reload or points.generation != generation or self.target is None:
                 return
-            if self._reader(self.target).latest_index(generation) is points.index:
+            if self._cached_index(self.target).latest_index(generation) is points.index:
                 return  # the same records as when it was loaded: nothing new
         self._loading_generation = generation
         self.load_points(generation)

@@ -2,7 +2,11 @@
 
 A SQLite WAL file is a 32-byte WAL header followed by frames. A frame is a
 24-byte frame header followed by one page of ``page_size`` bytes, so frame
-``i`` (0-based) starts at byte ``32 + i * (24 + page_size)``.
+``i`` (0-based) starts at byte ``32 + i * (24 + page_size)`` (``frame_offset``).
+The rest of litetool computes no offset into a WAL itself: the helpers here
+(``frame_offset``, ``page_offset``, ``frames_between``, ``frame_checksum_offset``,
+read sizes in whole frames, and ``frame_grid`` for numpy views of frames) say
+where everything is.
 
 Every integer in both headers is an unsigned 32-bit **big-endian** value,
 whatever the magic says. The magic only selects the byte order of the 32-bit
@@ -42,9 +46,15 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from litetool.errors import WalFormatError
 from litetool.wal.checksum import ByteOrder, ChecksumState, checksum_reference
+
+if TYPE_CHECKING:
+    import mmap
+
+    import numpy as np
 
 WAL_HEADER_SIZE = 32
 FRAME_HEADER_SIZE = 24
@@ -60,6 +70,8 @@ _WAL_HEADER = struct.Struct(">8I")
 _FRAME_HEADER = struct.Struct(">6I")
 #: Where a frame header holds its copy of the WAL header's salts.
 FRAME_SALTS_OFFSET = 8
+#: Where a frame header holds its running checksum (8 bytes).
+FRAME_CHECKSUM_OFFSET = 16
 
 
 def is_valid_page_size(page_size: int) -> bool:
@@ -77,15 +89,94 @@ def frames_between(start: int, end: int, page_size: int) -> int:
     return max(0, end - start) // frame_size(page_size)
 
 
+def frame_offset(index: int, page_size: int, start: int = WAL_HEADER_SIZE) -> int:
+    """Where frame ``index`` (0-based) begins when frame 0 begins at ``start``
+    (by default the first frame of a WAL, just past its header)."""
+    return start + index * frame_size(page_size)
+
+
+def page_offset(frame_at: int) -> int:
+    """Where the page of the frame that begins at ``frame_at`` begins."""
+    return frame_at + FRAME_HEADER_SIZE
+
+
+def frame_checksum_offset(frame_end: int, page_size: int) -> int:
+    """Where the frame that ends at ``frame_end`` holds its running checksum
+    (8 bytes: ``checksum_of`` reads them)."""
+    return frame_end - frame_size(page_size) + FRAME_CHECKSUM_OFFSET
+
+
+def whole_frames(length: int, page_size: int) -> int:
+    """``length`` bytes rounded down to whole frames (0 when not even one fits)."""
+    return length // frame_size(page_size) * frame_size(page_size)
+
+
+def frames_per_read(budget: int, page_size: int) -> int:
+    """How many frames to read at a time for reads of about ``budget`` bytes
+    (at least one, however large the page)."""
+    return max(1, budget // frame_size(page_size))
+
+
+def frames_read_size(budget: int, page_size: int) -> int:
+    """A read size of whole frames of about ``budget`` bytes (at least one frame)."""
+    return frames_per_read(budget, page_size) * frame_size(page_size)
+
+
 def raw_salts(raw_header: bytes | bytearray | memoryview) -> bytes:
     """The salts of a raw WAL header, as its 8 bytes (bytes 16..24): every frame
     header and the -shm wal-index copy them as they are."""
     return bytes(raw_header[16:24])
 
 
+def _two_words(raw: bytes | bytearray | memoryview) -> tuple[int, int]:
+    return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+
+
 def salts_of(raw: bytes | bytearray | memoryview) -> tuple[int, int]:
     """The two salts in 8 raw salt bytes (``raw_salts``)."""
-    return int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:8], "big")
+    return _two_words(raw)
+
+
+def checksum_of(raw: bytes | bytearray | memoryview) -> ChecksumState:
+    """The running checksum in the 8 bytes a frame header holds at
+    ``FRAME_CHECKSUM_OFFSET``."""
+    return _two_words(raw)
+
+
+def frame_grid(
+    buf: bytes | bytearray | memoryview | mmap.mmap,
+    page_size: int,
+    count: int | None = None,
+    offset: int = 0,
+) -> np.ndarray:
+    """The ``count`` frames at ``buf[offset:]`` (by default every whole frame there)
+    as a ``(count, frame size)`` numpy array of bytes, a view, not a copy: row
+    ``i`` is frame ``i``, its header in the first ``FRAME_HEADER_SIZE`` columns
+    and its page after (``frame_parts``). Imports numpy."""
+    import numpy as np
+
+    size = frame_size(page_size)
+    if count is None:
+        count = (len(buf) - offset) // size
+    grid = np.frombuffer(buf, dtype=np.uint8, count=count * size, offset=offset)
+    return grid.reshape(count, size)
+
+
+def frame_parts(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frame headers and the pages of a ``frame_grid``, as views of it."""
+    return grid[:, :FRAME_HEADER_SIZE], grid[:, FRAME_HEADER_SIZE:]
+
+
+def grid_page_numbers(grid: np.ndarray) -> np.ndarray:
+    """The page number of each frame of a ``frame_grid``, in order (a copy; the
+    values are big-endian 32-bit integers, as numpy reads them)."""
+    return grid[:, :4].copy().view(">u4").ravel()
+
+
+def frame_page_numbers(buf: bytes | bytearray | memoryview, page_size: int) -> np.ndarray:
+    """The page number of each whole frame at the start of ``buf``, in order (a
+    partial frame at the end is left out). Imports numpy."""
+    return grid_page_numbers(frame_grid(buf, page_size))
 
 
 def raw_page_size(raw_header: bytes | bytearray | memoryview) -> int:

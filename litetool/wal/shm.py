@@ -27,7 +27,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, raw_salts
+from litetool.wal.header import frame_offset, raw_salts
 
 WAL_INDEX_HEADER_SIZE = 48
 #: What to read from offset 0: both header copies and the checkpoint info up to
@@ -55,7 +55,7 @@ class WalIndex:
 
     def end_offset(self, page_size: int) -> int:
         """The WAL offset just past the last committed frame."""
-        return WAL_HEADER_SIZE + self.mx_frame * (FRAME_HEADER_SIZE + page_size)
+        return frame_offset(self.mx_frame, page_size)
 
     @property
     def fully_backfilled(self) -> bool:

@@ -94,3 +94,56 @@ def test_one_frame_round_trips_through_both_readers(
         assert result.transactions == ()
         assert result.uncommitted_frame_count == 1
         assert result.checksum_state == state
+
+
+@given(
+    page_size=st.sampled_from(PAGE_SIZES[:4]),
+    order=orders,
+    salts=st.tuples(u32, u32),
+    page_numbers=st.lists(st.integers(1, 2**32 - 1), min_size=1, max_size=12),
+    tail=st.integers(0, 23),
+    seed=u32,
+)
+def test_frame_offsets_and_page_numbers_follow_the_encoded_frames(
+    page_size, order, salts, page_numbers, tail, seed
+) -> None:
+    from litetool.wal.header import (
+        WAL_HEADER_SIZE,
+        checksum_of,
+        frame_checksum_offset,
+        frame_grid,
+        frame_offset,
+        frame_page_numbers,
+        frame_parts,
+        frames_between,
+        page_offset,
+    )
+
+    rng = random.Random(seed)
+    pages = [rng.randbytes(page_size) for _ in page_numbers]
+    body, _ = encode_frames(
+        [(number, 0, page) for number, page in zip(page_numbers, pages, strict=True)],
+        page_size=page_size,
+        salts=salts,
+        checksum_state=(0, 0),
+        byte_order=order,
+    )
+    wal = bytes(WAL_HEADER_SIZE) + body + bytes(tail)  # a partial frame at the end
+    count = len(page_numbers)
+    assert frames_between(WAL_HEADER_SIZE, len(wal), page_size) == count
+    assert frame_offset(count, page_size) == len(wal) - tail
+    for index, (number, page) in enumerate(zip(page_numbers, pages, strict=True)):
+        at = frame_offset(index, page_size)
+        header = parse_frame_header(wal, at)
+        assert header.page_number == number
+        assert wal[page_offset(at) : page_offset(at) + page_size] == page
+        end = frame_offset(index + 1, page_size)
+        stored = wal[frame_checksum_offset(end, page_size) :][:8]
+        assert checksum_of(stored) == header.checksum
+    assert frame_page_numbers(wal[WAL_HEADER_SIZE:], page_size).tolist() == page_numbers
+    headers, grid_pages = frame_parts(frame_grid(wal, page_size, count, offset=WAL_HEADER_SIZE))
+    assert [bytes(row) for row in grid_pages] == pages
+    assert [bytes(row) for row in headers] == [
+        wal[frame_offset(i, page_size) : page_offset(frame_offset(i, page_size))]
+        for i in range(count)
+    ]

@@ -13,7 +13,7 @@ from litetool.engine.metrics import MetricsServer
 from litetool.engine.status import StatusBoard
 from litetool.storage import Replica
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
-from litetool.tui.replica_index import IndexReader
+from litetool.tui.replica_index import CachedIndex
 from litetool.tui.timeline_screen import TimelineScreen
 
 
@@ -76,9 +76,9 @@ async def test_the_timeline_follows_a_live_engine_without_ctrl_r(tmp_path, monke
         # throttled: at most one refresh per REFRESH_SECONDS, not one per publication
         assert 1 <= timeline.refreshes - refreshes <= elapsed / 1.0 + 1
         # and each refresh fetched only the records written since the one before
-        reader = timeline._readers["replica"]
+        cached = timeline._cached_indexes["replica"]
         records = list((tmp_path / "replica").glob("generations/*/index/*"))
-        assert reader.fetched_records <= len(records)
+        assert cached.fetched_records <= len(records)
 
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, timeout=30, what="exit")
@@ -89,16 +89,16 @@ async def test_a_refresh_fetches_only_the_records_written_since(tmp_path):
     url = (tmp_path / "replica").as_uri()
     generation, records, payloads = long_generation(segments=40, per_segment=10)
     await write_records(url, records[:30], payloads[:29])
-    reader = IndexReader(Replica.open(url))
-    (info,) = await reader.list_generations()
-    assert info.last_txid == 290 and reader.fetched_records == 30
-    assert reader.latest_index(generation).last_txid == 290
+    cached = CachedIndex(Replica.open(url))
+    (info,) = await cached.list_generations()
+    assert info.last_txid == 290 and cached.fetched_records == 30
+    assert cached.latest_index(generation).last_txid == 290
 
     await write_records(url, records[30:], payloads[29:])
-    (info,) = await reader.list_generations()
-    assert info.last_txid == 400 and reader.fetched_records == 41  # the 11 new ones
-    index = await reader.load_generation(generation)
-    assert index.last_txid == 400 and reader.fetched_records == 41
+    (info,) = await cached.list_generations()
+    assert info.last_txid == 400 and cached.fetched_records == 41  # the 11 new ones
+    index = await cached.load_generation(generation)
+    assert index.last_txid == 400 and cached.fetched_records == 41
     # the same as reading it from scratch
     assert index.segments == (await Replica.open(url).index.load_generation(generation)).segments
 

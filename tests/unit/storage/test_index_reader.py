@@ -54,6 +54,34 @@ async def test_a_view_listed_before_a_compaction_loads_after_it(replica):
     assert index.compacted_seq == 2 and index.last_txid == 2
 
 
+async def test_a_view_takes_known_records_as_they_are_and_fetches_the_rest(replica):
+    await _publish(replica, 3)
+    keys = (await replica.index.list_record_keys(GENERATION))[GENERATION]
+    first = await replica.index.fetch_view(GENERATION, keys)
+    assert list(first) == [ref.key for ref in keys.view()]
+    assert [r.seq for r in first.values()] == [0, 1, 2]
+    known = {key: first[key] for key in list(first)[:2]}
+    await replica.store.delete(list(known))  # not fetched again: their loss goes unseen
+    again = await replica.index.fetch_view(GENERATION, keys, known)
+    assert list(again) == list(first)
+    assert all(again[key] is record for key, record in known.items())
+    assert again[list(first)[2]] == first[list(first)[2]]
+
+
+async def test_a_view_whose_record_vanished_is_fetched_from_a_new_listing(replica):
+    await _publish(replica, 3)
+    keys = (await replica.index.list_record_keys(GENERATION))[GENERATION]
+    known = {
+        keys.view()[0].key: (await replica.index.fetch_view(GENERATION, keys))[keys.view()[0].key]
+    }
+    assert await replica.compact(GENERATION, now_us=5) == [2]
+    await replica.store.delete([ref.key for ref in keys.refs])  # GC removed them
+    records = await replica.index.fetch_view(GENERATION, keys, known)
+    fresh = (await replica.index.list_record_keys(GENERATION))[GENERATION]
+    assert list(records) == [ref.key for ref in fresh.view()]
+    assert [r.compacted for r in records.values()] == [True]
+
+
 async def test_a_whole_generation_is_its_own_known_part(replica):
     await _publish(replica, 3)
     [part] = await replica.index.load_known_parts()

@@ -145,3 +145,36 @@ def test_raw_salts_page_size_and_frame_salts_offset_follow_the_layout():
     assert raw_page_size(raw) == 8192
     frame = encode_frame_header(FrameHeader(5, 0, *header.salts, 1, 2))
     assert frame[FRAME_SALTS_OFFSET : FRAME_SALTS_OFFSET + 8] == raw_salts(raw)
+
+
+def test_read_sizes_are_whole_frames_and_at_least_one():
+    from litetool.wal.header import frames_per_read, frames_read_size, whole_frames
+
+    frame = 24 + 4096
+    assert whole_frames(3 * frame + 5, 4096) == 3 * frame
+    assert whole_frames(frame - 1, 4096) == 0
+    assert frames_per_read(10 * frame + 1, 4096) == 10
+    assert frames_read_size(10 * frame + 1, 4096) == 10 * frame
+    # a budget smaller than one frame still reads one frame
+    assert frames_per_read(1000, 65536) == 1
+    assert frames_read_size(1000, 65536) == 24 + 65536
+
+
+def test_frame_offsets_follow_the_layout():
+    from litetool.wal.header import frame_checksum_offset, frame_offset, page_offset
+
+    frame = 24 + 1024
+    assert frame_offset(0, 1024) == 32
+    assert frame_offset(3, 1024) == 32 + 3 * frame
+    assert frame_offset(2, 1024, start=100) == 100 + 2 * frame
+    assert page_offset(32) == 56
+    # the frame ending at frame_offset(1) is frame 0, its checksum at bytes 16..24
+    assert frame_checksum_offset(frame_offset(1, 1024), 1024) == 32 + 16
+
+
+def test_checksum_of_reads_two_big_endian_words():
+    from litetool.wal.header import checksum_of
+
+    assert checksum_of(bytes.fromhex("0000000100000002")) == (1, 2)
+    frame = encode_frame_header(FrameHeader(5, 0, 7, 8, 0xDEADBEEF, 0x01020304))
+    assert checksum_of(frame[16:24]) == (0xDEADBEEF, 0x01020304)
