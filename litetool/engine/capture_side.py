@@ -326,7 +326,9 @@ class CaptureSide:
         self.notify_replicas()
 
     def _unpublished_count(self) -> int:
-        published = [r.position.txid for r in self.replicas if r.position is not None]
+        published = [
+            progress.txid for r in self.replicas if (progress := r.progress).generation is not None
+        ]
         if not published or not self.generation:
             return 0
         return max(0, self.capture.txid - min(published))
