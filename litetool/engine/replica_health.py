@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from litetool.engine.status import ReplicaStatus, StatusBoard
+from litetool.engine.status import ReplicaStatus, StatusBoard, publish_and_log
 from litetool.errors import ConfigError, LitetoolError, StorageThrottled, StorageUnavailable
 from litetool.storage import Replica
 
@@ -107,8 +107,17 @@ class ReplicaHealth:
                 )
                 return
             self._reported = problem
-        self.board.publish("error", self.db_path, message, replica=self.name)
-        self.log("error", "sync failed", replica=self.name, error=message, attempt=self.failures)
+        publish_and_log(
+            self.board,
+            self.log,
+            "error",
+            "sync failed",
+            self.db_path,
+            message,
+            replica=self.name,
+            error=message,
+            attempt=self.failures,
+        )
 
     # -- status ------------------------------------------------------------------------
 

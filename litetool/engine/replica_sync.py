@@ -40,7 +40,7 @@ from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.segment_build import SpoolGap, TransactionTooLarge
 from litetool.engine.segment_publish import SegmentPublisher
 from litetool.engine.snapshot_publish import SnapshotPublisher
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.engine.supervisor import report_failure
 from litetool.engine.upkeep import Upkeep
 from litetool.errors import (
@@ -413,14 +413,17 @@ class ReplicaSync:
             level, event = "warning", "transaction too large for a segment"
         else:
             level, event = "error", "replica lost its place in the spool"
-        self.log(
+        publish_and_log(
+            self.board,
+            self.log,
             level,
             event,
+            self.db_path,
+            str(exc),
             replica=self.name,
             error=str(exc),
             action="a new generation starts from a fresh snapshot",
         )
-        self.board.publish(level, self.db_path, str(exc), replica=self.name)
         self._detach_reason = str(exc)
         self._publish_progress(detached=True)
         self.board.update_replica(self.db_path, self.name, state="detached")
