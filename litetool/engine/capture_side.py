@@ -37,7 +37,7 @@ from litetool.engine.spool import Spool
 from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError
-from litetool.storage import new_generation_id
+from litetool.storage.generation_writer import GenerationWriter
 
 # Proofs of continuity before a new generation starts instead, when the WAL
 # keeps changing or the write lock stays taken (each waits up to 5 s for it).
@@ -296,7 +296,7 @@ class CaptureSide:
         return ""
 
     def new_generation(self, reason: str) -> None:
-        generation = new_generation_id()
+        generation = GenerationWriter.new_generation_id()
         unpublished = self._unpublished_count()
         state = self.capture.base_state(generation, reason)
         self.spool.start_generation(state)
@@ -326,7 +326,9 @@ class CaptureSide:
         self.notify_replicas()
 
     def _unpublished_count(self) -> int:
-        published = [r.position.txid for r in self.replicas if r.position is not None]
+        published = [
+            progress.txid for r in self.replicas if (progress := r.progress).generation is not None
+        ]
         if not published or not self.generation:
             return 0
         return max(0, self.capture.txid - min(published))

@@ -4,7 +4,10 @@
 whether the last one was an outage (the store unreachable or failing), when
 the replica last stored an object, and whether it ever worked. It writes the
 replica's status on the board and reports failures (an error no retry heals
-is logged once per problem).
+is logged once per problem). Each change of what the replica's progress
+shows (failures, the last object stored, an unusable error, a record
+published) calls ``on_change``: the sync loop publishes a new
+``ReplicaProgress`` then.
 """
 
 from __future__ import annotations
@@ -12,16 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from litetool.engine.status import ReplicaStatus, StatusBoard
+from litetool.engine.status import ReplicaStatus, StatusBoard, publish_and_log
 from litetool.errors import ConfigError, LitetoolError, StorageThrottled, StorageUnavailable
 from litetool.storage import Replica
 
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
-# A replica that stored nothing for this long with work waiting (a request
-# hanging in an outage, retried inside the store client) no longer counts as
-# reachable, so it never brakes the application (see ``reachable``).
-PROGRESS_WINDOW_SECONDS = 10.0
 
 
 def cannot_heal(exc: BaseException) -> bool:
@@ -41,12 +40,14 @@ class ReplicaHealth:
         board: StatusBoard,
         db_path: str,
         log: Callable[..., None],
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self.replica = replica
         self.board = board
         self.db_path = db_path
         self.log = log
+        self._on_change = on_change
         self.failures = 0
         self.outage = False  # the last failure: the store unreachable or failing
         self.last_progress = time.monotonic()  # an object stored, or nothing to do
@@ -63,20 +64,20 @@ class ReplicaHealth:
     def progress(self) -> None:
         """An object was stored (or there was nothing to store): the replica moves."""
         self.last_progress = time.monotonic()
-
-    @property
-    def reachable(self) -> bool:
-        """Nothing failed since the last success, which is recent: an object
-        stored (or nothing to store) within ``PROGRESS_WINDOW_SECONDS``. Read
-        from the capture thread (plain attributes)."""
-        recent = time.monotonic() - self.last_progress < PROGRESS_WINDOW_SECONDS
-        return self.failures == 0 and recent
+        self._on_change()
 
     def succeeded(self) -> None:
         self.failures = 0
         self.proven = True
         self.unusable_error = None
         self._reported = None
+        self._on_change()
+
+    def unusable(self, exc: LitetoolError) -> None:
+        """The replica never worked and *exc* proves it cannot (see
+        ``never_worked_and_cannot``)."""
+        self.unusable_error = exc
+        self._on_change()
 
     def backoff_seconds(self) -> float:
         """How long to wait after the failures so far (0 when none)."""
@@ -92,6 +93,7 @@ class ReplicaHealth:
     def failed(self, exc: Exception, *, state: str) -> None:
         self.failures += 1
         self.outage = isinstance(exc, StorageUnavailable) and not isinstance(exc, StorageThrottled)
+        self._on_change()
         message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
         status = self.replica_status()
         self.status(state=state, last_error=message, sync_errors=status.sync_errors + 1)
@@ -105,13 +107,23 @@ class ReplicaHealth:
                 )
                 return
             self._reported = problem
-        self.board.publish("error", self.db_path, message, replica=self.name)
-        self.log("error", "sync failed", replica=self.name, error=message, attempt=self.failures)
+        publish_and_log(
+            self.board,
+            self.log,
+            "error",
+            "sync failed",
+            self.db_path,
+            message,
+            replica=self.name,
+            error=message,
+            attempt=self.failures,
+        )
 
     # -- status ------------------------------------------------------------------------
 
     def published(self, generation: str, txid: int, time_us: int, now_us: int) -> None:
         """A record was published: the replica's position and traffic on the board."""
+        self._on_change()
         self.status(
             generation=generation,
             published_txid=txid,

@@ -13,14 +13,21 @@ spool (``segment_build``), snapshots (``snapshot_publish``), snapshot
 schedule, compaction and GC (``upkeep``), failures and status
 (``replica_health``); every record goes out through the replica's
 ``GenerationWriter``.
+
+Threads: the loop owns everything here but ``progress``, a frozen
+``ReplicaProgress`` that any thread may read; the loop replaces it whenever
+its position, health or detaching changes, and the capture thread's one
+write, ``detach`` at the spool cap, replaces it under the same lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from litetool.engine.generation_start import (
     EngineView,
@@ -29,10 +36,11 @@ from litetool.engine.generation_start import (
     reload_tip,
 )
 from litetool.engine.replica_health import ReplicaHealth
+from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.segment_build import SpoolGap, TransactionTooLarge
 from litetool.engine.segment_publish import SegmentPublisher
 from litetool.engine.snapshot_publish import SnapshotPublisher
-from litetool.engine.status import StatusBoard
+from litetool.engine.status import StatusBoard, publish_and_log
 from litetool.engine.supervisor import report_failure
 from litetool.engine.upkeep import Upkeep
 from litetool.errors import (
@@ -86,8 +94,18 @@ class ReplicaSync:
         self.sync_interval = sync_interval
         self.log = log
         self.clock = clock
+        # Replaced whole (see the module's docstring); under the lock, so that
+        # the capture thread's ``detach`` and the loop's updates never undo
+        # each other.
+        self._progress_lock = threading.Lock()
+        self.progress = ReplicaProgress(active_at=time.monotonic())
         self.health = ReplicaHealth(
-            name=name, replica=replica, board=board, db_path=db_path, log=log
+            name=name,
+            replica=replica,
+            board=board,
+            db_path=db_path,
+            log=log,
+            on_change=self._publish_progress,
         )
         self.writer = GenerationWriter(
             replica, engine.writer_id, now_us=lambda: int(self.clock() * 1e6)
@@ -105,7 +123,6 @@ class ReplicaSync:
             clock=clock,
         )
         self.position: ReplicaPosition | None = None
-        self.detached = False
         self.wake = asyncio.Event()
         # Set by ``notify`` (any thread) until the loop has seen the wake-up:
         # a burst of captures costs one cross-thread call, not one each.
@@ -117,25 +134,33 @@ class ReplicaSync:
         # ours (its answer lost): our position is behind the replica's tip.
         self._tip_stale = False
 
-    @property
-    def needs_snapshot(self) -> bool:
-        """A new generation's record 0 (its snapshot) is not published yet."""
-        return self.position is not None and self.position.txid < 0
+    # -- progress ----------------------------------------------------------------------
 
-    @property
-    def unusable_error(self) -> LitetoolError | None:
-        """The error that proves this replica unusable, if one did (see ``run``)."""
-        return self.health.unusable_error
+    def _publish_progress(self, *, detached: bool | None = None) -> None:
+        """Replace ``progress`` with what the loop's state shows now (the loop
+        thread only); *detached*, when given, changes whether it is detached."""
+        position, health = self.position, self.health
+        with self._progress_lock:
+            self.progress = ReplicaProgress(
+                generation=position.generation if position is not None else None,
+                engine_generation=position.engine_generation if position is not None else None,
+                txid=position.txid if position is not None else -1,
+                detached=self.progress.detached if detached is None else detached,
+                failing=health.failures > 0,
+                active_at=health.last_progress,
+                unusable_error=health.unusable_error,
+            )
 
-    @property
-    def active_at(self) -> float:
-        """When this replica last stored an object (or had nothing to store), monotonic."""
-        return self.health.last_progress
+    def detach(self) -> None:
+        """Give up on the spooled history for this replica (spool cap reached).
 
-    @property
-    def reachable(self) -> bool:
-        """See ``ReplicaHealth.reachable`` (read from the capture thread)."""
-        return self.health.reachable
+        Thread-safe (the capture thread calls it): only ``progress`` changes
+        here, at once, so the spool cap no longer counts this replica; the
+        loop starts a new generation when it next looks.
+        """
+        with self._progress_lock:
+            self.progress = replace(self.progress, detached=True)
+        self.board.update_replica(self.db_path, self.name, state="detached")
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -148,7 +173,7 @@ class ReplicaSync:
                     await self._start()
                 elif self._tip_stale:
                     await self._reload_tip()
-                elif self.needs_snapshot:
+                elif self.progress.needs_snapshot:
                     await self._publish_snapshot()
                 await self.sync_once()
                 self.health.succeeded()
@@ -174,7 +199,7 @@ class ReplicaSync:
                     # (credentials, permissions, no bucket, configuration). With
                     # no other replica that works, the process stops with this
                     # one error instead of retrying forever.
-                    self.health.unusable_error = exc
+                    self.health.unusable(exc)
                     if self.engine.unusable(self.name, exc):
                         await self._give_up(exc)
                         return
@@ -255,7 +280,7 @@ class ReplicaSync:
         """While the sync interval runs, upload the next *full* segment, if the
         spool holds one (``SegmentPublisher.stage``)."""
         position = self.position
-        if position is None or self.needs_snapshot or self._needs_new_generation():
+        if position is None or self.progress.needs_snapshot or self._needs_new_generation():
             return False
         return await self.segments.stage(position)
 
@@ -266,12 +291,12 @@ class ReplicaSync:
                 try:
                     if self._tip_stale and not self._needs_new_generation():
                         await self._reload_tip()
-                    if not self._needs_new_generation() and not self.needs_snapshot:
+                    if not self._needs_new_generation() and not self.progress.needs_snapshot:
                         while await self.sync_once(upkeep=False):
                             pass
                 except SpoolGap as exc:
                     self._lost_place(exc)
-                if self._needs_new_generation() or self.needs_snapshot:
+                if self._needs_new_generation() or self.progress.needs_snapshot:
                     # What the spool lost is in the database: a last snapshot (only
                     # its changed chunks are uploaded) so the replica ends current.
                     if self._needs_new_generation():
@@ -319,7 +344,7 @@ class ReplicaSync:
 
     def _needs_new_generation(self) -> bool:
         assert self.position is not None
-        return self.detached or self.position.engine_generation != self.engine.generation
+        return self.progress.detached or self.position.engine_generation != self.engine.generation
 
     async def _start(self) -> None:
         """Open the replica and find or create this replica's generation."""
@@ -327,13 +352,14 @@ class ReplicaSync:
             self.writer,
             self.engine,
             name=self.name,
-            detached=self.detached,
+            detached=self.progress.detached,
             resume=self.position is None,
             detach_reason=self._detach_reason,
             log=self.log,
         )
         self.position = position
         if not new:
+            self._publish_progress()
             self.health.status(
                 state="ok", generation=position.generation, published_txid=position.txid
             )
@@ -346,7 +372,7 @@ class ReplicaSync:
             )
             return
         self._detach_reason = ""
-        self.detached = False
+        self._publish_progress(detached=False)
         await self._publish_snapshot()
 
     async def _reload_tip(self) -> None:
@@ -356,6 +382,7 @@ class ReplicaSync:
         tip_txid = await reload_tip(position, self.engine)
         self.segments.staged.clear()  # they continue the old position
         self._tip_stale = False
+        self._publish_progress()
         self.log(
             "info",
             "resumed",
@@ -378,14 +405,6 @@ class ReplicaSync:
 
     # -- detaching ---------------------------------------------------------------------
 
-    def detach(self) -> None:
-        """Give up on the spooled history for this replica (spool cap reached).
-
-        Called from the capture thread: only flags are set here.
-        """
-        self.detached = True
-        self.board.update_replica(self.db_path, self.name, state="detached")
-
     def _lost_place(self, exc: SpoolGap) -> None:
         """Start this replica over in a new generation (loudly): its history past the
         spool's start is gone from the spool, or too large for a segment, and
@@ -394,16 +413,19 @@ class ReplicaSync:
             level, event = "warning", "transaction too large for a segment"
         else:
             level, event = "error", "replica lost its place in the spool"
-        self.log(
+        publish_and_log(
+            self.board,
+            self.log,
             level,
             event,
+            self.db_path,
+            str(exc),
             replica=self.name,
             error=str(exc),
             action="a new generation starts from a fresh snapshot",
         )
-        self.board.publish(level, self.db_path, str(exc), replica=self.name)
         self._detach_reason = str(exc)
-        self.detached = True
+        self._publish_progress(detached=True)
         self.board.update_replica(self.db_path, self.name, state="detached")
 
 

@@ -142,7 +142,7 @@ class DatabaseReplication:
         has worked yet, and each got such an answer), retrying heals nothing:
         stop, and fail with ``exc`` (True). Otherwise the replicas that work go
         on, and this one is retried and reported (False)."""
-        if any(sync.unusable_error is None for sync in self.replicas):
+        if any(sync.progress.unusable_error is None for sync in self.replicas):
             return False
         if self._fatal is None:
             self._fatal = exc
@@ -255,14 +255,9 @@ class DatabaseReplication:
         no replica has even its snapshot: every transaction, and at least 1)."""
         best = -1
         for sync in self.replicas:
-            position = sync.position
-            if (
-                position is not None
-                and position.engine_generation == self.generation
-                and not sync.needs_snapshot
-                and not sync.detached
-            ):
-                best = max(best, position.txid)
+            progress = sync.progress
+            if progress.has_place and progress.engine_generation == self.generation:
+                best = max(best, progress.txid)
         if best < 0:
             return max(1, self.side.capture.txid)
         return max(0, self.side.capture.txid - best)
@@ -280,14 +275,8 @@ class DatabaseReplication:
                 self.side.capture.txid,
                 self.generation,
                 [
-                    (
-                        r.name,
-                        r.position.txid if r.position is not None else -1,
-                        r.position.engine_generation if r.position is not None else None,
-                        r.sync_interval,
-                        r.active_at,
-                    )
-                    for r in self.replicas
+                    (r.name, p.txid, p.engine_generation, r.sync_interval, p.active_at)
+                    for r, p in ((r, r.progress) for r in self.replicas)
                 ],
             )
 

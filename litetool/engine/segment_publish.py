@@ -18,6 +18,7 @@ from litetool.crashpoints import crash_point
 from litetool.engine.generation_start import EngineView, ReplicaPosition
 from litetool.engine.replica_health import ReplicaHealth
 from litetool.engine.segment_build import SegmentBuilder, SpoolGap
+from litetool.engine.status import publish_and_log
 from litetool.errors import LitetoolError
 from litetool.storage import SegmentDetail, SegmentEntry
 from litetool.storage.generation_writer import GenerationWriter
@@ -156,18 +157,16 @@ class SegmentPublisher:
             position.generation, position.txid, last_time_us, int(self.clock() * 1e6)
         )
         health = self.health
-        health.board.publish(
+        publish_and_log(
+            health.board,
+            health.log,
+            "debug",
             "synced",
             health.db_path,
             f"txids {first}..{txid} to {health.name}",
-            replica=health.name,
-            first_txid=first,
-            last_txid=txid,
-            bytes=stored,
-        )
-        health.log(
-            "debug",
-            "synced",
+            kind="synced",
+            shown=("bytes",),
+            event_fields={"first_txid": first, "last_txid": txid},
             replica=health.name,
             generation=position.generation,
             txids=f"{first}..{txid}",

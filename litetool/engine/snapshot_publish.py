@@ -17,6 +17,7 @@ from litetool.crashpoints import crash_point
 from litetool.engine.generation_start import EngineView, ReplicaPosition
 from litetool.engine.replica_health import ReplicaHealth
 from litetool.engine.snapshot import SnapshotSource
+from litetool.engine.status import publish_and_log
 from litetool.storage import DEFAULT_CHUNK_SIZE
 
 
@@ -72,17 +73,16 @@ class SnapshotPublisher:
         )
         seconds = time.perf_counter() - started
         health.status(state="ok", snapshots=health.replica_status().snapshots + 1)
-        health.board.publish(
+        publish_and_log(
+            health.board,
+            health.log,
+            "info",
             "snapshot",
             health.db_path,
             f"snapshot at txid {source.txid} to {health.name}",
-            replica=health.name,
-            txid=source.txid,
-            bytes=entry.stored_bytes,
-        )
-        health.log(
-            "info",
-            "snapshot",
+            kind="snapshot",
+            shown=("txid",),
+            event_fields={"bytes": entry.stored_bytes},
             replica=health.name,
             generation=position.generation,
             txid=source.txid,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from litetool.engine.brake import BACKPRESSURE_ON_SHARE
 from litetool.engine.capture_side import CaptureSide
+from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.status import publish_and_log
@@ -39,16 +40,13 @@ class SpoolCap:
         txid = side.capture.txid
         # Replicas without an established position (never reached, detached,
         # waiting for a snapshot) start from a snapshot: they hold no history.
-        holders = [
-            r
-            for r in side.replicas
-            if r.position is not None and not r.detached and not r.needs_snapshot
-        ]
+        # Each replica's progress is read once: its loop replaces it meanwhile.
+        holders = [(r, progress) for r in side.replicas if (progress := r.progress).has_place]
         # Trim first: the cap is about what some replica still needs, not
         # about what was published since the last trim (checking first once
         # detached a replica that had caught up, after a burst).
         pins = self.snapshots.pinned()
-        floor = [r.position.txid for r in holders] + pins
+        floor = [progress.txid for _, progress in holders] + pins
         digests_floor = side.keeper.floor(side.generation)
         keep = floor + digests_floor
         spool.trim(min(keep) if keep else txid)
@@ -85,7 +83,7 @@ class SpoolCap:
             spool.trim(txid)
             return
         # Over the cap: detach the replica that holds the oldest history.
-        laggard = min(holders, key=lambda r: r.position.txid)
+        laggard, _ = min(holders, key=lambda holder: holder[1].txid)
         publish_and_log(
             side.board,
             side.log,
@@ -99,11 +97,11 @@ class SpoolCap:
             action="replica detached; it restarts from a new snapshot when reachable",
         )
         laggard.detach()
-        rest = [r.position.txid for r in holders if r is not laggard]
+        rest = [progress.txid for r, progress in holders if r is not laggard]
         spool.trim(min(rest) if rest else txid)
         side.board.update_database(str(side.db_path), spool_over_cap=spool.over_cap)
 
-    def _update_backpressure(self, holders: list[ReplicaSync]) -> None:
+    def _update_backpressure(self, holders: list[tuple[ReplicaSync, ReplicaProgress]]) -> None:
         """Brake the application while the replica furthest behind is reachable
         but slower than it, before the spool reaches its cap.
 
@@ -115,8 +113,8 @@ class SpoolCap:
         """
         side, spool, brake = self.side, self.side.spool, self.side.brake
         share = spool.size_bytes / max(1, spool.max_bytes)
-        laggard = min(holders, key=lambda r: r.position.txid) if holders else None
-        reachable = laggard is not None and laggard.reachable
+        laggard, progress = min(holders, key=lambda holder: holder[1].txid, default=(None, None))
+        reachable = progress is not None and progress.reachable
         if not brake.update_backpressure(share, reachable):
             return
         on = brake.backpressure

@@ -162,13 +162,15 @@ def publish_and_log(
     *,
     kind: str | None = None,
     shown: tuple[str, ...] = (),
+    event_fields: dict[str, Any] | None = None,
     **fields: Any,
 ) -> None:
     """Tell one thing both ways: an event on the board (``kind``, by default the
-    log level; ``message``, the ``replica`` field if any, and the fields named
-    in ``shown``), then the log line (``event`` with every field, in order;
-    a field may be called ``message`` too)."""
-    data = {name: fields[name] for name in shown}
+    log level; ``message``, the ``replica`` field if any, the fields named in
+    ``shown``, and ``event_fields``, which the log line does not carry), then
+    the log line (``event`` with every field, in order; a field may be called
+    ``message`` too)."""
+    data = {name: fields[name] for name in shown} | (event_fields or {})
     board.publish(kind or level, database, message, replica=fields.get("replica"), **data)
     log(level, event, **fields)
 

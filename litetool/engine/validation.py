@@ -118,7 +118,7 @@ async def validate_replica(replication, sync) -> ValidationResult:
             **fields,
         )
 
-    if sync.position is None or sync.needs_snapshot or sync.detached:
+    if not sync.progress.has_place:
         return result(False, "the replica has no current generation yet")
     source = await replication.take_snapshot()
     try:
@@ -128,7 +128,7 @@ async def validate_replica(replication, sync) -> ValidationResult:
         await asyncio.to_thread(source.close)
         replication.release_snapshot(source)
     deadline = time.monotonic() + PUBLISH_WAIT_SECONDS
-    while sync.position.txid < txid:
+    while sync.progress.txid < txid:
         sync.wake.set()
         if time.monotonic() > deadline:
             return result(
@@ -137,7 +137,8 @@ async def validate_replica(replication, sync) -> ValidationResult:
                 txid=txid,
             )
         await asyncio.sleep(0.05)
-    generation = sync.position.generation
+    generation = sync.progress.generation
+    assert generation is not None
     try:
         restored = await restored_digest(sync.replica, generation, txid)
     except LitetoolError as exc:

@@ -91,10 +91,17 @@ class GenerationWriter:
 
     # -- which generation -----------------------------------------------------------------
 
+    @staticmethod
+    def new_generation_id() -> str:
+        """A fresh generation id: the one place litetool mints them, for the
+        engine's own generations (``CaptureSide.new_generation``) and for a
+        replica that starts one of its own (:meth:`start`)."""
+        return new_generation_id()
+
     def start(self, reason: str, generation: str | None = None) -> str:
         """Begin a new generation (a fresh id unless *generation* is given: the
         engine's own); its record 0 will name a snapshot and *reason*."""
-        self.generation = new_generation_id() if generation is None else generation
+        self.generation = self.new_generation_id() if generation is None else generation
         validate_generation(self.generation)
         self.reason = reason
         self.next_seq = 0

@@ -575,13 +575,13 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
     import subprocess
     import sys
 
-    from litetool.engine import replica_health, segment_publish
+    from litetool.engine import replica_progress, segment_publish
 
     gate = threading.Event()
     _gated_uploads(monkeypatch, gate)
     # Stuck for the whole test, yet reachable: no failure, and the window for
     # its progress longer than the test.
-    monkeypatch.setattr(replica_health, "PROGRESS_WINDOW_SECONDS", 600.0)
+    monkeypatch.setattr(replica_progress, "PROGRESS_WINDOW_SECONDS", 600.0)
     db, app, url, config = _capped_database(tmp_path, "brake", "128MiB")
     done = tmp_path / "writer.done"
     gate.set()  # for the snapshot

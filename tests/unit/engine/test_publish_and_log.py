@@ -55,3 +55,26 @@ def test_the_event_kind_is_the_log_level_unless_told():
     assert (event.kind, event.replica, event.data) == ("error", None, {})
     assert event.message == "validation of s3: page 3 differs"
     assert lines == [{"message": "page 3 differs"}]
+
+
+def test_event_fields_go_to_the_event_only():
+    board = StatusBoard(version="test")
+    lines = []
+    publish_and_log(
+        board,
+        lambda level, event, **fields: lines.append((level, event, fields)),
+        "debug",
+        "synced",
+        "/db",
+        "txids 1..4 to s3",
+        kind="synced",
+        shown=("bytes",),
+        event_fields={"first_txid": 1, "last_txid": 4},
+        replica="s3",
+        txids="1..4",
+        bytes=100,
+    )
+    (event,) = board.events_since(0)
+    assert event.kind == "synced"
+    assert event.data == {"bytes": 100, "first_txid": 1, "last_txid": 4}
+    assert lines == [("debug", "synced", {"replica": "s3", "txids": "1..4", "bytes": 100})]

@@ -1,7 +1,5 @@
 """ReplicaHealth: backoff, reporting an error no retry heals once, status."""
 
-import time
-
 from litetool.engine.replica_health import (
     BACKOFF_MAX_SECONDS,
     ReplicaHealth,
@@ -12,7 +10,7 @@ from litetool.errors import ConfigError, StorageMisconfigured, StorageUnavailabl
 from litetool.storage import Replica
 
 
-def _health(tmp_path):
+def _health(tmp_path, on_change=lambda: None):
     events = []
     board = StatusBoard(version="test")
     health = ReplicaHealth(
@@ -21,6 +19,7 @@ def _health(tmp_path):
         board=board,
         db_path="/db/app.db",
         log=lambda level, event, **f: events.append((level, event)),
+        on_change=on_change,
     )
     return health, events
 
@@ -34,9 +33,8 @@ def test_backoff_doubles_up_to_a_minute_and_a_success_resets_it(tmp_path):
     for _ in range(10):
         health.failed(StorageUnavailable("down"), state="backoff")
     assert health.backoff_seconds() == BACKOFF_MAX_SECONDS
-    assert not health.reachable
     health.succeeded()
-    assert health.backoff_seconds() == 0.0 and health.reachable and health.proven
+    assert health.backoff_seconds() == 0.0 and health.failures == 0 and health.proven
 
 
 def test_an_error_no_retry_heals_is_logged_once_per_problem(tmp_path):
@@ -53,10 +51,12 @@ def test_an_error_no_retry_heals_is_logged_once_per_problem(tmp_path):
     assert not health.never_worked_and_cannot(denied)  # it worked once: retried
 
 
-def test_progress_long_ago_is_not_reachable(tmp_path):
-    health, _ = _health(tmp_path)
-    assert health.reachable
-    health.last_progress = time.monotonic() - 3600
-    assert not health.reachable
+def test_every_change_the_progress_shows_is_told(tmp_path):
+    changes = []
+    health, _ = _health(tmp_path, on_change=lambda: changes.append(health.failures))
     health.progress()
-    assert health.reachable
+    health.failed(StorageUnavailable("down"), state="backoff")
+    health.unusable(StorageMisconfigured("access denied"))
+    health.succeeded()
+    health.published("g", 3, 0, 0)
+    assert changes == [0, 1, 1, 0, 0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import pytest
 
 from litetool.config.model import build_settings
 from litetool.engine.capture_side import CaptureSide
+from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
 from litetool.engine.status import StatusBoard
@@ -19,22 +21,23 @@ CAP = 256 * 1024
 
 
 @dataclass
-class Position:
-    txid: int
-
-
-@dataclass
 class Holder:
     """What the spool cap reads of a replica task (``ReplicaSync``)."""
 
     name: str
-    position: Position | None
-    reachable: bool = True
-    detached: bool = False
-    needs_snapshot: bool = False
+    progress: ReplicaProgress
 
     def detach(self) -> None:
-        self.detached = True
+        self.progress = replace(self.progress, detached=True)
+
+
+def placed(name: str) -> Holder:
+    """A replica with a place in the spool at txid 0, reachable."""
+    return Holder(name, ReplicaProgress("g", "g", 0, active_at=time.monotonic()))
+
+
+def published(holder: Holder, txid: int) -> None:
+    holder.progress = replace(holder.progress, txid=txid)
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ def fill(side, share: float) -> None:
 
 
 def test_a_reachable_laggard_brakes_the_application_near_the_cap(side):
-    laggard, ahead = Holder("slow", Position(0)), Holder("fast", Position(0))
+    laggard, ahead = placed("slow"), placed("fast")
     side.replicas += [laggard, ahead]
     cap = SpoolCap(side, SnapshotServing(side))
     fill(side, 0.5)
@@ -76,27 +79,29 @@ def test_a_reachable_laggard_brakes_the_application_near_the_cap(side):
     cap.check()
     assert not side.brake.backpressure
     fill(side, 0.9)
-    ahead.position.txid = side.capture.txid
+    published(ahead, side.capture.txid)
     cap.check_if_near()
     assert side.brake.backpressure
     assert "backpressure" in side.logged
-    laggard.reachable = False  # an outage never brakes the application
+    # An outage never brakes the application.
+    laggard.progress = replace(laggard.progress, failing=True)
     cap.check()
     assert not side.brake.backpressure
-    assert not laggard.detached
+    assert not laggard.progress.detached
 
 
 def test_at_the_cap_the_replica_furthest_behind_is_detached(side):
-    laggard, ahead = Holder("slow", Position(0)), Holder("fast", Position(0))
-    waiting = Holder("new", None)  # no history in the spool: nothing to detach
+    laggard, ahead = placed("slow"), placed("fast")
+    waiting = Holder("new", ReplicaProgress())  # no history in the spool: nothing to detach
     side.replicas += [laggard, ahead, waiting]
     snapshots = SnapshotServing(side)
     cap = SpoolCap(side, snapshots)
     fill(side, 0.5)
-    ahead.position.txid = side.capture.txid
+    published(ahead, side.capture.txid)
     fill(side, 1.01)
     cap.check()
-    assert laggard.detached and not ahead.detached and not waiting.detached
+    assert laggard.progress.detached
+    assert not ahead.progress.detached and not waiting.progress.detached
     events = [e.message for e in side.board.events_since(0)]
     assert "spool full: replica slow detached" in events
     assert "spool full" in side.logged

@@ -1,6 +1,7 @@
 """GenerationWriter: seqs, record 0, contiguity, objects before records, the lease."""
 
 import itertools
+import time
 
 import pytest
 
@@ -11,6 +12,8 @@ from litetool.storage import (
     SegmentTransaction,
     encode_segment,
     index_record_key,
+    parse_generation_time_ms,
+    validate_generation,
 )
 from litetool.storage.generation_writer import GenerationWriter
 
@@ -66,6 +69,15 @@ async def test_a_new_generation_gets_a_fresh_id_and_record_0_its_reason(replica)
     index = await replica.index.load_generation(writer.generation)
     assert (index.reason, index.last_txid, index.next_seq) == ("first run", 2, 2)
     assert (writer.last_txid, writer.next_seq, writer.snapshot_txid) == (2, 2, 0)
+
+
+async def test_generation_ids_are_minted_fresh_and_an_engines_own_is_kept(replica):
+    before = time.time_ns() // 1_000_000
+    minted = GenerationWriter.new_generation_id()  # what the engine's generations take
+    validate_generation(minted)
+    assert before <= parse_generation_time_ms(minted) <= time.time_ns() // 1_000_000
+    writer = await _open(replica)
+    assert writer.start("first run", minted) == minted == writer.generation
 
 
 async def test_record_0_must_name_a_snapshot(replica):
