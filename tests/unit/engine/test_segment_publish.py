@@ -1,14 +1,12 @@
 """SegmentPublisher: staged and spooled segments, one record per sync."""
 
 import pytest
+from engine_builders import file_replica_health
 from spool_builders import PAGE, T0, engine_view, make_spool
 
 from litetool.engine import segment_build, segment_publish
 from litetool.engine.generation_start import ReplicaPosition
-from litetool.engine.replica_health import ReplicaHealth
 from litetool.engine.segment_publish import SegmentPublisher
-from litetool.engine.status import StatusBoard
-from litetool.storage import Replica
 from litetool.storage.generation_writer import GenerationWriter
 
 
@@ -20,16 +18,10 @@ def spool(tmp_path):
 
 
 async def _publisher(tmp_path, spool, **engine_fields):
-    replica = Replica.open((tmp_path / "replica").as_uri())
-    await replica.ensure_format(create=True)
     engine = engine_view(spool, 12, **engine_fields)
     events = []
-    health = ReplicaHealth(
-        name="m",
-        replica=replica,
-        board=StatusBoard(version="test"),
-        db_path="/db/app.db",
-        log=lambda level, event, **f: events.append((event, f)),
+    replica, health = await file_replica_health(
+        tmp_path, lambda level, event, **f: events.append((event, f))
     )
     writer = GenerationWriter(replica, engine.writer_id)
     writer.start("first run")

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
+from engine_builders import open_capture_side
 
-from litetool.config.model import build_settings
-from litetool.engine.capture_side import CaptureSide
 from litetool.engine.fence import WriteLockBusy
 from litetool.engine.snapshot_serving import SnapshotServing
-from litetool.engine.status import StatusBoard
 
 
 @pytest.fixture
 def side(tmp_path):
-    db = tmp_path / "app.db"
-    app = sqlite3.connect(db, isolation_level=None)
-    app.execute("PRAGMA journal_mode=WAL")
-    app.execute("CREATE TABLE t(x)")
-    app.execute("INSERT INTO t VALUES (1)")
-    data = {"databases": [{"path": str(db), "replicas": [{"url": "memory://serving"}]}]}
-    config = build_settings(data, {}, source=None).databases[0]
-    side = CaptureSide(config, StatusBoard(version="test"), [], log=lambda *a, **f: None)
-    side.open()
+    side, app = open_capture_side(tmp_path, "memory://serving", lambda *a, **f: None, rows=1)
     side.app = app
     yield side
     side.close()

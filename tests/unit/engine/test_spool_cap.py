@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 
 import pytest
+from engine_builders import open_capture_side
 
-from litetool.config.model import build_settings
-from litetool.engine.capture_side import CaptureSide
 from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import StatusBoard
 
 CAP = 256 * 1024
 
@@ -42,21 +39,13 @@ def published(holder: Holder, txid: int) -> None:
 
 @pytest.fixture
 def side(tmp_path):
-    db = tmp_path / "app.db"
-    app = sqlite3.connect(db, isolation_level=None)
-    app.execute("PRAGMA journal_mode=WAL")
-    app.execute("CREATE TABLE t(x)")
-    data = {
-        "databases": [
-            {"path": str(db), "spool-max-bytes": CAP, "replicas": [{"url": "memory://cap"}]}
-        ]
-    }
-    config = build_settings(data, {}, source=None).databases[0]
     logged: list[str] = []
-    side = CaptureSide(
-        config, StatusBoard(version="test"), [], log=lambda level, event, **f: logged.append(event)
+    side, app = open_capture_side(
+        tmp_path,
+        "memory://cap",
+        lambda level, event, **f: logged.append(event),
+        **{"spool-max-bytes": CAP},
     )
-    side.open()
     side.app, side.logged = app, logged
     yield side
     side.close()

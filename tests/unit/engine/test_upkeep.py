@@ -1,13 +1,11 @@
 """Upkeep: the snapshot schedule, compaction every so many records, GC."""
 
+from engine_builders import file_replica_health
 from spool_builders import PAGE, T0, engine_view
 
 from litetool.engine import upkeep
 from litetool.engine.generation_start import ReplicaPosition
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.status import StatusBoard
 from litetool.engine.upkeep import GC_INTERVAL_SECONDS, Upkeep
-from litetool.storage import Replica
 from litetool.storage.generation_writer import GenerationWriter
 
 
@@ -20,15 +18,9 @@ class Clock:
 
 
 async def _upkeep(tmp_path, *, txid=5, snapshot_interval=60.0):
-    replica = Replica.open((tmp_path / "replica").as_uri())
-    await replica.ensure_format(create=True)
     events = []
-    health = ReplicaHealth(
-        name="m",
-        replica=replica,
-        board=StatusBoard(version="test"),
-        db_path="/db/app.db",
-        log=lambda level, event, **f: events.append(event),
+    replica, health = await file_replica_health(
+        tmp_path, lambda level, event, **f: events.append(event)
     )
     clock = Clock(1000.0)
     writer = GenerationWriter(replica, "test:1:engine")
