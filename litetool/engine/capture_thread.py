@@ -254,6 +254,5 @@ class CaptureThread:
     def _capture_failed(self, exc: Exception) -> None:
         side, db = self.side, str(self.side.db_path)
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
-        status = side.board.update_database(db, last_error=message)
-        side.board.update_database(db, capture_errors=status.capture_errors + 1, state="error")
+        side.board.update_database(db, last_error=message, state="error", add={"capture_errors": 1})
         publish_and_log(side.board, side.log, "error", "capture failed", db, message, error=message)

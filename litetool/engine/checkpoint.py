@@ -338,11 +338,13 @@ class CheckpointPolicy:
     def _report(self, result: CheckpointResult, braked_seconds: float) -> None:
         db = str(self.db_path)
         self._checkpoints[result.mode] = self._checkpoints.get(result.mode, 0) + 1
-        status = self.board.update_database(db, checkpoints=dict(self._checkpoints))
         self.board.update_database(
             db,
-            checkpoint_seconds_total=status.checkpoint_seconds_total + result.seconds,
-            writers_held_seconds_total=status.writers_held_seconds_total + result.locked_seconds,
+            checkpoints=dict(self._checkpoints),
+            add={
+                "checkpoint_seconds_total": result.seconds,
+                "writers_held_seconds_total": result.locked_seconds,
+            },
         )
         publish_and_log(
             self.board,

@@ -56,7 +56,7 @@ def render_metrics(board: StatusBoard, now_us: int | None = None) -> str:
     """The Prometheus text exposition of the board."""
     now_us = now_us or int(time.time() * 1e6)
     lines: list[str] = []
-    databases = board.snapshot()
+    databases = board.databases()
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[str, Any]]) -> None:
         metric = f"litetool_{name}"

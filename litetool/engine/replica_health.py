@@ -95,8 +95,7 @@ class ReplicaHealth:
         self.outage = isinstance(exc, StorageUnavailable) and not isinstance(exc, StorageThrottled)
         self._on_change()
         message = exc.render() if isinstance(exc, LitetoolError) else f"{type(exc).__name__}: {exc}"
-        status = self.replica_status()
-        self.status(state=state, last_error=message, sync_errors=status.sync_errors + 1)
+        self.status(state=state, last_error=message, add={"sync_errors": 1})
         if cannot_heal(exc):
             # The same answer until someone fixes it: reported once (its message
             # names each request, the problem is the same).
@@ -141,12 +140,13 @@ class ReplicaHealth:
         }
 
     def replica_status(self) -> ReplicaStatus:
-        for db in self.board.snapshot():
+        for db in self.board.databases():
             if db.path == self.db_path:
                 for replica in db.replicas:
                     if replica.name == self.name:
                         return replica
         return ReplicaStatus(name=self.name, url=self.replica.display_url)
 
-    def status(self, **changes) -> None:
-        self.board.update_replica(self.db_path, self.name, **changes)
+    def status(self, **changes) -> ReplicaStatus:
+        """Set fields of this replica's status (``add=``: counters to add to)."""
+        return self.board.update_replica(self.db_path, self.name, **changes)

@@ -1,8 +1,9 @@
-"""Immutable status snapshots and typed events published by the engine.
+"""Immutable statuses and events published by the engine.
 
-The engine owns a ``StatusBoard``; it replaces whole frozen snapshots and
-appends events, and never waits for a reader. Watchers (the TUI, the metrics
-endpoint, ``litetool status``) read ``board.snapshot()`` and
+The engine owns a ``StatusBoard``; it replaces whole frozen statuses (counters
+are added under the board's lock, never read and written back) and appends
+events, and never waits for a reader. Watchers (the TUI, the metrics
+endpoint, ``litetool status``) read ``board.databases()`` and
 ``board.events_since(seq)`` whenever they like and may fall behind without
 slowing replication: events live in a bounded ring.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -92,24 +93,35 @@ class StatusBoard:
         with self._lock:
             self._databases[status.path] = status
 
-    def update_database(self, path: str, **changes: Any) -> DatabaseStatus:
+    def update_database(
+        self, path: str, *, add: Mapping[str, float] | None = None, **changes: Any
+    ) -> DatabaseStatus:
+        """Set *changes* and add *add* to counters (``capture_errors=1``), in one
+        step: any thread may count, and no count is lost between a read and a
+        write."""
         with self._lock:
             current = self._databases.get(path) or DatabaseStatus(path=path)
-            updated = replace(current, **changes)
+            updated = replace(current, **changes, **_added(current, add))
             self._databases[path] = updated
             return updated
 
-    def update_replica(self, path: str, name: str, **changes: Any) -> None:
+    def update_replica(
+        self, path: str, name: str, *, add: Mapping[str, float] | None = None, **changes: Any
+    ) -> ReplicaStatus:
+        """:meth:`update_database` for one replica of the database."""
         with self._lock:
             current = self._databases.get(path) or DatabaseStatus(path=path)
             replicas = list(current.replicas)
             for i, replica in enumerate(replicas):
                 if replica.name == name:
-                    replicas[i] = replace(replica, **changes)
+                    updated = replicas[i] = replace(replica, **changes, **_added(replica, add))
                     break
             else:
-                replicas.append(ReplicaStatus(name=name, url=changes.pop("url", ""), **changes))
+                fresh = ReplicaStatus(name=name, url=changes.pop("url", ""))
+                updated = replace(fresh, **changes, **_added(fresh, add))
+                replicas.append(updated)
             self._databases[path] = replace(current, replicas=tuple(replicas))
+            return updated
 
     def publish(
         self,
@@ -126,7 +138,8 @@ class StatusBoard:
             self._events.append(event)
             return event
 
-    def snapshot(self) -> tuple[DatabaseStatus, ...]:
+    def databases(self) -> tuple[DatabaseStatus, ...]:
+        """The latest status of every database, as one consistent value."""
         with self._lock:
             return tuple(self._databases.values())
 
@@ -138,7 +151,7 @@ class StatusBoard:
         """The whole status as JSON-ready data (the /status endpoint), each
         replica with its lag as of now (``replica_lag``)."""
         databases = []
-        for db in self.snapshot():
+        for db in self.databases():
             entry = asdict(db)
             for replica, fields in zip(db.replicas, entry["replicas"], strict=True):
                 fields["lag_transactions"], fields["lag_seconds"] = replica_lag(db, replica)
@@ -149,6 +162,10 @@ class StatusBoard:
             "now_us": int(time.time() * 1e6),
             "databases": databases,
         }
+
+
+def _added(status: DatabaseStatus | ReplicaStatus, add: Mapping[str, float] | None) -> dict:
+    return {name: getattr(status, name) + amount for name, amount in (add or {}).items()}
 
 
 def publish_and_log(

@@ -49,8 +49,7 @@ def report_failure(
 ) -> None:
     """Log an unexpected exception with its traceback and show it on the board."""
     message = f"{task} failed unexpectedly: {describe(exc)}"
-    status = board.update_database(db_path, last_error=message)
-    board.update_database(db_path, task_failures=status.task_failures + 1)
+    board.update_database(db_path, last_error=message, add={"task_failures": 1})
     if replica is not None:
         board.update_replica(db_path, replica, last_error=message)
     fields = {"replica": replica} if replica is not None else {}

@@ -221,7 +221,7 @@ class LitetoolApp(App[int]):
         if events:
             self._event_seq = events[-1].seq
         view = StatusView(
-            databases=board.snapshot(),
+            databases=board.databases(),
             now_us=int(self.options.clock() * 1e6),
             version=board.version,
             events=events,
@@ -324,7 +324,7 @@ def _stopped_error(code: int, board) -> str:
     """Why the in-process engine returned *code* (as ``litetool daemon`` would exit)."""
     from litetool.engine.daemon import UNREPLICATED_EXIT_CODE
 
-    count = sum(db.unreplicated for db in board.snapshot()) if board is not None else 0
+    count = sum(db.unreplicated for db in board.databases()) if board is not None else 0
     if code != UNREPLICATED_EXIT_CODE or not count:
         return f"error: the engine stopped with exit status {code}"  # the config's `exec`
     return (

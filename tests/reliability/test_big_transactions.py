@@ -99,7 +99,7 @@ async def test_a_transaction_larger_than_a_segment_goes_up_as_a_snapshot(
         async def caught_up(at_least: int) -> int:
             deadline = time.monotonic() + 30
             while True:
-                db_status = board.snapshot()[0]
+                db_status = board.databases()[0]
                 ok = [r.published_txid for r in db_status.replicas if r.state == "ok"]
                 if ok and ok[0] == db_status.txid >= at_least:
                     return db_status.txid

@@ -39,7 +39,7 @@ def test_decode_round_trips_the_boards_json():
     data = json.loads(json.dumps(board.as_dict()))
     data["databases"][0]["a_field_from_the_future"] = 1
     view = decode_status(data)
-    assert view.databases == board.snapshot()
+    assert view.databases == board.databases()
     assert view.version == "9.9" and view.events is None
     events = [dataclasses.asdict(e) for e in board.events_since(0)]
     view = decode_status({**data, "events": events})
@@ -69,7 +69,7 @@ async def test_fetch_from_a_real_metrics_server():
     await server.start()
     try:
         view = await asyncio.to_thread(fetch_status, f"127.0.0.1:{port}", events_since=0)
-        assert view.databases == board.snapshot()
+        assert view.databases == board.databases()
         assert await asyncio.to_thread(daemon_answers, f"127.0.0.1:{port}")
     finally:
         await server.stop()

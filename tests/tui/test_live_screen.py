@@ -43,7 +43,7 @@ def engine_settings(db_path, url, sync_interval):
 
 
 def db_status(board: StatusBoard):
-    (status,) = board.snapshot()
+    (status,) = board.databases()
     return status
 
 
@@ -67,7 +67,7 @@ async def test_in_process_engine_live_then_final_sync_on_quit(tmp_path):
         await wait_for(
             pilot,
             lambda: (
-                board.snapshot()
+                board.databases()
                 and db_status(board).replicas
                 and db_status(board).replicas[0].state == "ok"
             ),

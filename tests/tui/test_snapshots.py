@@ -185,7 +185,7 @@ def test_live_screen_daemon_unreachable_80x24(snap_compare, monkeypatch):
     # The daemon answers once, then not any more. (A real daemon is in
     # test_live_screen; here the address and the times must be the same every run.)
     board = fixed_board()
-    answers = [StatusView(board.snapshot(), NOW_US, "0.1.0", tuple(board.events_since(0)))]
+    answers = [StatusView(board.databases(), NOW_US, "0.1.0", tuple(board.events_since(0)))]
 
     def fetch_status(addr, *, events_since=None, timeout_seconds=2.0):
         if answers:

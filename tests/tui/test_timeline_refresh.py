@@ -18,7 +18,7 @@ from litetool.tui.timeline_screen import TimelineScreen
 
 
 def db_txid(board: StatusBoard) -> int:
-    (status,) = board.snapshot()
+    (status,) = board.databases()
     return status.txid
 
 

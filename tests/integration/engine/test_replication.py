@@ -72,7 +72,7 @@ class Running:
         self.close()
 
     def replica_status(self, name):
-        for db in self.board.snapshot():
+        for db in self.board.databases():
             for replica in db.replicas:
                 if replica.name == name:
                     return replica
@@ -601,14 +601,14 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
             done.touch()
             writer.wait(30)
         assert braked < free * 0.6, (free, braked)
-        status = running.board.snapshot()[0]
+        status = running.board.databases()[0]
         assert status.backpressure and status.braked_seconds_total > 0
         gate.set()
         running.wait_published("m", running.replication.txid, timeout=60)
         deadline = time.time() + 5
-        while time.time() < deadline and running.board.snapshot()[0].backpressure:
+        while time.time() < deadline and running.board.databases()[0].backpressure:
             time.sleep(0.05)
-        assert not running.board.snapshot()[0].backpressure
+        assert not running.board.databases()[0].backpressure
         rows = sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone()[0]
     events = [e for e, _ in running.events]
     assert "backpressure" in events and "backpressure off" in events

@@ -58,7 +58,7 @@ class FaultyReplica:
 
 def caught_up(board: StatusBoard) -> bool:
     """A failure was counted, and the replica holds every captured transaction."""
-    db = board.snapshot()[0]
+    db = board.databases()[0]
     return db.task_failures >= 1 and all(r.published_txid == db.txid for r in db.replicas)
 
 
@@ -67,7 +67,7 @@ def steady(seconds: float):
     seen: list[tuple[int, float]] = []
 
     def done(board: StatusBoard) -> bool:
-        txid, now = board.snapshot()[0].txid, time.monotonic()
+        txid, now = board.databases()[0].txid, time.monotonic()
         if not seen or seen[-1][0] != txid:
             seen.append((txid, now))
         return now - seen[-1][1] >= seconds
@@ -123,7 +123,7 @@ async def test_a_replica_call_that_raises_is_reported_and_retried(tmp_path, monk
         failures = [e for e in events if e["event"] == "task failed"]
         assert failures, [e["event"] for e in events]
         assert f"injected fault in {method}" in failures[0]["traceback"]
-        assert board.snapshot()[0].task_failures >= 1
+        assert board.databases()[0].task_failures >= 1
         assert_restores_live((tmp_path / "replica").as_uri(), db, tmp_path / "restored.db")
     finally:
         app.quit()
@@ -198,6 +198,6 @@ async def test_stopping_with_transactions_on_no_replica_exits_non_zero(tmp_path,
         # No replica holds even the snapshot: every captured transaction counts
         # (the first commits may be in the generation's base image).
         assert stopped and stopped[0]["count"] == stopped[0]["txid"] >= 100, stopped
-        assert board.snapshot()[0].unreplicated == stopped[0]["count"]
+        assert board.databases()[0].unreplicated == stopped[0]["count"]
     finally:
         app.quit()

@@ -84,7 +84,7 @@ def test_a_finished_checkpoint_is_counted_published_and_logged():
     )
     checkpoints._report(result, braked_seconds=1.25)
     checkpoints._report(result, braked_seconds=1.25)
-    status = board.snapshot()[0]
+    status = board.databases()[0]
     assert status.checkpoints == {"TRUNCATE": 2}
     assert status.checkpoint_seconds_total == 1.0
     assert status.writers_held_seconds_total == 0.04

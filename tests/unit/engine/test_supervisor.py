@@ -34,7 +34,7 @@ async def test_a_failing_task_is_logged_with_its_traceback_and_restarted(monkeyp
     failed = log.named("task failed")
     assert [f["error"] for f in failed] == ["KeyError: 'boom 1'", "KeyError: 'boom 2'"]
     assert "Traceback" in failed[0]["traceback"] and "boom 1" in failed[0]["traceback"]
-    status = board.snapshot()[0]
+    status = board.databases()[0]
     assert status.task_failures == 2
     assert "sync failed unexpectedly" in status.last_error
 
@@ -81,7 +81,7 @@ def test_the_watchdog_flags_a_replica_that_publishes_nothing_while_the_database_
     dog.check(50, "g", [("r", 10, "g", 1.0, 0.0)])
     assert dog.stalled == {"r"}
     assert log.named("replication stalled")[0]["txid"] == 50
-    replica = board.snapshot()[0].replicas[0]
+    replica = board.databases()[0].replicas[0]
     assert replica.stalled and "40 transactions waiting" in replica.last_error
     # Logged once per stall.
     clock.now = 120
@@ -91,7 +91,7 @@ def test_the_watchdog_flags_a_replica_that_publishes_nothing_while_the_database_
     clock.now = 121
     dog.check(60, "g", [("r", 30, "g", 1.0, 0.0)])
     assert not dog.stalled and log.named("replication resumed")
-    assert not board.snapshot()[0].replicas[0].stalled
+    assert not board.databases()[0].replicas[0].stalled
 
 
 def test_the_watchdog_counts_a_long_snapshot_upload_as_progress():
