@@ -160,7 +160,9 @@ def test_restore_dialog(snap_compare, fixed_replica, monkeypatch):
         await details_settled(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RestoreScreen))
-        pilot.app.screen.query_one("#output", Input).value = "/srv/restored/app-txid69.db"
+        output = pilot.app.screen.query_one("#output", Input)
+        output.cursor_blink = False  # a blinking cursor is drawn or not by the clock
+        output.value = "/srv/restored/app-txid69.db"
 
     assert snap_compare(browse_app(fixed_replica), terminal_size=(120, 36), run_before=open_dialog)
 
@@ -240,7 +242,9 @@ def test_restore_dialog_80x24(snap_compare, fixed_replica, monkeypatch):
         await details_settled(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RestoreScreen))
-        pilot.app.screen.query_one("#output", Input).value = "/srv/restored/app-txid69.db"
+        output = pilot.app.screen.query_one("#output", Input)
+        output.cursor_blink = False  # a blinking cursor is drawn or not by the clock
+        output.value = "/srv/restored/app-txid69.db"
 
     assert snap_compare(browse_app(fixed_replica), terminal_size=SMALL, run_before=open_dialog)
 
