@@ -139,14 +139,6 @@ class ReplicaHealth:
             "bytes": {k: c.bytes for k, c in stats.items()},
         }
 
-    def replica_status(self) -> ReplicaStatus:
-        for db in self.board.databases():
-            if db.path == self.db_path:
-                for replica in db.replicas:
-                    if replica.name == self.name:
-                        return replica
-        return ReplicaStatus(name=self.name, url=self.replica.display_url)
-
     def status(self, **changes) -> ReplicaStatus:
         """Set fields of this replica's status (``add=``: counters to add to)."""
         return self.board.update_replica(self.db_path, self.name, **changes)

@@ -151,27 +151,20 @@ def test_time_runs_split_a_batch_at_the_observed_commit_ends(tmp_path):
         shm.publish(mx_frame, b"saltsalt")
         assert clock.observe(shm.fd, PAGE_SIZE, lambda at=at: at)
     position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
-    runs, last = clock.time_runs(
-        memoryview(frames),
-        WAL_HEADER_SIZE,
-        5,
-        position=position,
-        page_size=PAGE_SIZE,
-        txid=0,
-        last_time_us=50,
-    )
-    assert runs == ((2, 100), (4, 200))
-    assert last == 0
+
+    def time_runs():
+        return clock.time_runs(
+            memoryview(frames),
+            WAL_HEADER_SIZE,
+            5,
+            position=position,
+            page_size=PAGE_SIZE,
+            txid=0,
+            last_time_us=50,
+        )
+
+    assert time_runs() == (((2, 100), (4, 200)), 0)
     shm.publish(5, b"saltsalt")
     assert clock.observe(shm.fd, PAGE_SIZE, lambda: 300)
-    runs, last = clock.time_runs(
-        memoryview(frames),
-        WAL_HEADER_SIZE,
-        5,
-        position=position,
-        page_size=PAGE_SIZE,
-        txid=0,
-        last_time_us=50,
-    )
-    assert (runs, last) == (((2, 100), (4, 200)), 300)
+    assert time_runs() == (((2, 100), (4, 200)), 300)
     shm.close()

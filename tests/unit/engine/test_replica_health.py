@@ -46,7 +46,8 @@ def test_an_error_no_retry_heals_is_logged_once_per_problem(tmp_path):
     health.failed(denied, state="error")
     health.failed(denied, state="error")
     assert events == [("error", "sync failed"), ("debug", "sync failed")]
-    assert health.replica_status().sync_errors == 2
+    (database,) = health.board.databases()
+    assert database.replicas[0].sync_errors == 2
     health.succeeded()
     assert not health.never_worked_and_cannot(denied)  # it worked once: retried
 

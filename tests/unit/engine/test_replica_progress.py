@@ -83,6 +83,7 @@ def test_detaching_from_another_thread_is_seen_at_once_and_stays(tmp_path):
     thread.start()
     thread.join()
     assert sync.progress.detached
-    assert sync.health.replica_status().state == "detached"
+    (database,) = sync.board.databases()
+    assert database.replicas[0].state == "detached"
     sync.health.progress()  # the loop publishes again: the detach stays
     assert sync.progress.detached
