@@ -37,6 +37,7 @@ from litetool.engine.page_digests import PageDigests
 from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.engine.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.spool_state import SpoolState
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import (
     WAL_HEADER_SIZE,
@@ -109,25 +110,20 @@ class Capture:
 
     # -- state -----------------------------------------------------------------
 
-    def restore_state(self, state: dict, last: SpoolRecord | None) -> None:
+    def restore_state(self, state: SpoolState, last: SpoolRecord | None) -> None:
         """Take the generation and position from the spool."""
-        self.generation = state["generation"]
-        self.page_size = int(state["page_size"])
+        self.generation = state.generation
+        self.page_size = state.page_size
         if last is not None:
             self.txid = last.last_txid
             self.position = last.position
             self.db_size_pages = last.db_size_pages
             self.last_time_us = last.last_time_us
         else:
-            self.txid = int(state["base_txid"])
-            base = state.get("base_position")
-            self.position = (
-                WalPosition(bytes.fromhex(base["header"]), base["offset"], tuple(base["checksum"]))
-                if base
-                else None
-            )
-            self.db_size_pages = int(state["base_db_pages"])
-            self.last_time_us = int(state["created_us"])
+            self.txid = state.base_txid
+            self.position = state.base_position
+            self.db_size_pages = state.base_db_pages
+            self.last_time_us = state.created_us
 
     def saved(self) -> Saved:
         """The restored position, as ``litetool.engine.continuity`` proves it."""
@@ -177,7 +173,7 @@ class Capture:
                 pass
             return self.capture_once(time_us=stamp)
 
-    def base_state(self, generation: str, reason: str) -> dict:
+    def base_state(self, generation: str, reason: str) -> SpoolState:
         """Capture everything committed now as the base (txid 0) of a new generation.
 
         Call with the fence held at the end of the WAL. Returns the state to save.
@@ -198,25 +194,15 @@ class Capture:
                 db_pages = self.db_size_pages
         self.db_size_pages = db_pages
         self.last_time_us = int(self.clock() * 1e6)
-        base = (
-            {
-                "header": self.position.header.hex(),
-                "offset": self.position.offset,
-                "checksum": list(self.position.checksum),
-            }
-            if self.position
-            else None
+        return SpoolState(
+            generation=generation,
+            reason=reason,
+            created_us=self.last_time_us,
+            page_size=self.page_size,
+            base_txid=0,
+            base_position=self.position,
+            base_db_pages=db_pages,
         )
-        return {
-            "format": 1,
-            "generation": generation,
-            "reason": reason,
-            "created_us": self.last_time_us,
-            "page_size": self.page_size,
-            "base_txid": 0,
-            "base_position": base,
-            "base_db_pages": db_pages,
-        }
 
     # -- capture ---------------------------------------------------------------
 

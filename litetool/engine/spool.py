@@ -50,10 +50,10 @@ from litetool.engine.spool_codec import (
     encode_header,
     runs_in_header,
 )
+from litetool.engine.spool_state import SpoolState, SpoolStateError, is_current_format
 from litetool.errors import DatabaseError
 
 ROTATE_BYTES = 64 * 1024 * 1024
-SPOOL_FORMAT = 3
 
 
 @dataclass(slots=True)
@@ -111,7 +111,7 @@ class Spool:
 
     # -- opening and recovery ---------------------------------------------------
 
-    def open(self) -> dict | None:
+    def open(self) -> SpoolState | None:
         """Create the directories, recover the log; return the saved state.
 
         A spool of another format (an older litetool) is discarded: capture
@@ -121,12 +121,17 @@ class Spool:
             self._log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseError(f"cannot create spool {self.directory}: {exc.strerror}") from None
-        state = self._read_json(self.directory / "state.json")
+        state_path = self.directory / "state.json"
+        saved = self._read_json(state_path)
         paths = sorted(self._log_dir.glob("*.spool"))
-        if state is not None and state.get("spool_format") != SPOOL_FORMAT:
+        if saved is not None and not is_current_format(saved):
             for path in paths:
                 path.unlink()
             return None
+        try:
+            state = None if saved is None else SpoolState.from_json(saved)
+        except SpoolStateError as exc:
+            raise DatabaseError(f"spool file {state_path} is unreadable: {exc}") from None
         previous: SpoolRecord | None = None
         for index, path in enumerate(paths):
             data = path.read_bytes()
@@ -154,7 +159,7 @@ class Spool:
                 path.unlink()
         return state
 
-    def start_generation(self, state: dict) -> None:
+    def start_generation(self, state: SpoolState) -> None:
         """Forget every spooled record and record a new generation's state."""
         with self._lock:
             self._close_file()
@@ -163,7 +168,7 @@ class Spool:
                 spool_file.path.unlink(missing_ok=True)
             self._files = []
             self.last = None
-            self._write_json(self.directory / "state.json", {**state, "spool_format": SPOOL_FORMAT})
+            self._write_json(self.directory / "state.json", state.to_json())
 
     def close(self) -> None:
         """Sync and close every file (trimmed files are deleted)."""
@@ -404,7 +409,7 @@ class Spool:
     # -- helpers ------------------------------------------------------------------
 
     @staticmethod
-    def _read_json(path: Path) -> dict | None:
+    def _read_json(path: Path) -> object:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -7,6 +7,7 @@ is exercised for real.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -22,12 +23,14 @@ from litetool.engine.spool_codec import (
     decode_records,
     encode_record,
 )
+from litetool.engine.spool_state import SpoolState, SpoolStateError
 from litetool.wal.checksum import ByteOrder
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 PAGE_SIZE = 512
 FRAME_SIZE = 24 + PAGE_SIZE
+STATE = SpoolState("0123456789abcdef", "first run", 1, PAGE_SIZE, 0, None, 1)
 
 # Per record: the page counts of its transactions.
 batches = st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=3), min_size=1, max_size=5)
@@ -142,7 +145,7 @@ def test_locate_after_finds_whole_batches_from_the_right_one(shape, after):
 def test_torn_append_is_cut_on_open(tmp_path):
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(STATE)
     built = build([[2, 1], [1], [3]])
     for record in built[:2]:
         spool.append(record)
@@ -151,7 +154,7 @@ def test_torn_append_is_cut_on_open(tmp_path):
     with open(path, "ab") as handle:
         handle.write(encode_record(built[2])[:-7])  # a crash mid-append
     reopened = Spool(tmp_path, max_bytes=1 << 20)
-    assert reopened.open()["generation"] == "g"
+    assert reopened.open() == STATE
     assert reopened.last is not None and reopened.last.last_txid == built[1].last_txid
     assert os.path.getsize(path) == sum(r.header_size + len(r.frames) for r in built[:2])
     for after, first_txids in ((0, [1, 3]), (2, [3])):
@@ -163,7 +166,7 @@ def test_torn_append_is_cut_on_open(tmp_path):
 def test_a_spool_of_another_format_is_discarded(tmp_path):
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(STATE)
     for record in build([[1], [2]]):
         spool.append(record)
     spool.close()
@@ -208,7 +211,7 @@ def test_a_spool_record_whose_frames_changed_is_refused_by_the_segment_builder(t
 def test_trim_drops_replicated_files_at_once_and_deletes_them_in_the_background(tmp_path):
     spool = Spool(tmp_path, max_bytes=1 << 19)  # rotates every 64 KiB
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(STATE)
     built = build([[3, 3, 3]] * 40)  # about 190 KB of frames: three files or more
     for record in built:
         spool.append(record)
@@ -247,7 +250,7 @@ def test_rotation_never_waits_for_the_disk_and_sync_flushes_what_is_left(tmp_pat
     monkeypatch.setattr(os, "fdatasync", counting)
     spool = Spool(tmp_path, max_bytes=1 << 19)  # rotates every 64 KiB
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(STATE)
     built = build([[3, 3, 3]] * 41)
     for record in built[:-1]:
         spool.append(record)
@@ -284,7 +287,7 @@ def test_an_append_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypat
     built = build([[1], [2, 1], [1], [3]])
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(STATE)
     spool.append(built[0])
     real_writev = os.writev
 
@@ -325,3 +328,65 @@ def test_an_append_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypat
     reopened.open()
     assert spooled(reopened) == expected
     reopened.close()
+
+
+# -- the spool's state (state.json) ----------------------------------------------------------
+
+counts = st.integers(0, 1 << 62)
+wal_positions = st.builds(
+    WalPosition,
+    st.binary(min_size=32, max_size=32),
+    counts,
+    st.tuples(st.integers(0, (1 << 32) - 1), st.integers(0, (1 << 32) - 1)),
+)
+states = st.builds(
+    SpoolState,
+    st.text(max_size=20),
+    st.text(max_size=40),
+    counts,
+    st.integers(512, 65536),
+    counts,
+    st.none() | wal_positions,
+    counts,
+)
+
+
+@given(states)
+def test_a_spool_state_survives_json(state):
+    assert SpoolState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(states, st.sampled_from(list(STATE.to_json())), json_values)
+def test_a_damaged_spool_state_is_refused_by_name_or_read_as_written(state, field, value):
+    """Any value in any field either reads back as a valid state or is refused
+    with an error naming a field: never another exception, never a wrong type."""
+    raw = state.to_json() | {field: value}
+    try:
+        read = SpoolState.from_json(raw)
+    except SpoolStateError as exc:
+        assert "field" in str(exc)
+        return
+    assert read.to_json()[field] == value or field in ("spool_format", "format")
+
+
+def test_an_unreadable_spool_state_is_an_error_naming_the_file(tmp_path):
+    from litetool.errors import DatabaseError
+
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.open()
+    spool.start_generation(STATE)
+    spool.close()
+    raw = json.loads((tmp_path / "state.json").read_text())
+    del raw["page_size"]
+    (tmp_path / "state.json").write_text(json.dumps(raw))
+    with pytest.raises(DatabaseError, match=r"state\.json is unreadable: field 'page_size'"):
+        Spool(tmp_path, max_bytes=1 << 20).open()

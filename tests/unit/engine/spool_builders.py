@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from litetool.engine.spool import Spool
 from litetool.engine.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.spool_state import SpoolState
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
@@ -22,7 +23,7 @@ def make_spool(directory: Path, transactions: int, *, per_record: int = 1) -> Sp
     committed at ``T0 + txid``."""
     spool = Spool(directory, max_bytes=1 << 30)
     spool.open()
-    spool.start_generation({"generation": "g"})
+    spool.start_generation(SpoolState("g", "first run", T0, PAGE, 0, None, 3))
     header = new_wal_header(page_size=PAGE, salts=(3, 4))
     raw = encode_wal_header(header)
     position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
