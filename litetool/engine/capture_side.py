@@ -24,6 +24,7 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from litetool.engine.brake import Brake
 from litetool.engine.capture import Capture, ContinuityLost
@@ -32,9 +33,9 @@ from litetool.engine.continuity import read_seal, remove_seal
 from litetool.engine.digest_keeper import DigestKeeper
 from litetool.engine.fence import ReadFence, WriteLockBusy
 from litetool.engine.page_digests import PageDigests
-from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.spool import Spool
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.spool_state import SpoolState
+from litetool.engine.status import DatabaseState, EventKind, StatusBoard, publish_and_log
 from litetool.engine.wakeup import WalWakeup
 from litetool.errors import DatabaseError
 from litetool.storage.generation_writer import GenerationWriter
@@ -47,6 +48,26 @@ RESUME_ATTEMPTS = 8
 IDENTITY_CHECK_SECONDS = 0.5
 
 
+class PublishedPoint(Protocol):
+    """Where a replica stands, as far as the capture side asks (a ``ReplicaProgress``)."""
+
+    @property
+    def generation(self) -> str | None: ...
+
+    @property
+    def txid(self) -> int: ...
+
+
+class Follower(Protocol):
+    """A replica that follows the capture side (a ``ReplicaSync``): woken when
+    transactions are captured, read for what it has published."""
+
+    @property
+    def progress(self) -> PublishedPoint: ...
+
+    def notify(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+
 class CaptureSide:
     """The database file, its spool and the generation captured from it."""
 
@@ -54,7 +75,7 @@ class CaptureSide:
         self,
         config,  # litetool.config.model.DatabaseConfig
         board: StatusBoard,
-        replicas: list[ReplicaSync],
+        replicas: list[Follower],
         *,
         log: Callable[..., None],
         clock: Callable[[], float] = time.time,
@@ -78,7 +99,7 @@ class CaptureSide:
         # The event loop of the replica tasks, once they run.
         self.loop: asyncio.AbstractEventLoop | None = None
         # The spool's state of the current generation (what a reopen resumes).
-        self._state: dict | None = None
+        self._state: SpoolState | None = None
         # (device, inode) of the database file litetool has open.
         self._db_identity: tuple[int, int] = (0, 0)
         self._identity_checked = 0.0
@@ -245,7 +266,7 @@ class CaptureSide:
 
     # -- generations -----------------------------------------------------------------------
 
-    def resume(self, state: dict, digests: PageDigests | None = None) -> str:
+    def resume(self, state: SpoolState, digests: PageDigests | None = None) -> str:
         """Prove that the live database continues the spooled position and
         resume there; '' when resumed, else why a new generation must start.
         ``digests``: those in memory (after the database file was replaced);
@@ -282,8 +303,8 @@ class CaptureSide:
         else:
             return "the WAL kept changing (or stayed locked) while continuity was being proven"
         assert verdict is not None
-        self.generation = state["generation"]
-        self.generation_reason = state.get("reason", "")
+        self.generation = state.generation
+        self.generation_reason = state.reason
         self.log(
             "info",
             "resumed",
@@ -311,7 +332,7 @@ class CaptureSide:
             "new generation",
             str(self.db_path),
             f"new generation {generation}: {reason}",
-            kind="generation",
+            kind=EventKind.GENERATION,
             generation=generation,
             reason=reason,
         )
@@ -344,7 +365,7 @@ class CaptureSide:
             db_size = os.path.getsize(self.db_path)
         self.board.update_database(
             str(self.db_path),
-            state="replicating",
+            state=DatabaseState.REPLICATING,
             generation=self.generation,
             generation_reason=self.generation_reason,
             txid=self.capture.txid,

@@ -19,7 +19,7 @@ from litetool.engine.capture_side import IDENTITY_CHECK_SECONDS, CaptureSide
 from litetool.engine.checkpoint import CheckpointPolicy
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import publish_and_log
+from litetool.engine.status import DatabaseState, EventKind, publish_and_log
 from litetool.engine.supervisor import report_failure
 from litetool.errors import DatabaseError, LitetoolError
 
@@ -241,7 +241,7 @@ class CaptureThread:
         self._announced_txid = last
         self._last_status = now
         self.side.board.publish(
-            "captured",
+            EventKind.CAPTURED,
             str(self.side.db_path),
             f"txids {first}..{last}",
             first_txid=first,
@@ -254,5 +254,7 @@ class CaptureThread:
     def _capture_failed(self, exc: Exception) -> None:
         side, db = self.side, str(self.side.db_path)
         message = exc.render() if isinstance(exc, LitetoolError) else f"{exc}"
-        side.board.update_database(db, last_error=message, state="error", add={"capture_errors": 1})
+        side.board.update_database(
+            db, last_error=message, state=DatabaseState.ERROR, add={"capture_errors": 1}
+        )
         publish_and_log(side.board, side.log, "error", "capture failed", db, message, error=message)

@@ -22,7 +22,7 @@ from litetool.crashpoints import crash_point
 from litetool.engine.capture import Capture
 from litetool.engine.fence import CheckpointResult
 from litetool.engine.memory import lower_thread_priority
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.status import EventKind, StatusBoard, publish_and_log
 from litetool.wal.header import WAL_HEADER_SIZE, frame_size, frames_between
 from litetool.wording import plural
 
@@ -354,7 +354,7 @@ class CheckpointPolicy:
             db,
             f"{result.mode} checkpoint of {plural(result.wal_frames, 'frame')}"
             + (" (busy)" if result.busy else ""),
-            kind="checkpoint",
+            kind=EventKind.CHECKPOINT,
             shown=("mode", "frames", "seconds"),
             mode=result.mode,
             frames=result.wal_frames,

@@ -15,12 +15,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from litetool.engine.segment_build import SpoolGap
-from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.spool import Spool
 from litetool.errors import LitetoolError, ObjectNotFound, ReplicaConflict, StorageUnavailable
 from litetool.storage.generation_writer import GenerationWriter
 
 LEASE_TTL_SECONDS = 60.0
+
+
+class DatabaseImage(Protocol):
+    """A consistent image of the database at one txid, read in chunks (the capture
+    side's ``SnapshotSource``): a replica task uploads it, never opens the database."""
+
+    txid: int
+    time_us: int
+    page_size: int
+    page_count: int
+
+    def chunk_count(self, chunk_size: int) -> int: ...
+
+    def read_chunk(self, index: int, chunk_size: int) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class EngineView(Protocol):
@@ -34,9 +49,9 @@ class EngineView(Protocol):
     writer_id: str
     backpressure: bool  # the spool fills for a slow replica: publish sooner
 
-    async def take_snapshot(self) -> SnapshotSource: ...
+    async def take_snapshot(self) -> DatabaseImage: ...
 
-    def release_snapshot(self, source: SnapshotSource) -> None: ...
+    def release_snapshot(self, source: DatabaseImage) -> None: ...
 
     def fenced(self, replica: str, exc: ReplicaConflict) -> None: ...
 

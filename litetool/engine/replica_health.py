@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from litetool.engine.status import ReplicaStatus, StatusBoard, publish_and_log
+from litetool.engine.status import ReplicaState, ReplicaStatus, StatusBoard, publish_and_log
 from litetool.errors import ConfigError, LitetoolError, StorageThrottled, StorageUnavailable
 from litetool.storage import Replica
 
@@ -90,7 +90,7 @@ class ReplicaHealth:
         permissions, no bucket, configuration)."""
         return not self.proven and isinstance(exc, LitetoolError) and cannot_heal(exc)
 
-    def failed(self, exc: Exception, *, state: str) -> None:
+    def failed(self, exc: Exception, *, state: ReplicaState) -> None:
         self.failures += 1
         self.outage = isinstance(exc, StorageUnavailable) and not isinstance(exc, StorageThrottled)
         self._on_change()

@@ -40,7 +40,7 @@ from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.segment_build import SpoolGap, TransactionTooLarge
 from litetool.engine.segment_publish import SegmentPublisher
 from litetool.engine.snapshot_publish import SnapshotPublisher
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.status import EventKind, ReplicaState, StatusBoard, publish_and_log
 from litetool.engine.supervisor import report_failure
 from litetool.engine.upkeep import Upkeep
 from litetool.errors import (
@@ -160,13 +160,13 @@ class ReplicaSync:
         """
         with self._progress_lock:
             self.progress = replace(self.progress, detached=True)
-        self.board.update_replica(self.db_path, self.name, state="detached")
+        self.board.update_replica(self.db_path, self.name, state=ReplicaState.DETACHED)
 
     # -- the loop ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, then make one final sync."""
-        self.health.status(state="starting", url=self.replica.display_url)
+        self.health.status(state=ReplicaState.STARTING, url=self.replica.display_url)
         while not stop.is_set():
             try:
                 if self.position is None or self._needs_new_generation():
@@ -189,7 +189,7 @@ class ReplicaSync:
                 # Another litetool owns this replica (its lease, or a record it
                 # published first): never write beside it. The engine stops
                 # and the process exits non-zero, saying so.
-                self.health.failed(exc, state="conflict")
+                self.health.failed(exc, state=ReplicaState.CONFLICT)
                 self.engine.fenced(self.name, exc)
                 return
             except (LitetoolError, OSError) as exc:
@@ -214,7 +214,7 @@ class ReplicaSync:
                 report_failure(
                     self.board, self.log, self.db_path, "replica sync", exc, replica=self.name
                 )
-                self.health.failed(exc, state="backoff")
+                self.health.failed(exc, state=ReplicaState.BACKOFF)
             if self.health.failures:
                 await self._back_off(stop, self.health.backoff_seconds())
                 continue
@@ -223,8 +223,8 @@ class ReplicaSync:
 
     async def _give_up(self, exc: LitetoolError) -> None:
         """Stop this replica: the engine stops replication with *exc* (see ``run``)."""
-        self.health.status(state="error", last_error=exc.render())
-        self.board.publish("error", self.db_path, exc.render(), replica=self.name)
+        self.health.status(state=ReplicaState.ERROR, last_error=exc.render())
+        self.board.publish(EventKind.ERROR, self.db_path, exc.render(), replica=self.name)
         with contextlib.suppress(LitetoolError, OSError):
             await self.writer.release_lease()
 
@@ -307,10 +307,10 @@ class ReplicaSync:
                         pass
             self.segments.log_summary()
             await self.writer.release_lease()
-            self.health.status(state="stopped")
+            self.health.status(state=ReplicaState.STOPPED)
         except (LitetoolError, OSError) as exc:
             self.log("error", "final sync failed", replica=self.name, error=str(exc))
-            self.health.status(state="stopped", last_error=str(exc))
+            self.health.status(state=ReplicaState.STOPPED, last_error=str(exc))
 
     def notify(self, loop: asyncio.AbstractEventLoop) -> None:
         """New transactions were captured (called from the capture thread)."""
@@ -332,7 +332,7 @@ class ReplicaSync:
         self._last_sync = self.clock()
         if published:
             self.health.status(
-                state="ok",
+                state=ReplicaState.OK,
                 last_error=None,
                 add={"syncs": 1, "sync_seconds_total": time.perf_counter() - started},
             )
@@ -359,7 +359,7 @@ class ReplicaSync:
         if not new:
             self._publish_progress()
             self.health.status(
-                state="ok", generation=position.generation, published_txid=position.txid
+                state=ReplicaState.OK, generation=position.generation, published_txid=position.txid
             )
             self.log(
                 "info",
@@ -424,7 +424,7 @@ class ReplicaSync:
         )
         self._detach_reason = str(exc)
         self._publish_progress(detached=True)
-        self.board.update_replica(self.db_path, self.name, state="detached")
+        self.board.update_replica(self.db_path, self.name, state=ReplicaState.DETACHED)
 
 
 async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:

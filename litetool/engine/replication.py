@@ -32,7 +32,13 @@ from litetool.engine.snapshot import SnapshotSource
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool import Spool
 from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.status import (
+    DatabaseState,
+    EventKind,
+    ReplicaState,
+    StatusBoard,
+    publish_and_log,
+)
 from litetool.engine.supervisor import Watchdog, supervised
 from litetool.errors import LitetoolError, ReplicaConflict
 from litetool.storage import Replica
@@ -160,7 +166,7 @@ class DatabaseReplication:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.side.loop = asyncio.get_running_loop()
-        self.board.update_database(str(self.db_path), state="starting")
+        self.board.update_database(str(self.db_path), state=DatabaseState.STARTING)
         # Every replica URL is checked (a typo, an unknown scheme), and every
         # store configured (S3 without any credentials, say), before the
         # database is touched or any generation starts. No request yet: a store
@@ -174,7 +180,7 @@ class DatabaseReplication:
             # /status lists every configured replica from the first moment
             # it answers, not only once the database is open.
             self.board.update_replica(
-                str(self.db_path), name, url=replica.display_url, state="starting"
+                str(self.db_path), name, url=replica.display_url, state=ReplicaState.STARTING
             )
         await asyncio.to_thread(self.side.open)
         for replica_config, name, replica in opened:
@@ -235,7 +241,9 @@ class DatabaseReplication:
             await asyncio.gather(*tasks, watchdog, return_exceptions=True)
             await asyncio.to_thread(self.side.close)
             self.unreplicated = self._count_unreplicated()
-            self.board.update_database(db, state="stopped", unreplicated=self.unreplicated)
+            self.board.update_database(
+                db, state=DatabaseState.STOPPED, unreplicated=self.unreplicated
+            )
             self.log("info", "stopped", txid=self.side.capture.txid)
             if self.unreplicated and self._fatal is None:
                 self.log(
@@ -295,7 +303,7 @@ class DatabaseReplication:
                 "validation",
                 str(self.db_path),
                 f"validation of {sync.name}: {result.message}",
-                kind="validation" if result.ok else "error",
+                kind=EventKind.VALIDATION if result.ok else EventKind.ERROR,
                 replica=sync.name,
                 ok=result.ok,
                 txid=result.txid,

@@ -18,7 +18,7 @@ from litetool.crashpoints import crash_point
 from litetool.engine.generation_start import EngineView, ReplicaPosition
 from litetool.engine.replica_health import ReplicaHealth
 from litetool.engine.segment_build import SegmentBuilder, SpoolGap
-from litetool.engine.status import publish_and_log
+from litetool.engine.status import EventKind, publish_and_log
 from litetool.errors import LitetoolError
 from litetool.storage import SegmentDetail, SegmentEntry
 from litetool.storage.generation_writer import GenerationWriter
@@ -164,7 +164,7 @@ class SegmentPublisher:
             "synced",
             health.db_path,
             f"txids {first}..{txid} to {health.name}",
-            kind="synced",
+            kind=EventKind.SYNCED,
             shown=("bytes",),
             event_fields={"first_txid": first, "last_txid": txid},
             replica=health.name,

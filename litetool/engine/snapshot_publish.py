@@ -14,10 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from litetool.crashpoints import crash_point
-from litetool.engine.generation_start import EngineView, ReplicaPosition
+from litetool.engine.generation_start import DatabaseImage, EngineView, ReplicaPosition
 from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.snapshot import SnapshotSource
-from litetool.engine.status import publish_and_log
+from litetool.engine.status import EventKind, ReplicaState, publish_and_log
 from litetool.storage import DEFAULT_CHUNK_SIZE
 
 
@@ -41,7 +40,7 @@ class SnapshotPublisher:
         (False when there was nothing to publish)."""
         health = self.health
         writer = position.writer
-        health.status(state="snapshotting")
+        health.status(state=ReplicaState.SNAPSHOTTING)
         started = time.perf_counter()
         reason = writer.reason  # record 0's, when it is not published yet
         source = await self.engine.take_snapshot()
@@ -72,7 +71,7 @@ class SnapshotPublisher:
             position.generation, position.txid, source.time_us, int(self.clock() * 1e6)
         )
         seconds = time.perf_counter() - started
-        health.status(state="ok", add={"snapshots": 1})
+        health.status(state=ReplicaState.OK, add={"snapshots": 1})
         publish_and_log(
             health.board,
             health.log,
@@ -80,7 +79,7 @@ class SnapshotPublisher:
             "snapshot",
             health.db_path,
             f"snapshot at txid {source.txid} to {health.name}",
-            kind="snapshot",
+            kind=EventKind.SNAPSHOT,
             shown=("txid",),
             event_fields={"bytes": entry.stored_bytes},
             replica=health.name,
@@ -91,7 +90,7 @@ class SnapshotPublisher:
             seconds=round(seconds, 3),
         )
 
-    async def _chunks(self, source: SnapshotSource, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _chunks(self, source: DatabaseImage, chunk_size: int) -> AsyncIterator[bytes]:
         for index in range(source.chunk_count(chunk_size)):
             yield await asyncio.to_thread(source.read_chunk, index, chunk_size)
             # The chunk before this one is stored: a long snapshot is progress.

@@ -15,17 +15,58 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 EVENT_RING_SIZE = 2000
+
+
+class ReplicaState(StrEnum):
+    """Where a replica's sync loop is (``ReplicaStatus.state``)."""
+
+    STARTING = "starting"  # finding where the replica stands
+    SNAPSHOTTING = "snapshotting"  # uploading a snapshot
+    OK = "ok"  # its last sync succeeded
+    BACKOFF = "backoff"  # its last sync failed; it retries
+    DETACHED = "detached"  # it gave up its place in the spool; a snapshot follows
+    CONFLICT = "conflict"  # another writer holds its generation
+    ERROR = "error"  # it cannot be used (the error says why)
+    STOPPED = "stopped"
+
+
+class DatabaseState(StrEnum):
+    """Where a database's replication is (``DatabaseStatus.state``)."""
+
+    STARTING = "starting"
+    REPLICATING = "replicating"
+    ERROR = "error"  # capture failed (it retries)
+    STOPPED = "stopped"
+
+
+class EventKind(StrEnum):
+    """What an ``Event`` tells, and the ``data`` fields it carries."""
+
+    CAPTURED = "captured"  # first_txid, last_txid, time_us
+    SYNCED = "synced"  # a replica published a segment: its txids and sizes
+    CHECKPOINT = "checkpoint"  # litetool's own checkpoint: its mode and result
+    GENERATION = "generation"  # a new generation began: its id and reason
+    SNAPSHOT = "snapshot"  # a replica published a snapshot: its txid and size
+    VALIDATION = "validation"  # a replica restored to exactly the live database
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @classmethod
+    def of_level(cls, level: str) -> EventKind:
+        """The kind of an event that only tells what its log line does."""
+        return {"error": cls.ERROR, "warning": cls.WARNING}.get(level, cls.INFO)
 
 
 @dataclass(frozen=True, slots=True)
 class ReplicaStatus:
     name: str
     url: str  # display form, credentials redacted
-    # starting | snapshotting | ok | backoff | detached | conflict | error | stopped
-    state: str = "starting"
+    state: ReplicaState = ReplicaState.STARTING
     generation: str | None = None
     published_txid: int = 0
     published_time_us: int = 0
@@ -39,11 +80,14 @@ class ReplicaStatus:
     requests: dict[str, int] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", ReplicaState(self.state))  # refuses a stray word
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseStatus:
     path: str
-    state: str = "starting"  # starting | replicating | error | stopped
+    state: DatabaseState = DatabaseState.STARTING
     generation: str | None = None
     generation_reason: str | None = None
     txid: int = 0
@@ -66,12 +110,15 @@ class DatabaseStatus:
     last_error: str | None = None
     replicas: tuple[ReplicaStatus, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", DatabaseState(self.state))  # refuses a stray word
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
     seq: int
     time_us: int
-    kind: str  # captured | synced | checkpoint | generation | snapshot | error | warning | info
+    kind: EventKind
     database: str
     message: str
     replica: str | None = None
@@ -125,7 +172,7 @@ class StatusBoard:
 
     def publish(
         self,
-        kind: str,
+        kind: EventKind,
         database: str,
         message: str,
         *,
@@ -134,7 +181,9 @@ class StatusBoard:
     ) -> Event:
         with self._lock:
             self._seq += 1
-            event = Event(self._seq, int(time.time() * 1e6), kind, database, message, replica, data)
+            event = Event(
+                self._seq, int(time.time() * 1e6), EventKind(kind), database, message, replica, data
+            )
             self._events.append(event)
             return event
 
@@ -177,18 +226,20 @@ def publish_and_log(
     message: str,
     /,
     *,
-    kind: str | None = None,
+    kind: EventKind | None = None,
     shown: tuple[str, ...] = (),
     event_fields: dict[str, Any] | None = None,
     **fields: Any,
 ) -> None:
     """Tell one thing both ways: an event on the board (``kind``, by default the
-    log level; ``message``, the ``replica`` field if any, the fields named in
+    one of the log level; ``message``, the ``replica`` field if any, the fields named in
     ``shown``, and ``event_fields``, which the log line does not carry), then
     the log line (``event`` with every field, in order; a field may be called
     ``message`` too)."""
     data = {name: fields[name] for name in shown} | (event_fields or {})
-    board.publish(kind or level, database, message, replica=fields.get("replica"), **data)
+    board.publish(
+        kind or EventKind.of_level(level), database, message, replica=fields.get("replica"), **data
+    )
     log(level, event, **fields)
 
 
