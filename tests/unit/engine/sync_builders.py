@@ -17,10 +17,15 @@ from litetool.engine.capture_side import CaptureSide
 from litetool.engine.page_digests import PageDigests, build_digests
 from litetool.engine.replica_sync import ReplicaSync
 from litetool.engine.replication import DatabaseReplication
+from litetool.engine.spool import Spool
+from litetool.engine.spool_codec import SpoolRecord, WalPosition
 from litetool.engine.status import StatusBoard
 from litetool.storage import Replica
+from litetool.wal.encoder import encode_frames
+from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 REPO = Path(__file__).resolve().parents[3]
+T0 = 1_764_040_000_000_000
 
 
 def rows_of(db: Path | sqlite3.Connection) -> list[tuple]:
@@ -111,3 +116,41 @@ def restore_with_cli(url: str, out: Path) -> list[tuple]:
     )
     assert done.returncode == 0, done.stderr
     return rows_of(out)
+
+
+def spool_records(transactions: int, *, per_record: int = 1, page_size: int = 4096) -> list:
+    """Spool records of txids 1..*transactions*, *per_record* to a record, each
+    transaction one frame of page ``txid % 3 + 1`` (database of 3 pages), WAL
+    checksums chained across records as capture writes them."""
+    header = new_wal_header(page_size=page_size, salts=(5, 6))
+    raw = encode_wal_header(header)
+    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    out = []
+    for first in range(1, transactions + 1, per_record):
+        last = min(transactions, first + per_record - 1)
+        frames = [(t % 3 + 1, 3, bytes([t % 256]) * page_size) for t in range(first, last + 1)]
+        data, state = encode_frames(
+            frames,
+            page_size=page_size,
+            salts=header.salts,
+            checksum_state=position.checksum,
+            byte_order=header.byte_order,
+        )
+        end = WalPosition(raw, position.offset + len(data), state)
+        runs = tuple((t, T0 + t) for t in range(first, last))
+        out.append(SpoolRecord(first, last, T0 + last, position, end, 3, len(frames), data, runs))
+        position = end
+    return out
+
+
+def spooled(spool: Spool) -> list[tuple[int, int, bytes]]:
+    """(first txid, last txid, frames) of every record the spool serves, read
+    from its files."""
+    located = spool.locate_after(-1, max_bytes=1 << 40)
+    try:
+        return [
+            (record.first_txid, record.last_txid, os.pread(fd, record.frames_bytes, offset))
+            for record, (fd, offset, _path) in zip(located.records, located.sources, strict=True)
+        ]
+    finally:
+        located.close()
