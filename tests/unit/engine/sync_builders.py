@@ -1,0 +1,156 @@
+"""Builders for the unit tests of the capture side, the spool files and the
+replica sync: page digests of the captured image, a database's replication
+opened (not run) over a real database and a file replica, its replica sync,
+and what a restore of that replica holds."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from litetool.config.model import build_settings
+from litetool.engine.capture_side import CaptureSide
+from litetool.engine.page_digests import PageDigests, build_digests
+from litetool.engine.replica_sync import ReplicaSync
+from litetool.engine.replication import DatabaseReplication
+from litetool.engine.spool import Spool
+from litetool.engine.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.status import StatusBoard
+from litetool.storage import Replica
+from litetool.wal.encoder import encode_frames
+from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
+
+REPO = Path(__file__).resolve().parents[3]
+T0 = 1_764_040_000_000_000
+
+
+def rows_of(db: Path | sqlite3.Connection) -> list[tuple]:
+    """Every row of table ``t``, in order, as SQLite reads it."""
+    if isinstance(db, sqlite3.Connection):
+        return db.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
+def digests_of_captured_image(side: CaptureSide) -> PageDigests:
+    """Build the page digests of the image at the captured txid now, as the
+    digest keeper does in the background, and hand them to the keeper."""
+    source = side.capture.open_snapshot()
+    try:
+        table = PageDigests.create(side.spool.directory, side.generation, source.page_size)
+        assert build_digests(table, source)
+    finally:
+        source.close()
+    side.keeper.digests = table
+    return table
+
+
+def reopen_capture_side(
+    db: Path, log: Callable[..., None], *, replicas: list | None = None
+) -> CaptureSide:
+    """A new capture side of the database *db* (its default spool), opened: a
+    restart of litetool."""
+    database = {"path": str(db), "replicas": [{"url": "memory://unused"}]}
+    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
+    side = CaptureSide(config, StatusBoard(version="test"), replicas or [], log=log)
+    side.open()
+    return side
+
+
+def open_replication(
+    tmp_path: Path, log: Callable[..., None], *, rows: int = 0
+) -> tuple[DatabaseReplication, sqlite3.Connection, str]:
+    """A WAL database ``app.db`` with a table ``t(x)`` holding 1..*rows*
+    (written by the returned application connection), its replication with
+    the capture side open and no capture thread (snapshots are served where
+    they are asked for), and the URL of its file replica ``tmp_path/replica``."""
+    db = tmp_path / "app.db"
+    app = sqlite3.connect(db, isolation_level=None)
+    app.execute("PRAGMA journal_mode=WAL")
+    app.execute("CREATE TABLE t(x)")
+    for row in range(1, rows + 1):
+        app.execute("INSERT INTO t VALUES (?)", (row,))
+    url = (tmp_path / "replica").as_uri()
+    database = {"path": str(db), "replicas": [{"url": url, "name": "m"}]}
+    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
+    replication = DatabaseReplication(config, StatusBoard(version="test"), log=log)
+    replication.side.open()
+    replication.snapshots.leave()
+    return replication, app, url
+
+
+def replica_sync(replication: DatabaseReplication, url: str, log: Callable[..., None]):
+    """The sync of replica ``m`` (``url``) of *replication*, as ``run`` builds it."""
+    sync = ReplicaSync(
+        name="m",
+        replica=Replica.open(url),
+        engine=replication,
+        board=replication.board,
+        db_path=str(replication.db_path),
+        sync_interval=1.0,
+        snapshot_interval=24 * 3600.0,
+        retention=7 * 24 * 3600.0,
+        gc_grace=3600.0,
+        log=log,
+    )
+    replication.replicas.append(sync)
+    return sync
+
+
+def restore_with_cli(url: str, out: Path) -> list[tuple]:
+    """``litetool restore URL -o OUT`` in a process of its own: the rows it restored."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "litetool", "restore", url, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return rows_of(out)
+
+
+def spool_records(transactions: int, *, per_record: int = 1, page_size: int = 4096) -> list:
+    """Spool records of txids 1..*transactions*, *per_record* to a record, each
+    transaction one frame of page ``txid % 3 + 1`` (database of 3 pages), WAL
+    checksums chained across records as capture writes them."""
+    header = new_wal_header(page_size=page_size, salts=(5, 6))
+    raw = encode_wal_header(header)
+    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    out = []
+    for first in range(1, transactions + 1, per_record):
+        last = min(transactions, first + per_record - 1)
+        frames = [(t % 3 + 1, 3, bytes([t % 256]) * page_size) for t in range(first, last + 1)]
+        data, state = encode_frames(
+            frames,
+            page_size=page_size,
+            salts=header.salts,
+            checksum_state=position.checksum,
+            byte_order=header.byte_order,
+        )
+        end = WalPosition(raw, position.offset + len(data), state)
+        runs = tuple((t, T0 + t) for t in range(first, last))
+        out.append(SpoolRecord(first, last, T0 + last, position, end, 3, len(frames), data, runs))
+        position = end
+    return out
+
+
+def spooled(spool: Spool) -> list[tuple[int, int, bytes]]:
+    """(first txid, last txid, frames) of every record the spool serves, read
+    from its files."""
+    located = spool.locate_after(-1, max_bytes=1 << 40)
+    try:
+        return [
+            (record.first_txid, record.last_txid, os.pread(fd, record.frames_bytes, offset))
+            for record, (fd, offset, _path) in zip(located.records, located.sources, strict=True)
+        ]
+    finally:
+        located.close()
