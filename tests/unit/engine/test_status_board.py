@@ -1,8 +1,17 @@
 """The status board: frozen statuses replaced whole, counters added in one step."""
 
+import json
 import threading
 
-from litetool.engine.status import StatusBoard
+import pytest
+
+from litetool.engine.status import (
+    DatabaseState,
+    EventKind,
+    ReplicaState,
+    StatusBoard,
+    publish_and_log,
+)
 
 
 def test_counters_are_added_to_what_the_board_holds():
@@ -53,3 +62,27 @@ def test_no_count_is_lost_when_threads_count_at_once():
     (database,) = board.databases()
     assert database.task_failures == threads * each
     assert database.replicas[0].sync_errors == threads * each
+
+
+def test_a_state_or_event_kind_outside_its_words_is_refused():
+    board = StatusBoard(version="test")
+    with pytest.raises(ValueError, match="'replicatin'"):
+        board.update_database("/db", state="replicatin")
+    with pytest.raises(ValueError, match="'okay'"):
+        board.update_replica("/db", "m", state="okay")
+    with pytest.raises(ValueError, match="'sync'"):
+        board.publish("sync", "/db", "a word that is not a kind")
+    assert board.events_since(0) == []
+
+
+def test_typed_states_and_kinds_read_as_their_words_in_the_status_json():
+    board = StatusBoard(version="test")
+    board.update_database("/db", state=DatabaseState.REPLICATING)
+    board.update_replica("/db", "m", state=ReplicaState.BACKOFF)
+    logged = []
+    publish_and_log(board, lambda *a, **f: logged.append(a), "warning", "w", "/db", "slow")
+    (database,) = json.loads(json.dumps(board.as_dict()))["databases"]
+    assert (database["state"], database["replicas"][0]["state"]) == ("replicating", "backoff")
+    (event,) = board.events_since(0)
+    assert event.kind is EventKind.WARNING and f"{event.kind:<8}|" == "warning |"
+    assert logged == [("warning", "w")]

@@ -12,14 +12,17 @@ from dataclasses import replace
 import pytest
 from sync_builders import spool_records, spooled
 
-from litetool.engine.spool import SPOOL_FORMAT, Spool
+from litetool.engine.spool import Spool
 from litetool.engine.spool_codec import encode_record
+from litetool.engine.spool_state import SPOOL_FORMAT, SpoolState
 from litetool.errors import DatabaseError
 
 # A cap of 512 KiB rotates files every 64 KiB: eight records of two 4 KiB
 # frames each, so the 60 transactions below fill four files.
 CAP = 512 * 1024
 RECORDS = spool_records(60, per_record=2)
+STATE_G = SpoolState("g", "first run", 1, 4096, 0, None, 1)
+STATE_H = SpoolState("h", "test", 2, 4096, 0, None, 1)
 
 
 def expected(records) -> list[tuple[int, int, bytes]]:
@@ -30,7 +33,7 @@ def written_spool(directory, records=RECORDS) -> None:
     """A spool of generation ``g`` holding *records*, closed (synced)."""
     spool = Spool(directory, max_bytes=CAP)
     spool.open()
-    spool.start_generation({"generation": "g", "page_size": 4096})
+    spool.start_generation(STATE_G)
     for record in records:
         spool.append(record)
     spool.close()
@@ -70,7 +73,7 @@ def test_a_spool_reopens_with_every_record_across_rotated_files_in_order(tmp_pat
     firsts = [int(path.stem, 16) for path in paths]
     assert [txids[0] for txids in records_in_files(paths)] == firsts
     spool, state = reopened(tmp_path)
-    assert state == {"generation": "g", "page_size": 4096, "spool_format": SPOOL_FORMAT}
+    assert state == STATE_G
     assert spooled(spool) == expected(RECORDS)
     assert spool.first_txid == 1 and spool.last is not None and spool.last.last_txid == 60
     assert spool.last.frames == b""  # its position only
@@ -117,7 +120,7 @@ def test_a_missing_file_cuts_the_chain_there_and_later_files_go(tmp_path):
     paths = files(tmp_path)
     paths[1].unlink()  # lost: the files after it do not continue the first
     spool, state = reopened(tmp_path)
-    assert state is not None and state["generation"] == "g"
+    assert state is not None and state == STATE_G
     kept = spooled_file(paths[0])
     assert spooled(spool) == kept
     assert files(tmp_path) == paths[:1]
@@ -199,16 +202,11 @@ def test_a_new_generation_forgets_every_record_and_starts_new_files(tmp_path):
     written_spool(tmp_path)
     old_files = files(tmp_path)
     spool, _state = reopened(tmp_path)
-    spool.start_generation({"generation": "h", "page_size": 4096, "reason": "test"})
+    spool.start_generation(STATE_H)
     assert spool.last is None and spool.first_txid is None and spool.size_bytes == 0
     assert files(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
-    assert state == {
-        "generation": "h",
-        "page_size": 4096,
-        "reason": "test",
-        "spool_format": SPOOL_FORMAT,
-    }
+    assert state["spool_format"] == SPOOL_FORMAT and SpoolState.from_json(state) == STATE_H
     assert not (tmp_path / "state.tmp").exists()
     fresh = spool_records(4)
     for record in fresh:
@@ -217,7 +215,7 @@ def test_a_new_generation_forgets_every_record_and_starts_new_files(tmp_path):
     (new_file,) = files(tmp_path)
     assert new_file.name == f"{1:016x}.spool" and new_file in old_files  # same name, new bytes
     again, state = reopened(tmp_path)
-    assert state is not None and state["generation"] == "h"
+    assert state is not None and state == STATE_H
     assert spooled(again) == expected(fresh)
     again.close()
 
