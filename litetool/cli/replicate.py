@@ -57,7 +57,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Before the heavy imports, so every allocation follows it.
-    from litetool.engine.memory import tune_allocator
+    from litetool.engine.runtime.memory import tune_allocator
 
     tune_allocator()
 

@@ -47,7 +47,7 @@ def _is_replica(target: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from litetool import __version__
     from litetool.config import load_settings
-    from litetool.engine.status import StatusBoard
+    from litetool.engine.runtime.status import StatusBoard
     from litetool.tui.daemon_client import daemon_answers, parse_attach_addr
     from litetool.tui.options import ReplicaTarget, TuiOptions
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import threading
 import time
 
-from litetool.engine.capture import CaptureBatch, ContinuityLost
-from litetool.engine.capture_side import IDENTITY_CHECK_SECONDS, CaptureSide
-from litetool.engine.checkpoint import CheckpointPolicy
+from litetool.engine.capture.capture import CaptureBatch, ContinuityLost
+from litetool.engine.capture.capture_side import IDENTITY_CHECK_SECONDS, CaptureSide
+from litetool.engine.capture.checkpoint import CheckpointPolicy
+from litetool.engine.runtime.status import DatabaseState, EventKind, publish_and_log
+from litetool.engine.runtime.supervisor import report_failure
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import DatabaseState, EventKind, publish_and_log
-from litetool.engine.supervisor import report_failure
 from litetool.errors import DatabaseError, LitetoolError
 
 # The capture loop also wakes this often without a WAL change, for the

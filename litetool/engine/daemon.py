@@ -18,10 +18,10 @@ import signal
 import sys
 
 from litetool import __version__
-from litetool.engine.memory import lower_thread_priority, tune_allocator
 from litetool.engine.metrics import MetricsServer
 from litetool.engine.replication import DatabaseReplication
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.memory import lower_thread_priority, tune_allocator
+from litetool.engine.runtime.status import StatusBoard
 from litetool.errors import ConfigError, LitetoolError
 from litetool.eventlog import LogFunction
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from litetool.engine.status import StatusBoard, replica_lag
+from litetool.engine.runtime.status import StatusBoard, replica_lag
 from litetool.errors import ConfigError
 
 _DATABASE_GAUGES = (

@@ -2,7 +2,7 @@
 
 Takes the spool lock (so no daemon can start meanwhile), recovers the spool's
 capture position, and if the live database is provably still exactly at that
-point (``litetool.engine.continuity``: nothing committed since, nothing
+point (``litetool.engine.continuity.continuity``: nothing committed since, nothing
 changed), returns the digest of its image there. The seal is only read;
 the page digests may move forward to the spooled position.
 """
@@ -13,11 +13,11 @@ import fcntl
 import os
 from dataclasses import dataclass
 
-from litetool.engine.capture import Capture
-from litetool.engine.continuity import read_seal
-from litetool.engine.fence import ReadFence
-from litetool.engine.page_digests import PageDigests
-from litetool.engine.spool import Spool
+from litetool.engine.capture.capture import Capture
+from litetool.engine.capture.fence import ReadFence
+from litetool.engine.continuity.continuity import read_seal
+from litetool.engine.continuity.page_digests import PageDigests
+from litetool.engine.spool.spool import Spool
 from litetool.engine.validation import source_digest
 from litetool.wording import plural
 

@@ -4,10 +4,10 @@
 
 1. open the spool (recovering it), the read fence and the capture; resume
    the generation when the WAL continues the spooled position, otherwise
-   start a new one and log why (``litetool.engine.capture_side``);
+   start a new one and log why (``litetool.engine.capture.capture_side``);
 2. run the capture loop in a thread (``litetool.engine.capture_thread``):
    wait for a WAL change (inotify), capture, signal the replica tasks, apply
-   the checkpoint policy (``litetool.engine.checkpoint``), serve snapshot
+   the checkpoint policy (``litetool.engine.capture.checkpoint``), serve snapshot
    requests (``litetool.engine.snapshot_serving``), watch the spool cap
    (``litetool.engine.spool_cap``);
 3. run each replica's ``ReplicaSync`` on asyncio;
@@ -24,22 +24,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from litetool.engine.capture_side import CaptureSide
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.capture.checkpoint import CheckpointPolicy
+from litetool.engine.capture.snapshot import SnapshotSource
 from litetool.engine.capture_thread import CaptureThread
-from litetool.engine.checkpoint import CheckpointPolicy
-from litetool.engine.replica_sync import ReplicaSync
-from litetool.engine.snapshot import SnapshotSource
-from litetool.engine.snapshot_serving import SnapshotServing
-from litetool.engine.spool import Spool
-from litetool.engine.spool_cap import SpoolCap
-from litetool.engine.status import (
+from litetool.engine.runtime.status import (
     DatabaseState,
     EventKind,
     ReplicaState,
     StatusBoard,
     publish_and_log,
 )
-from litetool.engine.supervisor import Watchdog, supervised
+from litetool.engine.runtime.supervisor import Watchdog, supervised
+from litetool.engine.snapshot_serving import SnapshotServing
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool_cap import SpoolCap
+from litetool.engine.sync.replica_sync import ReplicaSync
 from litetool.errors import LitetoolError, ReplicaConflict
 from litetool.storage import Replica
 
@@ -118,7 +118,7 @@ class DatabaseReplication:
 
     @property
     def backpressure(self) -> bool:
-        """The application is braked for a slow replica (``litetool.engine.brake``)."""
+        """The application is braked for a slow replica (``litetool.engine.capture.brake``)."""
         return self.side.brake.backpressure
 
     async def take_snapshot(self) -> SnapshotSource:

@@ -1,7 +1,7 @@
 """Serving the snapshots replica tasks ask for, from the capture thread.
 
 A snapshot needs SQLite's write lock for a moment (see
-``litetool.engine.snapshot``), and only the capture thread captures: a
+``litetool.engine.capture.snapshot``), and only the capture thread captures: a
 replica task's request (asyncio) goes into a queue, the capture thread opens
 the snapshot when it comes round (``serve``), and the task's future gets it.
 Once the capture thread has stopped (a final sync), requests are served in
@@ -19,10 +19,10 @@ import queue
 import threading
 import time
 
-from litetool.engine.capture import ContinuityLost
-from litetool.engine.capture_side import CaptureSide
-from litetool.engine.fence import WriteLockBusy
-from litetool.engine.snapshot import SnapshotSource
+from litetool.engine.capture.capture import ContinuityLost
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.capture.fence import WriteLockBusy
+from litetool.engine.capture.snapshot import SnapshotSource
 from litetool.errors import DatabaseError, LitetoolError
 
 # A snapshot tries SQLite's write lock this long each time round the capture

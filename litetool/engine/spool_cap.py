@@ -4,7 +4,7 @@ The capture thread checks after captures and status refreshes: the spool is
 trimmed to what some replica, a snapshot in flight or the page digests still
 need; while the replica furthest behind is reachable but slower than the
 application, the application is braked before the cap (backpressure,
-``litetool.engine.brake``); at the cap the page digests give way first, then
+``litetool.engine.capture.brake``); at the cap the page digests give way first, then
 the snapshots in flight, then the replica holding the oldest history is
 detached and starts over from a new snapshot when reachable (see "Spool cap
 and outages" in docs/ARCHITECTURE.md).
@@ -12,12 +12,12 @@ and outages" in docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from litetool.engine.brake import BACKPRESSURE_ON_SHARE
-from litetool.engine.capture_side import CaptureSide
-from litetool.engine.replica_progress import ReplicaProgress
-from litetool.engine.replica_sync import ReplicaSync
+from litetool.engine.capture.brake import BACKPRESSURE_ON_SHARE
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.runtime.status import publish_and_log
 from litetool.engine.snapshot_serving import SnapshotServing
-from litetool.engine.status import publish_and_log
+from litetool.engine.sync.replica_progress import ReplicaProgress
+from litetool.engine.sync.replica_sync import ReplicaSync
 
 
 class SpoolCap:

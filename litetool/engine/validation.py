@@ -3,7 +3,7 @@
 Both sides are taken at the *same* txid, so there are no false alarms (the
 reason Litestream's validation was removed): the live image comes from a
 snapshot source opened by the capture thread at txid T (a consistent image,
-see ``litetool.engine.snapshot``); the replica side is a real restore of
+see ``litetool.engine.capture.snapshot``); the replica side is a real restore of
 txid T into a temporary directory (which also runs ``integrity_check``).
 The two images are compared by BLAKE3 over their pages, with the header's
 journal-mode bytes normalized (a restore writes rollback-journal mode).

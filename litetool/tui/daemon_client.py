@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, fields
 from typing import Any
 
-from litetool.engine.status import DatabaseStatus, Event, ReplicaStatus
+from litetool.engine.runtime.status import DatabaseStatus, Event, ReplicaStatus
 from litetool.errors import ConfigError, LitetoolError
 
 _DATABASE_FIELDS = {f.name for f in fields(DatabaseStatus)}

@@ -25,7 +25,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, RichLog, Static
 
-from litetool.engine.status import DatabaseStatus, Event, ReplicaStatus, replica_lag
+from litetool.engine.runtime.status import DatabaseStatus, Event, ReplicaStatus, replica_lag
 from litetool.tui.columns import Column, compact_for, set_layout, sync_table
 from litetool.tui.daemon_client import StatusView
 from litetool.tui.display import (

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from litetool.engine.status import DatabaseStatus, StatusBoard
+from litetool.engine.runtime.status import DatabaseStatus, StatusBoard
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.segment_build import build_segment, build_segment_from_spool
-from litetool.engine.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.runtime.buffers import ReusableBuffer
+from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.sync.segment_build import build_segment, build_segment_from_spool
 from litetool.storage.format.segment import SegmentTransaction, decode_segment, encode_segment
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
@@ -85,7 +85,7 @@ def test_building_from_the_spool_equals_building_in_memory(shape, page_size, aft
     import tempfile
     from pathlib import Path
 
-    from litetool.engine.spool import Spool
+    from litetool.engine.spool.spool import Spool
     from litetool.wal.encoder import encode_frames
 
     header = new_wal_header(page_size=page_size, salts=(3, 4))

@@ -14,16 +14,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import Spool
-from litetool.engine.spool_codec import (
+from litetool.engine.runtime.buffers import ReusableBuffer
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_codec import (
     HEADER_SIZE,
     SpoolRecord,
     WalPosition,
     decode_records,
     encode_record,
 )
-from litetool.engine.spool_state import SpoolState, SpoolStateError
+from litetool.engine.spool.spool_state import SpoolState, SpoolStateError
 from litetool.wal.checksum import ByteOrder
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
@@ -178,7 +178,7 @@ def test_a_spool_of_another_format_is_discarded(tmp_path):
 
 
 def test_a_spool_record_whose_frames_changed_is_refused_by_the_segment_builder(tmp_path):
-    from litetool.engine.segment_build import build_segment_from_spool
+    from litetool.engine.sync.segment_build import build_segment_from_spool
     from litetool.errors import DatabaseError
 
     spool = Spool(tmp_path, max_bytes=1 << 20)
@@ -281,7 +281,7 @@ def test_an_append_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypat
     so later appends and reads see whole records only, now and after reopening."""
     import errno
 
-    from litetool.engine import spool as spool_module
+    from litetool.engine.spool import spool as spool_module
     from litetool.errors import DatabaseError
 
     built = build([[1], [2, 1], [1], [3]])

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from app_harness import App, Litetool, assert_restores_live, content, daemon_settings
 
-from litetool.engine import segment_build
 from litetool.engine.daemon import run_daemon
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.sync import segment_build
 from litetool.eventlog import make_log
 from litetool.storage import Replica
 

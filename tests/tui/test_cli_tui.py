@@ -10,7 +10,7 @@ import pytest
 import terminal
 
 from litetool.cli import build_parser
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.errors import ConfigError, UsageError
 
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from litetool.engine.metrics import MetricsServer
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.errors import ConfigError
 from litetool.tui.daemon_client import (
     DaemonUnreachable,

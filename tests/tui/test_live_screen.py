@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from litetool.config import load_settings
 from litetool.engine.metrics import MetricsServer
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.storage import Replica
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.live_screen import LiveScreen

@@ -17,7 +17,7 @@ from replica_builders import BASE_TIME_US, spread_generation, write_fixed_replic
 from screen_capture import wait_for
 from textual.widgets import Input
 
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.daemon_client import DaemonUnreachable, StatusView
 from litetool.tui.restore_point_browser import RestorePointBrowser
@@ -95,7 +95,7 @@ def fixed_board() -> StatusBoard:
         (NOW_US - 1_000_000, "synced", "/srv/app.db", "txids 1838..1842 to s3", "s3"),
     ]
     for time_us, kind, database, message, replica in events:
-        with mock.patch("litetool.engine.status.time.time", return_value=time_us / 1e6):
+        with mock.patch("litetool.engine.runtime.status.time.time", return_value=time_us / 1e6):
             board.publish(kind, database, message, replica=replica)
     return board
 

@@ -10,7 +10,7 @@ from screen_capture import wait_for
 from test_live_screen import engine_settings, free_port
 
 from litetool.engine.metrics import MetricsServer
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.storage import Replica
 from litetool.tui import LitetoolApp, ReplicaTarget, TuiOptions
 from litetool.tui.replica_index import CachedIndex

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.capture import Capture
-from litetool.engine.checkpoint import Checkpointer
-from litetool.engine.digest_keeper import seal_database
-from litetool.engine.fence import ReadFence
-from litetool.engine.segment_build import build_segment_from_spool
-from litetool.engine.spool import Spool
+from litetool.engine.capture.capture import Capture
+from litetool.engine.capture.checkpoint import Checkpointer
+from litetool.engine.capture.digest_keeper import seal_database
+from litetool.engine.capture.fence import ReadFence
+from litetool.engine.runtime.buffers import ReusableBuffer
+from litetool.engine.spool.spool import Spool
+from litetool.engine.sync.segment_build import build_segment_from_spool
 from litetool.storage.format.segment import decode_segment
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import parse_wal_header

@@ -13,7 +13,7 @@ import pytest
 
 from litetool.config.model import build_settings
 from litetool.engine.replication import DatabaseReplication
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 from litetool.storage import Replica
 
 
@@ -252,7 +252,7 @@ def test_spool_cap_detaches_the_lagging_replica_loudly(tmp_path):
 
 
 def test_an_unexpected_capture_error_is_reported_and_capture_goes_on(tmp_path, monkeypatch):
-    from litetool.engine.capture import Capture
+    from litetool.engine.capture.capture import Capture
 
     app, _url, config = one_memory_replica(tmp_path, "unexpected", "0s")
     original = Capture.capture_once
@@ -380,7 +380,7 @@ def test_a_backlog_of_several_records_ships_without_new_commits(tmp_path, monkey
     # A sync names at most MAX_SEGMENTS_PER_RECORD segments; what is left must go
     # at once, not wait for a commit that may never come (it used to wait until
     # the next upkeep, an hour later).
-    from litetool.engine import segment_build, segment_publish
+    from litetool.engine.sync import segment_build, segment_publish
 
     monkeypatch.setattr(segment_publish, "MAX_SEGMENTS_PER_RECORD", 1)
     monkeypatch.setattr(segment_build, "SEGMENT_TARGET_BYTES", 16 << 10)
@@ -402,7 +402,7 @@ def test_full_segments_upload_while_the_interval_runs_and_one_record_names_them(
     # segment is uploaded as soon as the spool holds it, and the next sync
     # publishes one record naming them all (the restore points appear at the
     # interval, as before).
-    from litetool.engine import segment_build
+    from litetool.engine.sync import segment_build
 
     monkeypatch.setattr(segment_build, "SEGMENT_TARGET_BYTES", 64 << 10)
     app, url, config = one_memory_replica(tmp_path, "staged", "4s")
@@ -450,8 +450,8 @@ def test_a_replica_the_spool_does_not_continue_starts_a_generation_of_its_own(
     # resuming (or trying to rewrite record 0 of the old one).
     from types import SimpleNamespace
 
-    from litetool.engine.generation_start import resume_generation
-    from litetool.engine.replica_sync import ReplicaSync
+    from litetool.engine.sync.generation_start import resume_generation
+    from litetool.engine.sync.replica_sync import ReplicaSync
 
     app, url, config = one_memory_replica(tmp_path, "ahead", "0s")
     with Running(config) as running:
@@ -577,7 +577,7 @@ def test_a_reachable_replica_that_lags_brakes_the_writer_before_the_spool_cap(
     import subprocess
     import sys
 
-    from litetool.engine import replica_progress, segment_publish
+    from litetool.engine.sync import replica_progress, segment_publish
 
     gate = threading.Event()
     _gated_uploads(monkeypatch, gate)
@@ -627,7 +627,7 @@ def test_records_published_across_restarts_are_compacted(tmp_path, monkeypatch):
     """Before: the count of records since the last compaction started at 0 in each
     process, so a litetool restarted more often than every COMPACT_EVERY_RECORDS
     records never compacted (and each resume read every record since)."""
-    from litetool.engine import upkeep
+    from litetool.engine.sync import upkeep
 
     monkeypatch.setattr(upkeep, "COMPACT_EVERY_RECORDS", 6)
     app, url, config = one_memory_replica(tmp_path, "compact", "0s")

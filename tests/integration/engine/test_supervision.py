@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from app_harness import App, assert_restores_live, daemon_settings
 
-from litetool.engine import replication, segment_build
+from litetool.engine import replication
 from litetool.engine.daemon import run_daemon
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.sync import segment_build
 from litetool.eventlog import make_log
 from litetool.storage import Replica
 

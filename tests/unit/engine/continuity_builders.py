@@ -17,12 +17,12 @@ import xxhash
 from engine_builders import open_capture_side
 
 from litetool.config.model import build_settings
-from litetool.engine.capture import Capture
-from litetool.engine.capture_side import CaptureSide
-from litetool.engine.continuity import Seal, Verdict, prove, read_seal
-from litetool.engine.fence import ReadFence
-from litetool.engine.page_digests import PageDigests, build_digests
-from litetool.engine.spool import Spool
+from litetool.engine.capture.capture import Capture
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.capture.fence import ReadFence
+from litetool.engine.continuity.continuity import Seal, Verdict, prove, read_seal
+from litetool.engine.continuity.page_digests import PageDigests, build_digests
+from litetool.engine.spool.spool import Spool
 from litetool.wal.header import WAL_HEADER_SIZE
 
 

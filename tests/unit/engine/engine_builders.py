@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from litetool.config.model import build_settings
-from litetool.engine.capture_side import CaptureSide
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.status import StatusBoard
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.sync.replica_health import ReplicaHealth
 from litetool.storage import Replica
 
 

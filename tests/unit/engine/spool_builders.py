@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from litetool.engine.spool import Spool
-from litetool.engine.spool_codec import SpoolRecord, WalPosition
-from litetool.engine.spool_state import SpoolState
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.spool.spool_state import SpoolState
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 

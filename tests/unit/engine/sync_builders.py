@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from litetool.config.model import build_settings
-from litetool.engine.capture_side import CaptureSide
-from litetool.engine.page_digests import PageDigests, build_digests
-from litetool.engine.replica_sync import ReplicaSync
+from litetool.engine.capture.capture_side import CaptureSide
+from litetool.engine.continuity.page_digests import PageDigests, build_digests
 from litetool.engine.replication import DatabaseReplication
-from litetool.engine.spool import Spool
-from litetool.engine.spool_codec import SpoolRecord, WalPosition
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.sync.replica_sync import ReplicaSync
 from litetool.storage import Replica
 from litetool.wal.encoder import encode_frames
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header

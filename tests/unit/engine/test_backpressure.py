@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.brake import (
+from litetool.engine.capture.brake import (
     BACKPRESSURE_OFF_SHARE,
     BACKPRESSURE_ON_SHARE,
     backpressure_wanted,

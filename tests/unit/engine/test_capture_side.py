@@ -14,8 +14,8 @@ import pytest
 from engine_builders import open_capture_side
 from sync_builders import digests_of_captured_image, reopen_capture_side, rows_of
 
-from litetool.engine import capture_side as capture_side_module
-from litetool.engine.replica_progress import ReplicaProgress
+from litetool.engine.capture import capture_side as capture_side_module
+from litetool.engine.sync.replica_progress import ReplicaProgress
 from litetool.errors import DatabaseError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litetool.engine.checkpoint import MIN_CHECKPOINT_SPACING_SECONDS, CheckpointPolicy
-from litetool.engine.fence import CheckpointResult
-from litetool.engine.status import DatabaseStatus, StatusBoard
+from litetool.engine.capture.checkpoint import MIN_CHECKPOINT_SPACING_SECONDS, CheckpointPolicy
+from litetool.engine.capture.fence import CheckpointResult
+from litetool.engine.runtime.status import DatabaseStatus, StatusBoard
 
 PAGE_SIZE = 4096
 

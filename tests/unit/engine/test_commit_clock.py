@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.commit_clock import CommitClock
+from litetool.engine.capture.commit_clock import CommitClock
 from litetool.wal.header import FRAME_HEADER_SIZE, WAL_HEADER_SIZE
 
 PAGE_SIZE = 4096
@@ -131,7 +131,7 @@ def test_time_runs_split_a_batch_at_the_observed_commit_ends(tmp_path):
     """Five one-frame transactions; commits seen after the 2nd (t=100) and the
     4th (t=200): txids 1-2 get 100, 3-4 get 200, and the 5th, not seen yet, 0
     (the capture's own time)."""
-    from litetool.engine.spool_codec import WalPosition
+    from litetool.engine.spool.spool_codec import WalPosition
     from litetool.wal.checksum import ByteOrder
     from litetool.wal.encoder import encode_frames
     from litetool.wal.header import encode_wal_header, new_wal_header

@@ -25,7 +25,7 @@ from continuity_builders import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.continuity import (
+from litetool.engine.continuity.continuity import (
     SEAL_CLOCK_MARGIN_NS,
     SEAL_FILE,
     FileStat,
@@ -36,7 +36,7 @@ from litetool.engine.continuity import (
     wait_past,
     write_seal,
 )
-from litetool.engine.page_digests import PageDigests
+from litetool.engine.continuity.page_digests import PageDigests
 
 PAGE = 4096
 

@@ -12,10 +12,10 @@ import time
 import pytest
 from continuity_builders import commit_rows, image_digests, replicated
 
-from litetool.engine import digest_keeper
-from litetool.engine.continuity import SEAL_CLOCK_MARGIN_NS, FileStat, read_seal
-from litetool.engine.digest_keeper import seal_database
-from litetool.engine.page_digests import FILE_NAME, PageDigests
+from litetool.engine.capture import digest_keeper
+from litetool.engine.capture.digest_keeper import seal_database
+from litetool.engine.continuity.continuity import SEAL_CLOCK_MARGIN_NS, FileStat, read_seal
+from litetool.engine.continuity.page_digests import FILE_NAME, PageDigests
 
 
 def settled(keeper, txid: int) -> None:

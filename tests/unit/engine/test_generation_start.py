@@ -3,8 +3,8 @@
 import pytest
 from spool_builders import T0, engine_view, make_spool
 
-from litetool.engine.generation_start import open_generation, reload_tip, resume_generation
-from litetool.engine.segment_build import SpoolGap
+from litetool.engine.sync.generation_start import open_generation, reload_tip, resume_generation
+from litetool.engine.sync.segment_build import SpoolGap
 from litetool.errors import StorageUnavailable
 from litetool.storage import Replica, SegmentDetail, SegmentTransaction, encode_segment
 from litetool.storage.generation_writer import GenerationWriter

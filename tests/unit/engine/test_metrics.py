@@ -5,7 +5,7 @@ import json
 import urllib.request
 
 from litetool.engine.metrics import MetricsServer, render_metrics
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
 
 
 def board():

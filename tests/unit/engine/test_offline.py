@@ -14,8 +14,8 @@ import sqlite3
 
 from continuity_builders import commit_rows, database_config, replicated
 
+from litetool.engine.continuity.page_digests import PageDigests
 from litetool.engine.offline import LivePoint, live_point
-from litetool.engine.page_digests import PageDigests
 from litetool.engine.validation import file_digest
 
 

@@ -20,7 +20,7 @@ from continuity_builders import image_digests, replicated
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.page_digests import (
+from litetool.engine.continuity.page_digests import (
     DIGEST_DTYPE,
     FILE_NAME,
     HEADER_SIZE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.runtime.status import StatusBoard, publish_and_log
 
 
 def test_the_event_shows_the_replica_and_the_named_fields_the_log_every_field_in_order():

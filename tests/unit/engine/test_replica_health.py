@@ -1,11 +1,11 @@
 """ReplicaHealth: backoff, reporting an error no retry heals once, status."""
 
-from litetool.engine.replica_health import (
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.sync.replica_health import (
     BACKOFF_MAX_SECONDS,
     ReplicaHealth,
     cannot_heal,
 )
-from litetool.engine.status import StatusBoard
 from litetool.errors import ConfigError, StorageMisconfigured, StorageUnavailable
 from litetool.storage import Replica
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from litetool.engine.replica_progress import PROGRESS_WINDOW_SECONDS, ReplicaProgress
-from litetool.engine.replica_sync import ReplicaSync
-from litetool.engine.status import StatusBoard
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.sync.replica_progress import PROGRESS_WINDOW_SECONDS, ReplicaProgress
+from litetool.engine.sync.replica_sync import ReplicaSync
 from litetool.errors import StorageMisconfigured, StorageUnavailable
 from litetool.storage import Replica
 

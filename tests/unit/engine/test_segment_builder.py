@@ -3,8 +3,8 @@
 import pytest
 from spool_builders import PAGE, T0, make_spool
 
-from litetool.engine import segment_build
-from litetool.engine.segment_build import SegmentBuilder, SpoolGap, TransactionTooLarge
+from litetool.engine.sync import segment_build
+from litetool.engine.sync.segment_build import SegmentBuilder, SpoolGap, TransactionTooLarge
 from litetool.storage import decode_segment
 
 

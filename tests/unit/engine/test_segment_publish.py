@@ -4,9 +4,9 @@ import pytest
 from engine_builders import file_replica_health
 from spool_builders import PAGE, T0, engine_view, make_spool
 
-from litetool.engine import segment_build, segment_publish
-from litetool.engine.generation_start import ReplicaPosition
-from litetool.engine.segment_publish import SegmentPublisher
+from litetool.engine.sync import segment_build, segment_publish
+from litetool.engine.sync.generation_start import ReplicaPosition
+from litetool.engine.sync.segment_publish import SegmentPublisher
 from litetool.storage.generation_writer import GenerationWriter
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from engine_builders import open_capture_side
 
-from litetool.engine.fence import WriteLockBusy
+from litetool.engine.capture.fence import WriteLockBusy
 from litetool.engine.snapshot_serving import SnapshotServing
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 import pytest
 from engine_builders import open_capture_side
 
-from litetool.engine.replica_progress import ReplicaProgress
 from litetool.engine.snapshot_serving import SnapshotServing
 from litetool.engine.spool_cap import SpoolCap
+from litetool.engine.sync.replica_progress import ReplicaProgress
 
 CAP = 256 * 1024
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from litetool.engine.spool_codec import (
+from litetool.engine.spool.spool_codec import (
     HEADER_SIZE,
     RUN_SIZE,
     SpoolRecord,

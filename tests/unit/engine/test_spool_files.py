@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 from sync_builders import spool_records, spooled
 
-from litetool.engine.spool import Spool
-from litetool.engine.spool_codec import encode_record
-from litetool.engine.spool_state import SPOOL_FORMAT, SpoolState
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_codec import encode_record
+from litetool.engine.spool.spool_state import SPOOL_FORMAT, SpoolState
 from litetool.errors import DatabaseError
 
 # A cap of 512 KiB rotates files every 64 KiB: eight records of two 4 KiB
@@ -56,7 +56,7 @@ def records_in_files(paths) -> list[list[int]]:
 
 
 def spooled_file(path):
-    from litetool.engine.spool_codec import decode_records
+    from litetool.engine.spool.spool_codec import decode_records
 
     decoded, _end = decode_records(path.read_bytes())
     return [(r.first_txid, r.last_txid, bytes(r.frames)) for r in decoded]

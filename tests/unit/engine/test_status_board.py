@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from litetool.engine.status import (
+from litetool.engine.runtime.status import (
     DatabaseState,
     EventKind,
     ReplicaState,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from litetool.engine import supervisor
-from litetool.engine.status import StatusBoard
-from litetool.engine.supervisor import Watchdog, supervised
+from litetool.engine.runtime import supervisor
+from litetool.engine.runtime.status import StatusBoard
+from litetool.engine.runtime.supervisor import Watchdog, supervised
 
 
 class Log:

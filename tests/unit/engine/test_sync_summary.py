@@ -1,7 +1,7 @@
 """A busy replica logs one summary line per 10 s (or 1,000 transactions), not one per sync."""
 
-from litetool.engine import segment_publish
-from litetool.engine.segment_publish import SyncSummary
+from litetool.engine.sync import segment_publish
+from litetool.engine.sync.segment_publish import SyncSummary
 
 
 def test_a_summary_gathers_syncs_until_it_is_due(monkeypatch):

@@ -3,9 +3,9 @@
 from engine_builders import file_replica_health
 from spool_builders import PAGE, T0, engine_view
 
-from litetool.engine import upkeep
-from litetool.engine.generation_start import ReplicaPosition
-from litetool.engine.upkeep import GC_INTERVAL_SECONDS, Upkeep
+from litetool.engine.sync import upkeep
+from litetool.engine.sync.generation_start import ReplicaPosition
+from litetool.engine.sync.upkeep import GC_INTERVAL_SECONDS, Upkeep
 from litetool.storage.generation_writer import GenerationWriter
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-from litetool.engine.fence import ReadFence
+from litetool.engine.capture.fence import ReadFence
 from litetool.errors import LitetoolError
 
 BRAKE_PULSE_SECONDS = 0.015

@@ -26,17 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from litetool.engine.brake import Brake
-from litetool.engine.capture import Capture, ContinuityLost
-from litetool.engine.checkpoint import Checkpointer
-from litetool.engine.continuity import read_seal, remove_seal
-from litetool.engine.digest_keeper import DigestKeeper
-from litetool.engine.fence import ReadFence, WriteLockBusy
-from litetool.engine.page_digests import PageDigests
-from litetool.engine.spool import Spool
-from litetool.engine.spool_state import SpoolState
-from litetool.engine.status import DatabaseState, EventKind, StatusBoard, publish_and_log
-from litetool.engine.wakeup import WalWakeup
+from litetool.engine.capture.brake import Brake
+from litetool.engine.capture.capture import Capture, ContinuityLost
+from litetool.engine.capture.checkpoint import Checkpointer
+from litetool.engine.capture.digest_keeper import DigestKeeper
+from litetool.engine.capture.fence import ReadFence, WriteLockBusy
+from litetool.engine.capture.wakeup import WalWakeup
+from litetool.engine.continuity.continuity import read_seal, remove_seal
+from litetool.engine.continuity.page_digests import PageDigests
+from litetool.engine.runtime.status import DatabaseState, EventKind, StatusBoard, publish_and_log
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_state import SpoolState
 from litetool.errors import DatabaseError
 from litetool.storage.generation_writer import GenerationWriter
 

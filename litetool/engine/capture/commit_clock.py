@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from litetool.engine.spool_codec import WalPosition
+from litetool.engine.spool.spool_codec import WalPosition
 from litetool.wal.header import raw_salts, salts_of
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 

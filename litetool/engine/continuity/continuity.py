@@ -22,7 +22,7 @@ Three pieces of evidence, from cheapest to dearest:
    times, so any later write to the file changes them. A file that is
    exactly as sealed, with a WAL that continues the position, or with the
    image wholly in the file, proves the invariant without reading a page.
-3. **Page digests** (``litetool.engine.page_digests``): the digest of every
+3. **Page digests** (``litetool.engine.continuity.page_digests``): the digest of every
    page of the image at the position. Every page of the database file that
    no committed frame of the live WAL covers is read and compared (the file
    is streamed, memory stays flat); pages the WAL covers are settled by the
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from litetool.engine.page_digests import READ_BYTES, PageDigests, digest_pages
-from litetool.engine.spool import Spool, fsync_dir
-from litetool.engine.spool_codec import WalPosition
+from litetool.engine.continuity.page_digests import READ_BYTES, PageDigests, digest_pages
+from litetool.engine.spool.spool import Spool, fsync_dir
+from litetool.engine.spool.spool_codec import WalPosition
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import (
     WAL_HEADER_SIZE,
@@ -424,7 +424,7 @@ def bring_digests_to(digests: PageDigests, saved: Saved, spool: Spool) -> str:
 
 def advance_digests(digests: PageDigests, spool: Spool, through_txid: int) -> None:
     """Apply the spooled transactions after the digests' txid, up to ``through_txid``."""
-    from litetool.engine.page_digests import digest_frames
+    from litetool.engine.continuity.page_digests import digest_frames
 
     while digests.txid < through_txid:
         located = spool.locate_after(digests.txid, max_bytes=256 << 20)

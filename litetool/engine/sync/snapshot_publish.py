@@ -14,9 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from litetool.crashpoints import crash_point
-from litetool.engine.generation_start import DatabaseImage, EngineView, ReplicaPosition
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.status import EventKind, ReplicaState, publish_and_log
+from litetool.engine.runtime.status import EventKind, ReplicaState, publish_and_log
+from litetool.engine.sync.generation_start import DatabaseImage, EngineView, ReplicaPosition
+from litetool.engine.sync.replica_health import ReplicaHealth
 from litetool.storage import DEFAULT_CHUNK_SIZE
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from litetool.engine.spool_codec import WalPosition
+from litetool.engine.spool.spool_codec import WalPosition
 from litetool.wal.header import FRAME_SALTS_OFFSET, raw_salts
 
 _IN_MODIFY = 0x00000002

@@ -21,7 +21,7 @@ import contextlib
 import os
 import sqlite3
 
-from litetool.engine.fence import ReadFence
+from litetool.engine.capture.fence import ReadFence
 from litetool.wal.header import (
     WAL_HEADER_SIZE,
     frame_offset,

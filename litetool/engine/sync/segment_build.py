@@ -27,9 +27,9 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.spool import Spool, SpooledRange
-from litetool.engine.spool_codec import SpoolRecord
+from litetool.engine.runtime.buffers import ReusableBuffer
+from litetool.engine.spool.spool import Spool, SpooledRange
+from litetool.engine.spool.spool_codec import SpoolRecord
 from litetool.errors import DatabaseError
 from litetool.storage.format.segment import SegmentLayout, write_segment_tables
 from litetool.wal.header import (
@@ -224,7 +224,7 @@ class NextSegment:
 
 class SegmentBuilder:
     """Builds one replica's segments from the spool, in buffers of its own: a
-    sync costs no fresh multi-MiB allocations (see ``litetool.engine.buffers``)."""
+    sync costs no fresh multi-MiB allocations (see ``litetool.engine.runtime.buffers``)."""
 
     def __init__(self, spool: Spool, replica: str) -> None:
         self.spool = spool

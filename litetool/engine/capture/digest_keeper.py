@@ -1,7 +1,7 @@
 """Keeps the page digests near the captured txid, and seals at a clean stop.
 
-The page digests (``litetool.engine.page_digests``) and the seal
-(``litetool.engine.continuity``) are what the next start proves continuity
+The page digests (``litetool.engine.continuity.page_digests``) and the seal
+(``litetool.engine.continuity.continuity``) are what the next start proves continuity
 with. This keeper owns the digests of one database while it is replicated:
 it builds them once per generation from a consistent image, moves them
 forward from the spool in the background (every ``DIGESTS_ADVANCE_BYTES``
@@ -24,12 +24,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from litetool.engine.capture import Capture, ContinuityLost
-from litetool.engine.continuity import FileStat, Seal, advance_digests, wait_past, write_seal
-from litetool.engine.memory import lower_thread_priority
-from litetool.engine.page_digests import PageDigests, build_digests
-from litetool.engine.snapshot import SnapshotSource
-from litetool.engine.spool import Spool
+from litetool.engine.capture.capture import Capture, ContinuityLost
+from litetool.engine.capture.snapshot import SnapshotSource
+from litetool.engine.continuity.continuity import (
+    FileStat,
+    Seal,
+    advance_digests,
+    wait_past,
+    write_seal,
+)
+from litetool.engine.continuity.page_digests import PageDigests, build_digests
+from litetool.engine.runtime.memory import lower_thread_priority
+from litetool.engine.spool.spool import Spool
 from litetool.errors import DatabaseError, LitetoolError
 from litetool.wal.shm import WAL_INDEX_READ_SIZE, parse_wal_index
 

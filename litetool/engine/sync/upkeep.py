@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from litetool.engine.generation_start import EngineView, ReplicaPosition
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.supervisor import report_failure
+from litetool.engine.runtime.supervisor import report_failure
+from litetool.engine.sync.generation_start import EngineView, ReplicaPosition
+from litetool.engine.sync.replica_health import ReplicaHealth
 from litetool.errors import LitetoolError
 
 COMPACT_EVERY_RECORDS = 256

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from litetool.engine.status import ReplicaState, ReplicaStatus, StatusBoard, publish_and_log
+from litetool.engine.runtime.status import ReplicaState, ReplicaStatus, StatusBoard, publish_and_log
 from litetool.errors import ConfigError, LitetoolError, StorageThrottled, StorageUnavailable
 from litetool.storage import Replica
 

@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from litetool.engine.status import StatusBoard, publish_and_log
+from litetool.engine.runtime.status import StatusBoard, publish_and_log
 from litetool.wording import plural
 
 BACKOFF_INITIAL_SECONDS = 1.0

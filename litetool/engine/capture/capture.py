@@ -6,9 +6,9 @@ from the captured position to its end in large batches, keeps the whole
 committed transactions (see ``_consume`` for how they are recognised), numbers
 them (txid), stamps them with the capture time and appends them, as raw
 frames, to the spool. The read fence moves only in litetool's own
-checkpoints (``litetool.engine.checkpoint``), which make the spool durable
+checkpoints (``litetool.engine.capture.checkpoint``), which make the spool durable
 before the WAL may restart. See
-``litetool.engine.fence`` for why no frame can be lost between calls.
+``litetool.engine.capture.fence`` for why no frame can be lost between calls.
 
 Continuity. The position after the last captured transaction (WAL header,
 offset, running checksum) is in the spool. A WAL header change seen while
@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from litetool.crashpoints import crash_point
-from litetool.engine.buffers import ReusableBuffer
-from litetool.engine.commit_clock import CommitClock
-from litetool.engine.continuity import Saved, Seal, Verdict, prove
-from litetool.engine.fence import ReadFence
-from litetool.engine.page_digests import PageDigests
-from litetool.engine.snapshot import SnapshotSource
-from litetool.engine.spool import Spool
-from litetool.engine.spool_codec import SpoolRecord, WalPosition
-from litetool.engine.spool_state import SpoolState
+from litetool.engine.capture.commit_clock import CommitClock
+from litetool.engine.capture.fence import ReadFence
+from litetool.engine.capture.snapshot import SnapshotSource
+from litetool.engine.continuity.continuity import Saved, Seal, Verdict, prove
+from litetool.engine.continuity.page_digests import PageDigests
+from litetool.engine.runtime.buffers import ReusableBuffer
+from litetool.engine.spool.spool import Spool
+from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
+from litetool.engine.spool.spool_state import SpoolState
 from litetool.errors import DatabaseError, WalFormatError
 from litetool.wal.header import (
     WAL_HEADER_SIZE,
@@ -126,7 +126,7 @@ class Capture:
             self.last_time_us = state.created_us
 
     def saved(self) -> Saved:
-        """The restored position, as ``litetool.engine.continuity`` proves it."""
+        """The restored position, as ``litetool.engine.continuity.continuity`` proves it."""
         assert self.generation is not None
         return Saved(self.generation, self.txid, self.position, self.page_size, self.db_size_pages)
 
@@ -134,7 +134,7 @@ class Capture:
         self, seal: Seal | None, digests: PageDigests | None, digests_missing: str
     ) -> Verdict:
         """Whether the live database continues the restored position (see
-        ``litetool.engine.continuity``). Call with the fence open."""
+        ``litetool.engine.continuity.continuity``). Call with the fence open."""
         return prove(
             self.saved(),
             db_path=self.db_path,
@@ -236,7 +236,7 @@ class Capture:
             self._consume(header[0], spool=True, time_us=time_us)
 
     def open_snapshot(self, *, lock_timeout: float | None = None) -> SnapshotSource:
-        """A consistent image at the current txid (see ``litetool.engine.snapshot``).
+        """A consistent image at the current txid (see ``litetool.engine.capture.snapshot``).
 
         Raises DatabaseError when SQLite's write lock cannot be had within
         ``lock_timeout`` (default: the fence's busy timeout)."""

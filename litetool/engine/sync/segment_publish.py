@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 
 from litetool.crashpoints import crash_point
-from litetool.engine.generation_start import EngineView, ReplicaPosition
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.segment_build import SegmentBuilder, SpoolGap
-from litetool.engine.status import EventKind, publish_and_log
+from litetool.engine.runtime.status import EventKind, publish_and_log
+from litetool.engine.sync.generation_start import EngineView, ReplicaPosition
+from litetool.engine.sync.replica_health import ReplicaHealth
+from litetool.engine.sync.segment_build import SegmentBuilder, SpoolGap
 from litetool.errors import LitetoolError
 from litetool.storage import SegmentDetail, SegmentEntry
 from litetool.storage.generation_writer import GenerationWriter

@@ -1,6 +1,6 @@
 """The spool's state: the generation being captured and where it began, as one value.
 
-Pure: no files (``litetool.engine.spool`` reads and writes ``state.json``
+Pure: no files (``litetool.engine.spool.spool`` reads and writes ``state.json``
 atomically), no asyncio, no sqlite3 (an import contract holds it to that).
 
 ``state.json`` holds one JSON object::
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litetool.engine.spool_codec import WalPosition
+from litetool.engine.spool.spool_codec import WalPosition
 
 SPOOL_FORMAT = 3
 STATE_FORMAT = 1

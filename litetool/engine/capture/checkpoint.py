@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from litetool.crashpoints import crash_point
-from litetool.engine.capture import Capture
-from litetool.engine.fence import CheckpointResult
-from litetool.engine.memory import lower_thread_priority
-from litetool.engine.status import EventKind, StatusBoard, publish_and_log
+from litetool.engine.capture.capture import Capture
+from litetool.engine.capture.fence import CheckpointResult
+from litetool.engine.runtime.memory import lower_thread_priority
+from litetool.engine.runtime.status import EventKind, StatusBoard, publish_and_log
 from litetool.wal.header import WAL_HEADER_SIZE, frame_size, frames_between
 from litetool.wording import plural
 
@@ -159,7 +159,7 @@ class Checkpointer:
         application may restart (or truncate) the WAL, which litetool then
         follows. A commit that lands in between stays protected: it cannot be
         checkpointed past the old reader's mark, so the new reader stands
-        after it (see ``litetool.engine.fence``).
+        after it (see ``litetool.engine.capture.fence``).
         """
         if self._checkpointing or (self._backfill is not None and not self._backfill.done()):
             return False

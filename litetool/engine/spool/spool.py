@@ -8,7 +8,7 @@ database)::
 
 Each file holds spool records back to back: one captured batch of whole
 transactions as raw WAL frames behind a header (the codec, its byte layout
-and its checks are ``litetool.engine.spool_codec``).
+and its checks are ``litetool.engine.spool.spool_codec``).
 
 On open every record is checked: header CRC, then the frames with the WAL
 codec (salts, checksum chain from the start checksum, whole transactions, a
@@ -39,8 +39,8 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from litetool.engine.memory import lower_thread_priority
-from litetool.engine.spool_codec import (
+from litetool.engine.runtime.memory import lower_thread_priority
+from litetool.engine.spool.spool_codec import (
     HEADER_SIZE,
     MAX_RUNS,
     RUN_SIZE,
@@ -50,7 +50,7 @@ from litetool.engine.spool_codec import (
     encode_header,
     runs_in_header,
 )
-from litetool.engine.spool_state import SpoolState, SpoolStateError, is_current_format
+from litetool.engine.spool.spool_state import SpoolState, SpoolStateError, is_current_format
 from litetool.errors import DatabaseError
 
 ROTATE_BYTES = 64 * 1024 * 1024

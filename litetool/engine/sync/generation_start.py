@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from litetool.engine.segment_build import SpoolGap
-from litetool.engine.spool import Spool
+from litetool.engine.spool.spool import Spool
+from litetool.engine.sync.segment_build import SpoolGap
 from litetool.errors import LitetoolError, ObjectNotFound, ReplicaConflict, StorageUnavailable
 from litetool.storage.generation_writer import GenerationWriter
 

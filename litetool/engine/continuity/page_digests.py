@@ -4,7 +4,7 @@ The table holds one 16-byte digest (XXH3-128 of the page) per page of
 the database image at one captured txid of one generation: the state a
 restore of that txid produces. It is what lets litetool prove, after any stop
 or crash, that the live database file still is that image (see
-``litetool.engine.continuity`` and "Why nothing is lost while litetool is
+``litetool.engine.continuity.continuity`` and "Why nothing is lost while litetool is
 down" in docs/ARCHITECTURE.md) without downloading anything.
 
 It is built once per generation from a consistent image (``build``), then

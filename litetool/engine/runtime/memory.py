@@ -1,6 +1,6 @@
 """Keeping the daemon's memory small and flat, and its bulk work out of the way.
 
-The hot paths reuse their buffers (``litetool.engine.buffers``), so what
+The hot paths reuse their buffers (``litetool.engine.runtime.buffers``), so what
 remains are transient allocations of a few MiB (compressed objects, upload
 bodies). glibc would keep those in per-thread arenas, raising the heap
 threshold after each free, so RSS creeps up to several times the working

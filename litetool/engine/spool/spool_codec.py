@@ -1,7 +1,7 @@
 """The spool record codec: one captured batch of whole transactions, as bytes.
 
 Pure: no files, no asyncio, no sqlite3, no object storage (an import
-contract holds it to that); the spool's files are ``litetool.engine.spool``.
+contract holds it to that); the spool's files are ``litetool.engine.spool.spool``.
 
 A spool record holds one captured batch of whole transactions *as raw WAL
 frames*, exactly the bytes SQLite wrote, so capture costs one read and one
@@ -30,7 +30,7 @@ checksum chain, which the record's header pins at both ends::
 Commit times come in runs: the transactions up to each run's last txid
 (after the previous run's) committed at that run's time; those after the
 last run, up to the record's last txid, at the record's time. A batch whose
-transactions were all seen at once has no runs (see ``litetool.engine.commit_clock``).
+transactions were all seen at once has no runs (see ``litetool.engine.capture.commit_clock``).
 """
 
 from __future__ import annotations

@@ -29,20 +29,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from litetool.engine.generation_start import (
+from litetool.engine.runtime.status import EventKind, ReplicaState, StatusBoard, publish_and_log
+from litetool.engine.runtime.supervisor import report_failure
+from litetool.engine.sync.generation_start import (
     EngineView,
     ReplicaPosition,
     open_generation,
     reload_tip,
 )
-from litetool.engine.replica_health import ReplicaHealth
-from litetool.engine.replica_progress import ReplicaProgress
-from litetool.engine.segment_build import SpoolGap, TransactionTooLarge
-from litetool.engine.segment_publish import SegmentPublisher
-from litetool.engine.snapshot_publish import SnapshotPublisher
-from litetool.engine.status import EventKind, ReplicaState, StatusBoard, publish_and_log
-from litetool.engine.supervisor import report_failure
-from litetool.engine.upkeep import Upkeep
+from litetool.engine.sync.replica_health import ReplicaHealth
+from litetool.engine.sync.replica_progress import ReplicaProgress
+from litetool.engine.sync.segment_build import SpoolGap, TransactionTooLarge
+from litetool.engine.sync.segment_publish import SegmentPublisher
+from litetool.engine.sync.snapshot_publish import SnapshotPublisher
+from litetool.engine.sync.upkeep import Upkeep
 from litetool.errors import (
     LitetoolError,
     OwnRecordExists,
