@@ -96,6 +96,18 @@ def stop_app(proc: subprocess.Popen) -> None:
     proc.stdout.close()
 
 
+def app_can_write(conn: sqlite3.Connection) -> bool:
+    """Whether the application's connection (busy timeout 0) gets SQLite's
+    write lock at once; it lets go of it again."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    conn.execute("ROLLBACK")
+    return True
+
+
 def wal_header(db: Path) -> bytes:
     with open(f"{db}-wal", "rb") as wal:
         return wal.read(WAL_HEADER_SIZE)

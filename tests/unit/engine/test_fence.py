@@ -11,6 +11,7 @@ import time
 import pytest
 from fence_builders import (
     PAGE,
+    app_can_write,
     app_checkpoint,
     file_bytes,
     grow,
@@ -51,17 +52,6 @@ def app(db):
     if conn.in_transaction:
         conn.execute("ROLLBACK")
     conn.close()
-
-
-def app_can_write(conn: sqlite3.Connection) -> bool:
-    """Whether the application gets SQLite's write lock at once."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        assert "locked" in str(exc)
-        return False
-    conn.execute("ROLLBACK")
-    return True
 
 
 # -- opening -----------------------------------------------------------------------------
