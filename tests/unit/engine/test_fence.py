@@ -250,16 +250,31 @@ def test_write_locked_waits_the_busy_timeout_by_default(db, app):
         fence.close()
 
 
-def test_write_locked_gets_in_between_back_to_back_commits(fence, db):
+def test_write_locked_gets_in_between_back_to_back_commits(fence, db, app):
     # An application committing as fast as it can from another process.
     writer = start_app(db, grow(1, 50), busy_timeout=10, repeat=1_000_000)
     try:
+        started = rows_when(app, lambda count: count > 10)
         with fence.write_locked(timeout=5):
-            held = run_app(db, "SELECT count(*) FROM t")[0][0][0]
-            assert run_app(db, "SELECT count(*) FROM t")[0][0][0] == held
-        assert run_app(db, "SELECT count(*) FROM t")[0][0][0] > held
+            held = count_rows(app)
+            assert held > started
+            assert count_rows(app) == held
+        rows_when(app, lambda count: count > held)  # the writer goes on
     finally:
         stop_app(writer)
+
+
+def count_rows(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+
+
+def rows_when(conn: sqlite3.Connection, condition, seconds: float = 10) -> int:
+    """The row count once *condition* holds of it (another process writes)."""
+    deadline = time.monotonic() + seconds
+    while not condition(count := count_rows(conn)) and time.monotonic() < deadline:
+        os.sched_yield()
+    assert condition(count)
+    return count
 
 
 # -- controlled checkpoints --------------------------------------------------------------
@@ -380,7 +395,9 @@ def test_others_checkpoint_sees_the_applications_checkpoint_only(fence, db):
     assert not fence.backfill().busy
 
 
-def test_closing_the_fence_releases_a_held_checkpoint_lock(fence, db):
+def test_closing_the_fence_releases_a_held_checkpoint_lock(fence, db, app):
+    # The application's connection in this process keeps SQLite's -shm open, so
+    # SQLite closing its own descriptors does not drop the lock on the fence's behalf.
     run_app(db, grow(20))
     fence.advance()
     fence.hold_checkpoints(True)
