@@ -77,16 +77,18 @@ class SnapshotSource:
             data += bytes(end - start - len(data))  # pages only in the WAL so far
         if not self._overlay:
             return data
+        # The pages the chunk touches (a chunk need not be whole pages).
         first_page = start // self.page_size + 1
-        last_page = end // self.page_size
+        last_page = -(-end // self.page_size)
         buf = None
         for page_number in self._pages_between(first_page, last_page):
             if buf is None:
                 buf = bytearray(data)
             frame_at = self._overlay[page_number]
-            at = (page_number - 1) * self.page_size - start
+            page_start = (page_number - 1) * self.page_size
+            low, high = max(page_start, start), min(page_start + self.page_size, end)
             page = os.pread(self._wal_fd, self.page_size, page_offset(frame_at))
-            buf[at : at + self.page_size] = page
+            buf[low - start : high - start] = page[low - page_start : high - page_start]
         return bytes(buf) if buf is not None else data
 
     def close(self) -> None:

@@ -13,9 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from litetool.engine.capture import Capture
-from litetool.engine.fence import ReadFence
-from litetool.engine.spool import Spool
+from litetool.engine.capture.capture import Capture
+from litetool.engine.capture.fence import ReadFence
+from litetool.engine.spool.spool import Spool
 from litetool.wal.header import WAL_HEADER_SIZE, frame_size, raw_page_size, raw_salts
 
 PAGE = 1024  # not SQLite's default, so a page size read back is not a default

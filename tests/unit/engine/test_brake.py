@@ -9,7 +9,7 @@ import threading
 import pytest
 from fence_builders import app_can_write, make_db, open_fence
 
-from litetool.engine.brake import (
+from litetool.engine.capture.brake import (
     BACKPRESSURE_OFF_SHARE,
     BACKPRESSURE_ON_SHARE,
     BACKPRESSURE_PULSES,

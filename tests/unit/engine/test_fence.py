@@ -25,7 +25,7 @@ from fence_builders import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetool.engine.fence import CheckpointResult, ReadFence, WriteLockBusy
+from litetool.engine.capture.fence import CheckpointResult, ReadFence, WriteLockBusy
 from litetool.errors import DatabaseError
 
 

@@ -20,7 +20,7 @@ from fence_builders import (
     wal_salts,
 )
 
-from litetool.engine.snapshot import SnapshotSource
+from litetool.engine.capture.snapshot import SnapshotSource
 
 # Inserts, updates in place, deletes and overflow pages, five transactions.
 WORK = (

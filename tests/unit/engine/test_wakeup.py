@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from fence_builders import grow, make_db, wal_header
 
-from litetool.engine.spool_codec import WalPosition
-from litetool.engine.wakeup import IN_FLIGHT_NS, WalWakeup
+from litetool.engine.capture.wakeup import IN_FLIGHT_NS, WalWakeup
+from litetool.engine.spool.spool_codec import WalPosition
 from litetool.wal.header import WAL_HEADER_SIZE, frame_size, parse_wal_header
 
 IDLE = 0.05  # how long an idle database is watched for a change that must not come
