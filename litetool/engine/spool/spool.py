@@ -56,6 +56,12 @@ from litetool.errors import DatabaseError
 ROTATE_BYTES = 64 * 1024 * 1024
 
 
+class SpoolDamaged(DatabaseError):
+    """A spool file read after its recovery does not hold what its index says
+    (a damaged disk, or someone else's write): the transactions in it cannot
+    be sent from the spool."""
+
+
 @dataclass(slots=True)
 class SpooledRange:
     """Records located in the spool (``Spool.locate_after``); close it when done."""
@@ -325,7 +331,7 @@ class Spool:
                         head = os.pread(fd, HEADER_SIZE + runs * RUN_SIZE, offset)
                     record = decode_header(head, 0)
                     if record is None or record.header_size + record.frames_bytes != length:
-                        raise DatabaseError(f"spool file {path} is damaged (bad record header)")
+                        raise SpoolDamaged(f"spool file {path} is damaged (bad record header)")
                     located.records.append(record)
                     located.sources.append((fd, offset + record.header_size, path))
             except BaseException:

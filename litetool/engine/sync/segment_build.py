@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from litetool.engine.runtime.buffers import ReusableBuffer
-from litetool.engine.spool.spool import Spool, SpooledRange
+from litetool.engine.spool.spool import Spool, SpoolDamaged, SpooledRange
 from litetool.engine.spool.spool_codec import SpoolRecord
-from litetool.errors import DatabaseError
 from litetool.storage.format.segment import SegmentLayout, write_segment_tables
 from litetool.wal.header import (
     FRAME_HEADER_SIZE,
@@ -57,6 +56,12 @@ KEEP_SEGMENT_BUFFER_BYTES = 2 * SEGMENT_TARGET_BYTES
 class SpoolGap(Exception):
     """The spool no longer holds the transactions after a replica's position (the
     spool cap dropped them): only a new generation from a snapshot continues it."""
+
+
+class SpoolLost(SpoolGap):
+    """The spool cannot give the transactions after a replica's position (a spool
+    file was damaged after it was written): a new generation from a snapshot of
+    the database, which holds them, continues it."""
 
 
 class TransactionTooLarge(SpoolGap):
@@ -201,13 +206,13 @@ def build_segment_from_spool(
                 buffers.append(pages[index * page_size : (index + 1) * page_size])
             at = frame_offset(first, page_size, offset)
             if os.preadv(fd, buffers, at) != count * frame_size(page_size):
-                raise DatabaseError(f"spool file {path} is shorter than its index")
+                raise SpoolDamaged(f"spool file {path} is shorter than its index")
         frame_at += record.frame_count
     fields = np.frombuffer(headers, dtype=">u4").reshape(layout.frame_count, FRAME_HEADER_SIZE // 4)
 
     def damaged(index: int) -> Exception:
         path = located.sources[index][2]
-        return DatabaseError(f"spool file {path} is damaged (frames do not match their header)")
+        return SpoolDamaged(f"spool file {path} is damaged (frames do not match their header)")
 
     return _finish(records, layout, payload, fields, damaged, check_ends=True)
 
@@ -250,6 +255,15 @@ class SegmentBuilder:
         """The next segment after ``txid`` (up to ``through_txid`` when given) from
         the spool, or None when it holds nothing after it (in a worker thread).
         The payload is valid until ``let_go``."""
+        try:
+            return self._build_after(txid, through_txid)
+        except SpoolDamaged as exc:
+            raise SpoolLost(
+                f"{exc}: replica {self.replica} cannot get the transactions after txid {txid} "
+                "from the spool"
+            ) from None
+
+    def _build_after(self, txid: int, through_txid: int | None) -> NextSegment | None:
         located = self.spool.locate_after(txid, max_bytes=SEGMENT_TARGET_BYTES)
         try:
             left_out = located.left_out

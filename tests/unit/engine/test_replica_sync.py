@@ -192,3 +192,41 @@ def test_notify_from_another_thread_wakes_the_loop(replicated):
         return sync.wake.is_set()
 
     assert asyncio.run(scenario())
+
+
+def test_a_spool_file_damaged_after_it_was_written_starts_the_replica_over_from_a_snapshot(
+    replicated, tmp_path
+):
+    """The spool cannot give a replica its next transactions (a byte of a frame
+    header flipped on disk): it says so and starts a new generation from the
+    database, which holds them, instead of failing every sync until a restart."""
+    replication, app, url, sync = replicated
+    insert(app, 4)
+    replication.side.capture.capture_once()
+    asyncio.run(sync.sync_once())
+    first = sync.progress.generation
+    insert(app, 5, 6)
+    replication.side.capture.capture_once()
+    replication.side.spool.sync()
+    (latest,) = sorted((replication.side.spool.directory / "log").glob("*.spool"))[-1:]
+    damaged = bytearray(latest.read_bytes())
+    damaged[-4096 - 24 + 7] ^= 0x01  # the last frame's database size, in its header
+    latest.write_bytes(bytes(damaged))
+
+    async def stop_at_once():
+        stop = asyncio.Event()
+        stop.set()
+        await sync.run(stop)
+
+    asyncio.run(stop_at_once())
+    progress = sync.progress
+    assert progress.generation not in (None, first) and not progress.detached
+    assert progress.txid == replication.txid == 3
+    assert index_of(url, first).last_txid == 1  # what it had published stays
+    assert restore_with_cli(url, tmp_path / "restored.db") == rows_of(app)
+    lost = [
+        (level, fields["error"])
+        for level, event, fields in sync.log.lines
+        if event == "replica lost its place in the spool"
+    ]
+    assert len(lost) == 1 and lost[0][0] == "error" and "is damaged" in lost[0][1]
