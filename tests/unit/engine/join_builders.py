@@ -48,8 +48,9 @@ class Log:
 
 def new_app(db: Path, rows: int = 0) -> sqlite3.Connection:
     """A WAL database with a table ``t(x)`` holding 1..*rows*, and the
-    application's connection to it (autocommit: one transaction per statement)."""
-    app = sqlite3.connect(db, isolation_level=None)
+    application's connection to it (autocommit: one transaction per statement;
+    usable from another thread)."""
+    app = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     app.execute("PRAGMA journal_mode=WAL")
     app.execute("CREATE TABLE t(x)")
     insert(app, *range(1, rows + 1))
@@ -157,3 +158,26 @@ def terminate(proc: subprocess.Popen, timeout: float = 60.0) -> int:
     """SIGTERM, and the exit status once the process has stopped."""
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout)
+
+
+def named_sync(
+    replication: DatabaseReplication, url: str, name: str, log: Log, *, sync_interval: float = 0.0
+):
+    """The sync of replica *name* (``url``) of *replication*, as ``run`` builds it."""
+    from litetool.engine.sync.replica_sync import ReplicaSync
+    from litetool.storage import Replica
+
+    sync = ReplicaSync(
+        name=name,
+        replica=Replica.open(url),
+        engine=replication,
+        board=replication.board,
+        db_path=str(replication.db_path),
+        sync_interval=sync_interval,
+        snapshot_interval=24 * 3600.0,
+        retention=7 * 24 * 3600.0,
+        gc_grace=3600.0,
+        log=log,
+    )
+    replication.replicas.append(sync)
+    return sync
