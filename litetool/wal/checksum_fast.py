@@ -46,6 +46,7 @@ product. Coefficient matrices are cached per page size.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -264,6 +265,53 @@ def verify_frame_words(
     expected = previous @ _frame_power_transposed(page_size)
     expected += terms
     return (expected == stored).all(axis=1)
+
+
+def verify_parted_frames(
+    headers: bytes | bytearray | memoryview,
+    pages: bytes | bytearray | memoryview,
+    frame_count: int,
+    page_size: int,
+    byte_order: ByteOrder,
+    chain_starts: Sequence[tuple[int, ChecksumState]],
+) -> np.ndarray:
+    """``verify_frames`` for frames whose headers and pages lie apart: ``headers``
+    holds ``frame_count`` 24-byte frame headers back to back, ``pages`` their
+    pages. The checksum is linear in the words, so the two parts' terms add up
+    to the whole frame's (each part times its rows of ``K_frame``).
+
+    The frames may be several chains: ``chain_starts`` gives, in order, the
+    index of each chain's first frame (the first is 0) and the checksum
+    before it; every other frame is checked against the one before it.
+    """
+    if frame_count == 0:
+        return np.empty(0, dtype=bool)
+    dtype = _WORD_DTYPES[byte_order]
+    head = np.frombuffer(headers, dtype=dtype, count=frame_count * _FRAME_HEADER_WORDS)
+    head = head.reshape(frame_count, _FRAME_HEADER_WORDS)[:, :_COVERED_HEADER_WORDS]
+    body = np.frombuffer(pages, dtype=dtype, count=frame_count * page_size // 4)
+    body = body.reshape(frame_count, page_size // 4)
+    rows = _coefficient_rows(_COVERED_HEADER_WORDS + page_size // 4)
+    terms = head @ np.ascontiguousarray(rows[:, :_COVERED_HEADER_WORDS].T)
+    terms += _multiply_reduce(body, _page_coefficient_rows(page_size))
+    stored = np.frombuffer(headers, dtype=">u4", count=frame_count * _FRAME_HEADER_WORDS)
+    stored = stored.reshape(frame_count, _FRAME_HEADER_WORDS)[:, 4:6].astype(np.uint32)
+    previous = np.empty_like(terms)
+    previous[1:] = stored[:-1]
+    for index, state in chain_starts:
+        previous[index] = state
+    expected = previous @ _frame_power_transposed(page_size)
+    expected += terms
+    return (expected == stored).all(axis=1)
+
+
+@functools.lru_cache(maxsize=16)
+def _page_coefficient_rows(page_size: int) -> np.ndarray:
+    """(2 x page_size/4) uint32: K's rows over a frame's page words."""
+    rows = _coefficient_rows(_COVERED_HEADER_WORDS + page_size // 4)
+    page_rows = np.ascontiguousarray(rows[:, _COVERED_HEADER_WORDS:])
+    page_rows.flags.writeable = False
+    return page_rows
 
 
 def fold_frame_checksums(

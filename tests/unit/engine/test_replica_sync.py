@@ -194,12 +194,18 @@ def test_notify_from_another_thread_wakes_the_loop(replicated):
     assert asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(
+    "flipped",
+    [-4096 - 24 + 7, -1000],
+    ids=["the last frame's database size", "a byte of the last frame's page"],
+)
 def test_a_spool_file_damaged_after_it_was_written_starts_the_replica_over_from_a_snapshot(
-    replicated, tmp_path
+    replicated, tmp_path, flipped
 ):
-    """The spool cannot give a replica its next transactions (a byte of a frame
-    header flipped on disk): it says so and starts a new generation from the
-    database, which holds them, instead of failing every sync until a restart."""
+    """The spool cannot give a replica its next transactions (a byte flipped on
+    disk after the append): it says so and starts a new generation from the
+    database, which holds them, instead of failing every sync until a restart
+    (a frame header) or publishing the changed page (a page)."""
     replication, app, url, sync = replicated
     insert(app, 4)
     replication.side.capture.capture_once()
@@ -210,7 +216,7 @@ def test_a_spool_file_damaged_after_it_was_written_starts_the_replica_over_from_
     replication.side.spool.sync()
     (latest,) = sorted((replication.side.spool.directory / "log").glob("*.spool"))[-1:]
     damaged = bytearray(latest.read_bytes())
-    damaged[-4096 - 24 + 7] ^= 0x01  # the last frame's database size, in its header
+    damaged[flipped] ^= 0x01
     latest.write_bytes(bytes(damaged))
 
     async def stop_at_once():

@@ -5,6 +5,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from litetool.wal import ByteOrder, checksum_fast, checksum_reference, encode_frames
 
@@ -108,6 +110,51 @@ def test_verify_frames_flags_exactly_the_broken_frame(order: ByteOrder) -> None:
     # frame 3's *stored* checksum, which is what parallel verification relies on.
     ok = checksum_fast.verify_frames(bytes(broken), 0, 6, page_size, order, (9, 9))
     assert ok.tolist() == [True, True, True, False, True, True]
+
+
+def _parted(body: bytes, count: int, page_size: int) -> tuple[bytes, bytes]:
+    frames = [body[i * (24 + page_size) : (i + 1) * (24 + page_size)] for i in range(count)]
+    return b"".join(f[:24] for f in frames), b"".join(f[24:] for f in frames)
+
+
+u32 = st.integers(0, 2**32 - 1)
+
+
+@given(
+    st.sampled_from(list(ByteOrder)),
+    st.sampled_from([512, 1024, 4096]),
+    st.lists(st.tuples(st.integers(1, 12), st.tuples(u32, u32)), min_size=1, max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_frames_whose_headers_and_pages_lie_apart_verify_as_whole_frames(
+    order, page_size, chains, rng
+) -> None:
+    """Chains of frames (each from its own checksum), their headers and pages
+    apart, some bytes flipped: each frame verifies exactly as it does whole."""
+    bodies, starts, at = [], [], 0
+    for count, state in chains:
+        frames = [
+            (rng.randint(1, 99), rng.choice([0, 7]), rng.randbytes(page_size)) for _ in range(count)
+        ]
+        body, _ = encode_frames(
+            frames, page_size=page_size, salts=(5, 6), checksum_state=state, byte_order=order
+        )
+        bodies.append(body)
+        starts.append((at, state))
+        at += count
+    body = b"".join(bodies)
+    broken = bytearray(body)
+    for _ in range(rng.randint(0, 3)):  # a covered header word, a stored checksum, a page
+        frame = rng.randrange(at) * (24 + page_size)
+        broken[frame + rng.choice([rng.randrange(8), rng.randrange(16, 24 + page_size)])] ^= 1
+    whole = []
+    for (first, state), (count, _) in zip(starts, chains, strict=True):
+        chain = bytes(broken[first * (24 + page_size) : (first + count) * (24 + page_size)])
+        whole += checksum_fast.verify_frames(chain, 0, count, page_size, order, state).tolist()
+    headers, pages = _parted(bytes(broken), at, page_size)
+    parted = checksum_fast.verify_parted_frames(headers, pages, at, page_size, order, starts)
+    assert parted.tolist() == whole
+    assert parted.all() == (broken == body)
 
 
 def test_fold_matches_reference_chain() -> None:
