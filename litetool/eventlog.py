@@ -8,6 +8,7 @@ carry display URLs and redacted values only.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -32,9 +33,15 @@ def _logfmt_value(value: object) -> str:
 
 
 def make_log(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> LogFunction:
-    """A thread-safe log function writing to ``stream`` (default stderr)."""
+    """A thread-safe log function writing to ``stream`` (default stderr).
+
+    Logging never stops the caller: a line that cannot be written (a full
+    disk) is dropped, and once the reader of a pipe is gone (``litetool
+    replicate | head``) the stream is pointed at /dev/null, so a signal still
+    stops the daemon cleanly and nothing complains at exit."""
     threshold = LEVELS[level]
     lock = threading.Lock()
+    reader_gone = False
 
     def log(event_level: str, event: str, **fields: object) -> None:
         if LEVELS[event_level] < threshold:
@@ -53,8 +60,27 @@ def make_log(level: str = "info", fmt: str = "text", stream: TextIO | None = Non
             ]
             parts += [f"{key}={_logfmt_value(value)}" for key, value in fields.items()]
             line = " ".join(parts)
+        nonlocal reader_gone
         with lock:
-            out.write(line + "\n")
-            out.flush()
+            if reader_gone:
+                return
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except BrokenPipeError:
+                reader_gone = True
+                _point_at_devnull(out)
+            except (OSError, ValueError):
+                pass  # this line is lost; the next may go through
 
     return log
+
+
+def _point_at_devnull(stream: TextIO) -> None:
+    """Let writes to *stream* (and its pending buffer, at exit) go nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -323,6 +324,9 @@ def _configure(location: Location, *, create: bool = False) -> OpenedStore:
             return OpenedStore(LocalStore(root, mkdir=create), secrets, {})
         except BaseError as exc:
             raise ConfigError(f"cannot open {location.display_url}: {scrub(exc, [])}") from None
+        except OSError as exc:  # the directory cannot be made (a file on its path, say)
+            reason = exc.strerror or re.sub(r" \(os error \d+\)$", "", str(exc))
+            raise ConfigError(f"cannot open {location.display_url}: {reason}") from None
     config = _store_config(location)
     extra: dict[str, Any] = {}
     facts: dict[str, str] = {}

@@ -146,6 +146,22 @@ def test_no_credentials_end_the_start_before_the_database_is_touched(tmp_path, r
     assert after == before  # no spool directory, nothing beside the database
 
 
+def test_a_file_replica_whose_path_runs_through_a_file_ends_the_start_with_one_error(
+    tmp_path, replicate
+):
+    # Before: "sync failed ... OSError: Not a directory (os error 20)" every
+    # 1, 2, 4 ... 60 s, forever.
+    db = tmp_path / "app.db"
+    make_db(db)
+    (tmp_path / "a-file").write_text("not a directory")
+    url = (tmp_path / "a-file" / "replica").as_uri()
+    process = replicate(db, url, {})
+    assert process.wait() in (1, 2), process.log
+    assert process.log.splitlines()[-1] == f"error: cannot open {url}: Not a directory"
+    assert "sync failed" not in process.log and "Traceback" not in process.log
+    assert (tmp_path / "a-file").read_text() == "not a directory"
+
+
 def test_a_misconfigured_replica_next_to_a_working_one_does_not_stop_it(
     moto_server, tmp_path, replicate
 ):
