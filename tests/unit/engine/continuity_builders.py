@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
-from engine_builders import open_capture_side
+from engine_builders import Log, open_capture_side
 
 from litetool.config.model import build_settings
 from litetool.engine.capture.capture import Capture
@@ -113,16 +113,12 @@ def replicated(tmp_path: Path, *, rows: int = 40, **database_fields) -> Iterator
     """A replicated database: *rows* rows before litetool opened it, 5 more
     transactions captured since. The capture side is closed (if the test did
     not stop it) and the application's connection with it."""
-    logged: list[tuple[str, str, dict]] = []
+    log = Log()
     side, app = open_capture_side(
-        tmp_path,
-        "memory://continuity",
-        lambda level, event, **fields: logged.append((level, event, fields)),
-        rows=rows,
-        **database_fields,
+        tmp_path, "memory://continuity", log, rows=rows, **database_fields
     )
     app.execute("PRAGMA wal_autocheckpoint=0")
-    state = Replicated(side, app, logged)
+    state = Replicated(side, app, log.lines)
     try:
         state.commit_and_capture(5)
         yield state

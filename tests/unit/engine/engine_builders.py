@@ -1,9 +1,11 @@
-"""Builders for the engine's unit tests: a capture side over a real database, and
-a replica's health reporter over a real file replica."""
+"""Builders for the engine's unit tests: a log that records what the engine
+logs, a capture side over a real database, and a replica's health reporter
+over a real file replica."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,29 @@ from litetool.engine.capture.capture_side import CaptureSide
 from litetool.engine.runtime.status import StatusBoard
 from litetool.engine.sync.replica_health import ReplicaHealth
 from litetool.storage import Replica
+
+
+class Log:
+    """The engine's log lines, (level, event, fields) in order; ``seen(event)``
+    is set once a line of that event was logged (from any thread)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict]] = []
+        self._seen: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, event: str, **fields) -> None:
+        with self._lock:
+            self.lines.append((level, event, fields))
+            self.seen(event).set()
+
+    def seen(self, event: str) -> threading.Event:
+        return self._seen.setdefault(event, threading.Event())
+
+    def fields(self, event: str) -> list[dict]:
+        """The fields of every line of *event*."""
+        with self._lock:
+            return [fields for _level, name, fields in self.lines if name == event]
 
 
 def open_capture_side(

@@ -11,9 +11,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from engine_builders import Log
 
 from litetool.config.model import build_settings
 from litetool.engine.capture_thread import CaptureThread
@@ -21,29 +22,6 @@ from litetool.engine.replication import DatabaseReplication
 from litetool.engine.runtime.status import Event, EventKind, StatusBoard
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-class Log:
-    """The engine's log lines, in order; ``seen(event)`` is set once a line of
-    that event was logged (from any thread)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-        self._seen: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        with self._lock:
-            self.lines.append((level, event, fields))
-            self.seen(event).set()
-
-    def seen(self, event: str) -> threading.Event:
-        return self._seen.setdefault(event, threading.Event())
-
-    def fields(self, event: str) -> list[dict]:
-        """The fields of every line of *event*."""
-        with self._lock:
-            return [fields for _level, name, fields in self.lines if name == event]
 
 
 def new_app(db: Path, rows: int = 0) -> sqlite3.Connection:

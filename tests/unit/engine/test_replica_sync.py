@@ -10,17 +10,10 @@ import dataclasses
 import threading
 
 import pytest
+from engine_builders import Log
 from sync_builders import open_replication, replica_sync, restore_with_cli, rows_of
 
 from litetool.storage import Replica
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        self.lines.append((level, event, fields))
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from join_builders import Log, events_of, insert, named_sync, replication_of
+from engine_builders import Log
+from join_builders import events_of, insert, named_sync, replication_of
 from sync_builders import reopen_capture_side, replica_sync, restore_with_cli, rows_of
 
 from litetool.engine import replication as replication_module
