@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
-from engine_builders import Log, open_capture_side
+from engine_builders import Log, database_settings, open_capture_side
 
-from litetool.config.model import build_settings
 from litetool.engine.capture.capture import Capture
 from litetool.engine.capture.capture_side import CaptureSide
 from litetool.engine.capture.fence import ReadFence
@@ -49,8 +48,7 @@ def wal_page_numbers(wal: Path, page_size: int) -> list[int]:
 
 def database_config(db: Path):
     """The configuration of database *db* (replicated nowhere that is written to)."""
-    database = {"path": str(db), "replicas": [{"url": "memory://continuity"}]}
-    return build_settings({"databases": [database]}, {}, source=None).databases[0]
+    return database_settings(db, [{"url": "memory://continuity"}])
 
 
 def commit_rows(app: sqlite3.Connection, count: int, *, size: int = 300) -> None:

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from litetool.config.model import build_settings
+from engine_builders import database_settings, replication_of
+
 from litetool.engine.capture.capture_side import CaptureSide
 from litetool.engine.continuity.page_digests import PageDigests, build_digests
 from litetool.engine.replication import DatabaseReplication
@@ -57,8 +58,7 @@ def reopen_capture_side(
 ) -> CaptureSide:
     """A new capture side of the database *db* (its default spool), opened: a
     restart of litetool."""
-    database = {"path": str(db), "replicas": [{"url": "memory://unused"}]}
-    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
+    config = database_settings(db, [{"url": "memory://unused"}])
     side = CaptureSide(config, StatusBoard(version="test"), replicas or [], log=log)
     side.open()
     return side
@@ -71,30 +71,29 @@ def open_replication(
     (written by the returned application connection), its replication with
     the capture side open and no capture thread (snapshots are served where
     they are asked for), and the URL of its file replica ``tmp_path/replica``."""
-    db = tmp_path / "app.db"
-    app = sqlite3.connect(db, isolation_level=None)
-    app.execute("PRAGMA journal_mode=WAL")
-    app.execute("CREATE TABLE t(x)")
-    for row in range(1, rows + 1):
-        app.execute("INSERT INTO t VALUES (?)", (row,))
     url = (tmp_path / "replica").as_uri()
-    database = {"path": str(db), "replicas": [{"url": url, "name": "m"}]}
-    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
-    replication = DatabaseReplication(config, StatusBoard(version="test"), log=log)
-    replication.side.open()
-    replication.snapshots.leave()
+    replication, app, _ = replication_of(
+        tmp_path, log, rows=rows, replicas=[{"url": url, "name": "m"}], opened=True
+    )
     return replication, app, url
 
 
-def replica_sync(replication: DatabaseReplication, url: str, log: Callable[..., None]):
-    """The sync of replica ``m`` (``url``) of *replication*, as ``run`` builds it."""
+def replica_sync(
+    replication: DatabaseReplication,
+    url: str,
+    log: Callable[..., None],
+    *,
+    name: str = "m",
+    sync_interval: float = 1.0,
+) -> ReplicaSync:
+    """The sync of replica *name* (``url``) of *replication*, as ``run`` builds it."""
     sync = ReplicaSync(
-        name="m",
+        name=name,
         replica=Replica.open(url),
         engine=replication,
         board=replication.board,
         db_path=str(replication.db_path),
-        sync_interval=1.0,
+        sync_interval=sync_interval,
         snapshot_interval=24 * 3600.0,
         retention=7 * 24 * 3600.0,
         gc_grace=3600.0,

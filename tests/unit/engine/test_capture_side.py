@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 import pytest
-from engine_builders import Log, open_capture_side
+from engine_builders import Log, insert, open_capture_side
 from sync_builders import digests_of_captured_image, reopen_capture_side, rows_of
 
 from litetool.engine.capture import capture_side as capture_side_module
@@ -31,12 +31,6 @@ def opened(tmp_path, log):
     yield side, app
     side.close()
     app.close()
-
-
-def insert(app: sqlite3.Connection, *values: int) -> None:
-    """One transaction per value."""
-    for value in values:
-        app.execute("INSERT INTO t VALUES (?)", (value,))
 
 
 def saved_state(side) -> dict:

@@ -14,7 +14,8 @@ import sys
 import textwrap
 
 import pytest
-from join_builders import insert, new_app, start_litetool, terminate, toml_config, wait_until
+from engine_builders import insert, new_app
+from join_builders import start_litetool, terminate, toml_config, wait_until
 from sync_builders import restore_with_cli, rows_of
 
 from litetool.config.model import build_settings
