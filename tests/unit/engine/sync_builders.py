@@ -19,14 +19,10 @@ from litetool.engine.continuity.page_digests import PageDigests, build_digests
 from litetool.engine.replication import DatabaseReplication
 from litetool.engine.runtime.status import StatusBoard
 from litetool.engine.spool.spool import Spool
-from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
 from litetool.engine.sync.replica_sync import ReplicaSync
 from litetool.storage import Replica
-from litetool.wal.encoder import encode_frames
-from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 REPO = Path(__file__).resolve().parents[3]
-T0 = 1_764_040_000_000_000
 
 
 def rows_of(db: Path | sqlite3.Connection) -> list[tuple]:
@@ -115,31 +111,6 @@ def restore_with_cli(url: str, out: Path) -> list[tuple]:
     )
     assert done.returncode == 0, done.stderr
     return rows_of(out)
-
-
-def spool_records(transactions: int, *, per_record: int = 1, page_size: int = 4096) -> list:
-    """Spool records of txids 1..*transactions*, *per_record* to a record, each
-    transaction one frame of page ``txid % 3 + 1`` (database of 3 pages), WAL
-    checksums chained across records as capture writes them."""
-    header = new_wal_header(page_size=page_size, salts=(5, 6))
-    raw = encode_wal_header(header)
-    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
-    out = []
-    for first in range(1, transactions + 1, per_record):
-        last = min(transactions, first + per_record - 1)
-        frames = [(t % 3 + 1, 3, bytes([t % 256]) * page_size) for t in range(first, last + 1)]
-        data, state = encode_frames(
-            frames,
-            page_size=page_size,
-            salts=header.salts,
-            checksum_state=position.checksum,
-            byte_order=header.byte_order,
-        )
-        end = WalPosition(raw, position.offset + len(data), state)
-        runs = tuple((t, T0 + t) for t in range(first, last))
-        out.append(SpoolRecord(first, last, T0 + last, position, end, 3, len(frames), data, runs))
-        position = end
-    return out
 
 
 def spooled(spool: Spool) -> list[tuple[int, int, bytes]]:
