@@ -58,6 +58,17 @@ def insert(app: sqlite3.Connection, *values) -> None:
         app.execute("INSERT INTO t VALUES (?)", (value,))
 
 
+def checked_rows(path: Path) -> list[tuple]:
+    """Every row of table ``t``, in rowid order, after SQLite found the
+    database *path* sound (``PRAGMA integrity_check``)."""
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
 def database_settings(db: Path, replicas: list[dict], **database_fields) -> DatabaseConfig:
     """The settings of database *db* replicated to *replicas*, with the database
     settings *database_fields* (kebab-case keys), as the config file gives them."""

@@ -178,13 +178,3 @@ def file_bytes(path: Path | str) -> bytes:
     return subprocess.run(
         [sys.executable, "-c", READ, str(path)], check=True, capture_output=True
     ).stdout
-
-
-def table_rows(path: Path) -> list[tuple]:
-    """The rows of ``t``, after SQLite found the database sound."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT id, data FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()

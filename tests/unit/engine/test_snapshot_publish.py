@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from capture_builders import integrity_and_rows, restore_to
-from engine_builders import Log
+from capture_builders import restore_to
+from engine_builders import Log, checked_rows
 from sync_builders import open_replication, rows_of
 
 from litetool.engine.runtime.status import ReplicaState
@@ -79,7 +79,7 @@ class Publishing:
         self.restores += 1
         out = self.tmp_path / f"restored{self.restores}.db"
         await restore_to(self.replica, self.position.generation, txid, out)
-        return integrity_and_rows(out)
+        return checked_rows(out)
 
     def replica_status(self):
         [database] = self.replication.board.databases()
