@@ -6,12 +6,16 @@ copy of its files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from litetool.engine.capture.capture import Capture
 from litetool.engine.capture.fence import ReadFence
@@ -128,6 +132,33 @@ def open_fence(db: Path, **kwargs) -> ReadFence:
     fence = ReadFence(db, **kwargs)
     fence.open()
     return fence
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database ``app.db`` holding 5 rows (see ``make_db``)."""
+    return make_db(tmp_path / "app.db", rows=5)
+
+
+@pytest.fixture
+def fence(db: Path) -> Iterator[ReadFence]:
+    """An open read fence on *db*, closed after the test."""
+    fence = open_fence(db)
+    yield fence
+    fence.close()
+
+
+@contextlib.contextmanager
+def app_connection(db: Path) -> Iterator[sqlite3.Connection]:
+    """The application's connection to *db* in this process (autocommit, no busy
+    timeout); a transaction it left open is rolled back before it closes."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=0)
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
 
 
 def open_capture(db: Path, spool_dir: Path) -> tuple[ReadFence, Spool, Capture]:
