@@ -33,6 +33,17 @@ def grow(rows: int, size: int = 300) -> str:
     )
 
 
+# Inserts, updates in place, deletes and overflow pages: five transactions of
+# the application (statements for ``run_app``).
+WORK = (
+    grow(40),
+    "UPDATE t SET data = randomblob(300) WHERE id % 5 = 0",
+    "DELETE FROM t WHERE id % 7 = 0",
+    grow(10, 3000),
+    grow(20),
+)
+
+
 def make_db(path: Path, *, wal: bool = True, rows: int = 0) -> Path:
     """A database ``t(id INTEGER PRIMARY KEY, data BLOB)`` of ``PAGE``-byte pages
     holding *rows* rows, in WAL mode (or with a rollback journal). Closed, so

@@ -10,6 +10,7 @@ import pytest
 from engine_builders import checked_rows
 from fence_builders import (
     PAGE,
+    WORK,
     app_checkpoint,
     grow,
     make_db,
@@ -22,14 +23,6 @@ from fence_builders import (
 
 from litetool.engine.capture.snapshot import SnapshotSource
 
-# Inserts, updates in place, deletes and overflow pages, five transactions.
-WORK = (
-    grow(40),
-    "UPDATE t SET data = randomblob(300) WHERE id % 5 = 0",
-    "DELETE FROM t WHERE id % 7 = 0",
-    grow(10, 3000),
-    grow(20),
-)
 # The snapshot format's chunks are whole pages (``chunk_size % page_size == 0``).
 CHUNK_SIZES = (PAGE, 3 * PAGE, 1 << 20)
 
