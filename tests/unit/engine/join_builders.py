@@ -5,11 +5,13 @@ file (the log and the replication itself: ``engine_builders``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from litetool.engine.capture_thread import CaptureThread
@@ -70,6 +72,18 @@ def start_litetool(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
             env=env,
             cwd=cwd,
         )
+
+
+@contextlib.contextmanager
+def litetool_running(args: list[str], log: Path, cwd: Path) -> Iterator[subprocess.Popen]:
+    """``start_litetool``, and the process killed after if it is still running."""
+    proc = start_litetool(args, log, cwd)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_until(condition, what: str, timeout: float = 30.0) -> None:
