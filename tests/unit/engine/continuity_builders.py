@@ -57,6 +57,22 @@ def commit_rows(app: sqlite3.Connection, count: int, *, size: int = 300) -> None
         app.execute("INSERT INTO t VALUES (?)", (os.urandom(size),))
 
 
+def change_page_size(app: sqlite3.Connection, page_size: int) -> None:
+    """The application rebuilds its database with pages of *page_size* bytes
+    (out of WAL mode for the VACUUM, then back)."""
+    app.execute("PRAGMA journal_mode=DELETE")
+    app.execute(f"PRAGMA page_size={page_size}")
+    app.execute("VACUUM")
+    app.execute("PRAGMA journal_mode=WAL")
+
+
+def damage_page(db: Path, page: int, page_size: int) -> None:
+    """16 bytes in the middle of page *page* of the file *db* overwritten in place."""
+    with open(db, "r+b") as handle:
+        handle.seek((page - 1) * page_size + page_size // 2)
+        handle.write(b"\xa5" * 16)
+
+
 @dataclass
 class Replicated:
     """A database ``app.db`` replicated by a capture side, and the application's
@@ -154,6 +170,14 @@ class Start:
             digests_missing=missing,
             spool=self.spool,
         )
+
+    def prove_by_saved_digests(self, *, seal: Seal | None = None) -> Verdict:
+        """``prove`` with the page digests the spool saved (and *seal*), closed after."""
+        digests = self.saved_digests()
+        try:
+            return self.prove(seal=seal, digests=digests)
+        finally:
+            digests.close()
 
     def saved_seal(self) -> Seal | None:
         return read_seal(self.spool.directory)
