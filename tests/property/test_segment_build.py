@@ -85,12 +85,11 @@ def test_building_from_the_spool_equals_building_in_memory(shape, page_size, aft
     import tempfile
     from pathlib import Path
 
-    from litetool.engine.spool.spool import Spool
-    from litetool.wal.encoder import encode_frames
+    from unit.engine.spool_builders import frames_after, wal_start
 
-    header = new_wal_header(page_size=page_size, salts=(3, 4))
-    raw = encode_wal_header(header)
-    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    from litetool.engine.spool.spool import Spool
+
+    position = wal_start(page_size, (3, 4))
     records, txid = [], 1
     for index, record_shape in enumerate(shape):
         frames = []
@@ -100,14 +99,7 @@ def test_building_from_the_spool_equals_building_in_memory(shape, page_size, aft
                 (page, db_size if i == len(pages) - 1 else 0, rnd.randbytes(page_size))
                 for i, page in enumerate(pages)
             ]
-        data, state = encode_frames(
-            frames,
-            page_size=page_size,
-            salts=header.salts,
-            checksum_state=position.checksum,
-            byte_order=header.byte_order,
-        )
-        end = WalPosition(raw, position.offset + len(data), state)
+        data, end = frames_after(position, frames)
         count = len(record_shape)
         runs = tuple((txid + k, 1000 * index + k) for k in range(count - 1) if rnd.random() < 0.5)
         records.append(

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from unit.engine.engine_builders import checked_rows
 
 from litetool.engine.capture.capture import Capture
 from litetool.engine.capture.checkpoint import Checkpointer
@@ -78,15 +79,6 @@ def rebuild(capture: Capture, spool: Spool, base: bytes, out: Path) -> int:
     return last
 
 
-def rows(path: Path) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT id, data FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def live(tmp_path):
     db = tmp_path / "app.db"
@@ -132,7 +124,7 @@ def test_captures_every_transaction_across_checkpoints(live, checkpointer, tmp_p
     capture.capture_once()
     last = rebuild(capture, spool, base, tmp_path / "rebuilt.db")
     assert last == capture.txid
-    assert rows(tmp_path / "rebuilt.db") == rows(db)
+    assert checked_rows(tmp_path / "rebuilt.db") == checked_rows(db)
 
 
 def test_a_commit_frame_past_the_wal_index_is_not_captured(live, tmp_path):
@@ -160,7 +152,7 @@ def test_a_commit_frame_past_the_wal_index_is_not_captured(live, tmp_path):
     run_writer(db, 200, 30)  # SQLite writes its next frames over it
     capture.capture_once()
     assert rebuild(capture, spool, base, tmp_path / "rebuilt.db") == capture.txid
-    assert rows(tmp_path / "rebuilt.db") == rows(db)
+    assert checked_rows(tmp_path / "rebuilt.db") == checked_rows(db)
 
 
 def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
@@ -187,7 +179,7 @@ def test_closing_litetool_keeps_the_wal_and_resume_continues(live, tmp_path):
     assert verdict.wal.new_transactions == 10
     capture2.resume(verdict)
     rebuild(capture2, spool2, base, tmp_path / "rebuilt.db")
-    assert rows(tmp_path / "rebuilt.db") == rows(db)
+    assert checked_rows(tmp_path / "rebuilt.db") == checked_rows(db)
     fence2.close()
     app.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -145,16 +144,6 @@ def normalized_digest(image: bytes) -> str:
     data = bytearray(image)
     data[18:20] = b"\x01\x01"
     return blake3.blake3(bytes(data)).hexdigest()
-
-
-def integrity_and_rows(path: Path) -> list[tuple]:
-    """The rows of ``t`` in rowid order, after SQLite found the file sound."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT * FROM t ORDER BY rowid").fetchall()
-    finally:
-        conn.close()
 
 
 async def restore_to(replica, generation: str, txid: int, out: Path) -> Path:

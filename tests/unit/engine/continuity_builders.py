@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
-from engine_builders import open_capture_side
+from engine_builders import Log, database_settings, open_capture_side
 
-from litetool.config.model import build_settings
 from litetool.engine.capture.capture import Capture
 from litetool.engine.capture.capture_side import CaptureSide
 from litetool.engine.capture.fence import ReadFence
@@ -49,14 +48,29 @@ def wal_page_numbers(wal: Path, page_size: int) -> list[int]:
 
 def database_config(db: Path):
     """The configuration of database *db* (replicated nowhere that is written to)."""
-    database = {"path": str(db), "replicas": [{"url": "memory://continuity"}]}
-    return build_settings({"databases": [database]}, {}, source=None).databases[0]
+    return database_settings(db, [{"url": "memory://continuity"}])
 
 
 def commit_rows(app: sqlite3.Connection, count: int, *, size: int = 300) -> None:
     """*count* transactions of the application, one new row each."""
     for _ in range(count):
         app.execute("INSERT INTO t VALUES (?)", (os.urandom(size),))
+
+
+def change_page_size(app: sqlite3.Connection, page_size: int) -> None:
+    """The application rebuilds its database with pages of *page_size* bytes
+    (out of WAL mode for the VACUUM, then back)."""
+    app.execute("PRAGMA journal_mode=DELETE")
+    app.execute(f"PRAGMA page_size={page_size}")
+    app.execute("VACUUM")
+    app.execute("PRAGMA journal_mode=WAL")
+
+
+def damage_page(db: Path, page: int, page_size: int) -> None:
+    """16 bytes in the middle of page *page* of the file *db* overwritten in place."""
+    with open(db, "r+b") as handle:
+        handle.seek((page - 1) * page_size + page_size // 2)
+        handle.write(b"\xa5" * 16)
 
 
 @dataclass
@@ -113,16 +127,12 @@ def replicated(tmp_path: Path, *, rows: int = 40, **database_fields) -> Iterator
     """A replicated database: *rows* rows before litetool opened it, 5 more
     transactions captured since. The capture side is closed (if the test did
     not stop it) and the application's connection with it."""
-    logged: list[tuple[str, str, dict]] = []
+    log = Log()
     side, app = open_capture_side(
-        tmp_path,
-        "memory://continuity",
-        lambda level, event, **fields: logged.append((level, event, fields)),
-        rows=rows,
-        **database_fields,
+        tmp_path, "memory://continuity", log, rows=rows, **database_fields
     )
     app.execute("PRAGMA wal_autocheckpoint=0")
-    state = Replicated(side, app, logged)
+    state = Replicated(side, app, log.lines)
     try:
         state.commit_and_capture(5)
         yield state
@@ -160,6 +170,14 @@ class Start:
             digests_missing=missing,
             spool=self.spool,
         )
+
+    def prove_by_saved_digests(self, *, seal: Seal | None = None) -> Verdict:
+        """``prove`` with the page digests the spool saved (and *seal*), closed after."""
+        digests = self.saved_digests()
+        try:
+            return self.prove(seal=seal, digests=digests)
+        finally:
+            digests.close()
 
     def saved_seal(self) -> Seal | None:
         return read_seal(self.spool.directory)

@@ -6,12 +6,16 @@ copy of its files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from litetool.engine.capture.capture import Capture
 from litetool.engine.capture.fence import ReadFence
@@ -27,6 +31,17 @@ def grow(rows: int, size: int = 300) -> str:
         f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
         f"INSERT INTO t(data) SELECT randomblob({size}) FROM n"
     )
+
+
+# Inserts, updates in place, deletes and overflow pages: five transactions of
+# the application (statements for ``run_app``).
+WORK = (
+    grow(40),
+    "UPDATE t SET data = randomblob(300) WHERE id % 5 = 0",
+    "DELETE FROM t WHERE id % 7 = 0",
+    grow(10, 3000),
+    grow(20),
+)
 
 
 def make_db(path: Path, *, wal: bool = True, rows: int = 0) -> Path:
@@ -130,6 +145,33 @@ def open_fence(db: Path, **kwargs) -> ReadFence:
     return fence
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database ``app.db`` holding 5 rows (see ``make_db``)."""
+    return make_db(tmp_path / "app.db", rows=5)
+
+
+@pytest.fixture
+def fence(db: Path) -> Iterator[ReadFence]:
+    """An open read fence on *db*, closed after the test."""
+    fence = open_fence(db)
+    yield fence
+    fence.close()
+
+
+@contextlib.contextmanager
+def app_connection(db: Path) -> Iterator[sqlite3.Connection]:
+    """The application's connection to *db* in this process (autocommit, no busy
+    timeout); a transaction it left open is rolled back before it closes."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=0)
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+
+
 def open_capture(db: Path, spool_dir: Path) -> tuple[ReadFence, Spool, Capture]:
     """A fence, a spool and a capture over *db*, the generation's base taken
     now (what is committed now is txid 0)."""
@@ -178,13 +220,3 @@ def file_bytes(path: Path | str) -> bytes:
     return subprocess.run(
         [sys.executable, "-c", READ, str(path)], check=True, capture_output=True
     ).stdout
-
-
-def table_rows(path: Path) -> list[tuple]:
-    """The rows of ``t``, after SQLite found the database sound."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT id, data FROM t ORDER BY id").fetchall()
-    finally:
-        conn.close()

@@ -1,94 +1,23 @@
 """Builders for the unit tests of the modules that join the engine's parts (the
-capture thread, one database's replication, the daemon): a log that can be
-waited on, a database's replication over a real database and real file
-replicas with any database settings, one pass of the capture loop, and a
-``litetool`` process run from a config file."""
+capture thread, one database's replication, the daemon): one pass of the
+capture loop, the board's events, and a ``litetool`` process run from a config
+file (the log and the replication itself: ``engine_builders``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from litetool.config.model import build_settings
 from litetool.engine.capture_thread import CaptureThread
-from litetool.engine.replication import DatabaseReplication
 from litetool.engine.runtime.status import Event, EventKind, StatusBoard
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-class Log:
-    """The engine's log lines, in order; ``seen(event)`` is set once a line of
-    that event was logged (from any thread)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-        self._seen: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        with self._lock:
-            self.lines.append((level, event, fields))
-            self.seen(event).set()
-
-    def seen(self, event: str) -> threading.Event:
-        return self._seen.setdefault(event, threading.Event())
-
-    def fields(self, event: str) -> list[dict]:
-        """The fields of every line of *event*."""
-        with self._lock:
-            return [fields for _level, name, fields in self.lines if name == event]
-
-
-def new_app(db: Path, rows: int = 0) -> sqlite3.Connection:
-    """A WAL database with a table ``t(x)`` holding 1..*rows*, and the
-    application's connection to it (autocommit: one transaction per statement;
-    usable from another thread)."""
-    app = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    app.execute("PRAGMA journal_mode=WAL")
-    app.execute("CREATE TABLE t(x)")
-    insert(app, *range(1, rows + 1))
-    return app
-
-
-def insert(app: sqlite3.Connection, *values) -> None:
-    """One committed transaction per value."""
-    for value in values:
-        app.execute("INSERT INTO t VALUES (?)", (value,))
-
-
-def replication_of(
-    tmp_path: Path,
-    log: Log,
-    *,
-    rows: int = 0,
-    replicas: list[dict] | None = None,
-    opened: bool = False,
-    **database_fields,
-) -> tuple[DatabaseReplication, sqlite3.Connection, list[str]]:
-    """The replication of a new database ``tmp_path/app.db`` (see ``new_app``),
-    to *replicas* (default: one file replica ``m`` in ``tmp_path/replica`` with
-    sync-interval 0s), with the database settings *database_fields*
-    (kebab-case keys). ``opened``: the capture side is open (``side.open``) and
-    snapshot requests are served where they are asked (no capture thread);
-    otherwise nothing is open yet (``run`` opens it). Returns the replication,
-    the application's connection and the replica URLs."""
-    app = new_app(tmp_path / "app.db", rows)
-    if replicas is None:
-        replicas = [{"url": (tmp_path / "replica").as_uri(), "name": "m", "sync-interval": "0s"}]
-    database = {"path": str(tmp_path / "app.db"), **database_fields, "replicas": replicas}
-    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
-    replication = DatabaseReplication(config, StatusBoard(version="test"), log=log)
-    if opened:
-        replication.side.open()
-        replication.snapshots.leave()
-    return replication, app, [r["url"] for r in replicas]
 
 
 def one_pass(thread: CaptureThread) -> None:
@@ -145,6 +74,18 @@ def start_litetool(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
         )
 
 
+@contextlib.contextmanager
+def litetool_running(args: list[str], log: Path, cwd: Path) -> Iterator[subprocess.Popen]:
+    """``start_litetool``, and the process killed after if it is still running."""
+    proc = start_litetool(args, log, cwd)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def wait_until(condition, what: str, timeout: float = 30.0) -> None:
     """Until another process made *condition* () true (bounded: a loaded
     machine can take seconds to start Python)."""
@@ -158,26 +99,3 @@ def terminate(proc: subprocess.Popen, timeout: float = 60.0) -> int:
     """SIGTERM, and the exit status once the process has stopped."""
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout)
-
-
-def named_sync(
-    replication: DatabaseReplication, url: str, name: str, log: Log, *, sync_interval: float = 0.0
-):
-    """The sync of replica *name* (``url``) of *replication*, as ``run`` builds it."""
-    from litetool.engine.sync.replica_sync import ReplicaSync
-    from litetool.storage import Replica
-
-    sync = ReplicaSync(
-        name=name,
-        replica=Replica.open(url),
-        engine=replication,
-        board=replication.board,
-        db_path=str(replication.db_path),
-        sync_interval=sync_interval,
-        snapshot_interval=24 * 3600.0,
-        retention=7 * 24 * 3600.0,
-        gc_grace=3600.0,
-        log=log,
-    )
-    replication.replicas.append(sync)
-    return sync

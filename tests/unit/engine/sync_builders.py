@@ -12,20 +12,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from litetool.config.model import build_settings
+from engine_builders import database_settings, replication_of
+
 from litetool.engine.capture.capture_side import CaptureSide
 from litetool.engine.continuity.page_digests import PageDigests, build_digests
 from litetool.engine.replication import DatabaseReplication
 from litetool.engine.runtime.status import StatusBoard
 from litetool.engine.spool.spool import Spool
-from litetool.engine.spool.spool_codec import SpoolRecord, WalPosition
 from litetool.engine.sync.replica_sync import ReplicaSync
 from litetool.storage import Replica
-from litetool.wal.encoder import encode_frames
-from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 REPO = Path(__file__).resolve().parents[3]
-T0 = 1_764_040_000_000_000
 
 
 def rows_of(db: Path | sqlite3.Connection) -> list[tuple]:
@@ -57,8 +54,7 @@ def reopen_capture_side(
 ) -> CaptureSide:
     """A new capture side of the database *db* (its default spool), opened: a
     restart of litetool."""
-    database = {"path": str(db), "replicas": [{"url": "memory://unused"}]}
-    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
+    config = database_settings(db, [{"url": "memory://unused"}])
     side = CaptureSide(config, StatusBoard(version="test"), replicas or [], log=log)
     side.open()
     return side
@@ -71,30 +67,29 @@ def open_replication(
     (written by the returned application connection), its replication with
     the capture side open and no capture thread (snapshots are served where
     they are asked for), and the URL of its file replica ``tmp_path/replica``."""
-    db = tmp_path / "app.db"
-    app = sqlite3.connect(db, isolation_level=None)
-    app.execute("PRAGMA journal_mode=WAL")
-    app.execute("CREATE TABLE t(x)")
-    for row in range(1, rows + 1):
-        app.execute("INSERT INTO t VALUES (?)", (row,))
     url = (tmp_path / "replica").as_uri()
-    database = {"path": str(db), "replicas": [{"url": url, "name": "m"}]}
-    config = build_settings({"databases": [database]}, {}, source=None).databases[0]
-    replication = DatabaseReplication(config, StatusBoard(version="test"), log=log)
-    replication.side.open()
-    replication.snapshots.leave()
+    replication, app, _ = replication_of(
+        tmp_path, log, rows=rows, replicas=[{"url": url, "name": "m"}], opened=True
+    )
     return replication, app, url
 
 
-def replica_sync(replication: DatabaseReplication, url: str, log: Callable[..., None]):
-    """The sync of replica ``m`` (``url``) of *replication*, as ``run`` builds it."""
+def replica_sync(
+    replication: DatabaseReplication,
+    url: str,
+    log: Callable[..., None],
+    *,
+    name: str = "m",
+    sync_interval: float = 1.0,
+) -> ReplicaSync:
+    """The sync of replica *name* (``url``) of *replication*, as ``run`` builds it."""
     sync = ReplicaSync(
-        name="m",
+        name=name,
         replica=Replica.open(url),
         engine=replication,
         board=replication.board,
         db_path=str(replication.db_path),
-        sync_interval=1.0,
+        sync_interval=sync_interval,
         snapshot_interval=24 * 3600.0,
         retention=7 * 24 * 3600.0,
         gc_grace=3600.0,
@@ -116,31 +111,6 @@ def restore_with_cli(url: str, out: Path) -> list[tuple]:
     )
     assert done.returncode == 0, done.stderr
     return rows_of(out)
-
-
-def spool_records(transactions: int, *, per_record: int = 1, page_size: int = 4096) -> list:
-    """Spool records of txids 1..*transactions*, *per_record* to a record, each
-    transaction one frame of page ``txid % 3 + 1`` (database of 3 pages), WAL
-    checksums chained across records as capture writes them."""
-    header = new_wal_header(page_size=page_size, salts=(5, 6))
-    raw = encode_wal_header(header)
-    position = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
-    out = []
-    for first in range(1, transactions + 1, per_record):
-        last = min(transactions, first + per_record - 1)
-        frames = [(t % 3 + 1, 3, bytes([t % 256]) * page_size) for t in range(first, last + 1)]
-        data, state = encode_frames(
-            frames,
-            page_size=page_size,
-            salts=header.salts,
-            checksum_state=position.checksum,
-            byte_order=header.byte_order,
-        )
-        end = WalPosition(raw, position.offset + len(data), state)
-        runs = tuple((t, T0 + t) for t in range(first, last))
-        out.append(SpoolRecord(first, last, T0 + last, position, end, 3, len(frames), data, runs))
-        position = end
-    return out
 
 
 def spooled(spool: Spool) -> list[tuple[int, int, bytes]]:

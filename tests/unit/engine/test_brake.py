@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import fence_builders
 import pytest
-from fence_builders import app_can_write, make_db, open_fence
+from fence_builders import app_can_write, app_connection
 
 from litetool.engine.capture.brake import (
     BACKPRESSURE_OFF_SHARE,
@@ -17,26 +18,13 @@ from litetool.engine.capture.brake import (
     Brake,
 )
 
-
-@pytest.fixture
-def db(tmp_path):
-    return make_db(tmp_path / "app.db", rows=5)
-
-
-@pytest.fixture
-def fence(db):
-    fence = open_fence(db)
-    yield fence
-    fence.close()
+db, fence = fence_builders.db, fence_builders.fence  # the database of 5 rows, its fence
 
 
 @pytest.fixture
 def app(db):
-    conn = sqlite3.connect(db, isolation_level=None, timeout=0)
-    yield conn
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    conn.close()
+    with app_connection(db) as conn:
+        yield conn
 
 
 def rows(conn: sqlite3.Connection) -> int:

@@ -11,25 +11,12 @@ import sqlite3
 from dataclasses import dataclass
 
 import pytest
-from engine_builders import open_capture_side
+from engine_builders import Log, insert, open_capture_side
 from sync_builders import digests_of_captured_image, reopen_capture_side, rows_of
 
 from litetool.engine.capture import capture_side as capture_side_module
 from litetool.engine.sync.replica_progress import ReplicaProgress
 from litetool.errors import DatabaseError
-
-
-class Log:
-    """What the capture side logs: (level, event, fields)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        self.lines.append((level, event, fields))
-
-    def events(self, event: str) -> list[dict]:
-        return [fields for _level, name, fields in self.lines if name == event]
 
 
 @pytest.fixture
@@ -44,12 +31,6 @@ def opened(tmp_path, log):
     yield side, app
     side.close()
     app.close()
-
-
-def insert(app: sqlite3.Connection, *values: int) -> None:
-    """One transaction per value."""
-    for value in values:
-        app.execute("INSERT INTO t VALUES (?)", (value,))
 
 
 def saved_state(side) -> dict:
@@ -76,7 +57,7 @@ def test_a_first_run_starts_a_generation_that_says_so(opened, log):
     assert side.capture.txid == 0 and side.spool.last is None
     (status,) = side.board.databases()
     assert (status.state, status.generation) == ("replicating", side.generation)
-    assert [f["reason"] for f in log.events("new generation")] == ["first run"]
+    assert [f["reason"] for f in log.fields("new generation")] == ["first run"]
 
 
 def test_a_path_that_is_not_a_database_is_refused_before_anything_is_created(tmp_path, log):
@@ -131,9 +112,9 @@ def test_after_a_clean_stop_the_same_generation_resumes_at_the_captured_txid(ope
     try:
         assert (again.generation, again.capture.txid) == (generation, 2)
         assert again.generation_reason == "first run"  # the generation's own reason
-        (resumed,) = log.events("resumed")
+        (resumed,) = log.fields("resumed")
         assert (resumed["generation"], resumed["txid"], resumed["proof"]) == (generation, 2, "seal")
-        assert len(log.events("new generation")) == 1  # the first run's only
+        assert len(log.fields("new generation")) == 1  # the first run's only
         insert(app, 6)
         batch = again.capture.capture_once()
         assert batch is not None and (batch.first_txid, batch.last_txid) == (3, 3)
@@ -149,7 +130,7 @@ def test_commits_made_while_litetool_was_stopped_are_captured_when_it_resumes(op
     again = reopen_capture_side(side.db_path, log)
     try:
         assert again.generation == side.generation
-        assert log.events("resumed")[0]["new_transactions"] == 3
+        assert log.fields("resumed")[0]["new_transactions"] == 3
         # Resuming captured them, as three transactions after the spooled one.
         assert again.capture.txid == 4
         located = again.spool.locate_after(1, max_bytes=1 << 30)
@@ -180,7 +161,7 @@ def test_without_a_seal_or_page_digests_a_new_generation_says_it_cannot_prove_co
         # The old generation's records are gone; the new one starts at its base.
         assert again.spool.last is None and again.capture.txid == 0
         assert list((again.spool.directory / "log").glob("*.spool")) == []
-        assert log.events("resumed") == []
+        assert log.fields("resumed") == []
     finally:
         again.close()
 
@@ -194,7 +175,7 @@ def test_page_digests_prove_continuity_without_a_seal(opened, log):
     again = reopen_capture_side(side.db_path, log)
     try:
         assert (again.generation, again.capture.txid) == (side.generation, 2)
-        assert log.events("resumed")[0]["proof"] == "digests"
+        assert log.fields("resumed")[0]["proof"] == "digests"
     finally:
         again.close()
 
@@ -263,7 +244,7 @@ def test_a_new_generation_counts_the_transactions_no_replica_published(tmp_path,
         side.capture.capture_once()
         assert side.capture.txid == 5
         side.new_generation("a test of superseding")
-        (superseded,) = log.events("unpublished transactions superseded")
+        (superseded,) = log.fields("unpublished transactions superseded")
         assert superseded["count"] == 5 - 2  # behind the replica furthest behind
         assert side.generation_reason == "a test of superseding"
         assert side.capture.txid == 0 and side.spool.last is None
@@ -299,7 +280,7 @@ def test_the_identity_check_tells_a_replaced_file_from_the_same_or_a_missing_one
     os.rename(side.db_path, moved)
     assert not side.file_replaced()  # nothing there: nothing to follow yet
     assert not side.file_replaced()
-    assert len(log.events("database file missing")) == 1  # said once
+    assert len(log.fields("database file missing")) == 1  # said once
     shutil.copy(moved, side.db_path)  # another file under the path
     assert side.file_replaced()
 
@@ -324,7 +305,7 @@ def test_a_replaced_file_that_does_not_continue_starts_a_generation_saying_so(
     reason = side.generation_reason
     assert reason.startswith("the database file was replaced while litetool was running: ")
     assert "while litetool was not running" not in reason
-    assert log.events("database file replaced")
+    assert log.fields("database file replaced")
     assert saved_state(side)["generation"] == side.generation
     assert not side.file_replaced()  # the new file is the one open now
     # What the application writes to the new file is captured.
@@ -354,7 +335,7 @@ def test_a_replaced_file_at_the_latest_point_resumes_with_the_digests_in_memory(
     assert side.file_replaced()
     side.reopen()
     assert (side.generation, side.capture.txid) == (generation, 2)
-    assert log.events("resumed")[-1]["proof"] == "digests"
+    assert log.fields("resumed")[-1]["proof"] == "digests"
     app = sqlite3.connect(side.db_path, isolation_level=None)
     try:
         insert(app, 6)
@@ -371,12 +352,12 @@ def test_a_reopen_that_cannot_open_the_new_file_waits_for_one(opened, log, every
     os.rename(side.db_path, moved)
     side.reopen()  # the path names nothing
     assert side.reopen_pending
-    assert log.events("cannot open the new database file")
+    assert log.fields("cannot open the new database file")
     shutil.copy(moved, side.db_path)
     side.reopen()
     assert not side.reopen_pending
     assert side.generation_reason.startswith("the database file was replaced")
-    assert len(log.events("database file replaced")) == 1  # said once for both tries
+    assert len(log.fields("database file replaced")) == 1  # said once for both tries
 
 
 # -- closing -----------------------------------------------------------------------------------

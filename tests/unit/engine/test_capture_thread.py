@@ -12,7 +12,8 @@ import asyncio
 import threading
 
 import pytest
-from join_builders import Log, events_of, insert, last_seq, one_pass, replication_of
+from engine_builders import Log, insert, replication_of
+from join_builders import events_of, last_seq, one_pass
 from sync_builders import replica_sync, restore_with_cli, rows_of
 
 from litetool.engine import capture_thread as capture_thread_module

@@ -16,7 +16,9 @@ from dataclasses import replace
 
 import pytest
 from continuity_builders import (
+    change_page_size,
     commit_rows,
+    damage_page,
     image_digests,
     replicated,
     starting,
@@ -160,11 +162,7 @@ def test_a_touched_file_no_longer_matches_its_seal(tmp_path):
             os.utime(r.db)  # the same bytes, a new modification time
             assert FileStat.of(r.db) != seal.db
             refused = start.prove(seal=seal)
-            digests = start.saved_digests()
-            try:
-                by_digests = start.prove(seal=seal, digests=digests)
-            finally:
-                digests.close()
+            by_digests = start.prove_by_saved_digests(seal=seal)
     assert not refused.resume
     assert "the WAL continues the position; no page digests were saved" in refused.reason
     assert by_digests.resume and by_digests.method == "digests"
@@ -219,11 +217,7 @@ def test_a_seal_that_says_the_file_lacked_wal_frames_needs_the_digests_under_a_n
         with starting(r.db, r.spool_dir) as start:
             partial = replace(start.saved_seal(), db_complete=False)
             refused = start.prove(seal=partial)
-            digests = start.saved_digests()
-            try:
-                by_digests = start.prove(seal=partial, digests=digests)
-            finally:
-                digests.close()
+            by_digests = start.prove_by_saved_digests(seal=partial)
     assert not refused.resume and "(the WAL was restarted; " in refused.reason
     assert by_digests.resume and by_digests.method == "digests"
     assert by_digests.wal.new_transactions == 2
@@ -236,17 +230,10 @@ def test_a_page_size_change_is_refused_whatever_else_would_prove(tmp_path):
     with replicated(tmp_path) as r:
         r.build_digests()
         r.stop(seal=True)
-        r.app.execute("PRAGMA journal_mode=DELETE")
-        r.app.execute("PRAGMA page_size=8192")
-        r.app.execute("VACUUM")
-        r.app.execute("PRAGMA journal_mode=WAL")
+        change_page_size(r.app, 8192)
         assert r.app.execute("PRAGMA page_size").fetchone()[0] == 8192
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=start.saved_seal(), digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=start.saved_seal())
     assert not verdict.resume
     assert verdict.reason == (
         "the page size changed from 4096 to 8192 while litetool was not running"
@@ -274,16 +261,10 @@ def test_a_page_the_wal_does_not_cover_changed_in_place_is_named(tmp_path):
         assert uncovered, "the test needs a page of the file no frame covers"
         changed = uncovered[-1]
         size = os.path.getsize(r.db)
-        with open(r.db, "r+b") as handle:
-            handle.seek((changed - 1) * PAGE + PAGE // 2)
-            handle.write(b"\xa5" * 16)
+        damage_page(r.db, changed, PAGE)
         assert os.path.getsize(r.db) == size
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=start.saved_seal(), digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=start.saved_seal())
     assert not verdict.resume
     assert verdict.reason == (
         "the database changed while litetool was not running (the WAL continues the "
@@ -298,15 +279,9 @@ def test_a_page_the_wal_covers_is_settled_by_the_wal_not_the_file(tmp_path):
         pages = os.path.getsize(r.db) // PAGE
         in_file = [p for p in covered if p <= pages]
         assert in_file, "the test needs a page of the file a frame covers"
-        with open(r.db, "r+b") as handle:
-            handle.seek((in_file[-1] - 1) * PAGE + PAGE // 2)
-            handle.write(b"\xa5" * 16)
+        damage_page(r.db, in_file[-1], PAGE)
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert verdict.resume and verdict.method == "digests"
 
 
@@ -332,11 +307,7 @@ def test_an_older_copy_of_the_same_size_is_refused_naming_the_first_page_that_di
         with open(r.db, "r+b") as handle:
             handle.write(older)  # the older copy put back
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=start.saved_seal(), digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=start.saved_seal())
     assert not verdict.resume
     assert verdict.reason == (
         "the database changed while litetool was not running (the WAL was checkpointed "
@@ -358,11 +329,7 @@ def test_an_older_smaller_copy_is_refused_by_its_page_count(tmp_path):
         tmp.write_bytes(older)
         os.replace(tmp, r.db)
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert not verdict.resume
     assert f"it has {len(older) // PAGE} pages, the replicated image {pages}" in verdict.reason
 
@@ -382,11 +349,7 @@ def test_a_wal_whose_frame_at_the_position_was_rewritten_does_not_continue(tmp_p
             handle.seek(frame + 16)
             handle.write(bytes(b ^ 0xFF for b in stored))
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=start.saved_seal(), digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=start.saved_seal())
     assert not verdict.resume and not verdict.wal.continues
     assert "(the WAL was overwritten; " in verdict.reason
 
@@ -401,11 +364,7 @@ def test_a_wal_restarted_after_a_checkpoint_of_exactly_the_image_resumes_by_the_
         assert busy == 0
         commit_rows(r.app, 2)
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=start.saved_seal(), digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=start.saved_seal())
     assert verdict.resume and verdict.method == "digests"
     assert verdict.wal.restarted and verdict.wal.new_transactions == 2
     assert verdict.reason == "every page matches the replicated image (the WAL was restarted)"
@@ -419,11 +378,7 @@ def test_a_new_wal_already_checkpointed_in_part_cannot_be_proven(tmp_path):
         commit_rows(r.app, 2)
         r.app.execute("PRAGMA wal_checkpoint(PASSIVE)")
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert not verdict.resume
     assert verdict.reason == (
         "the database changed while litetool was not running (the WAL was restarted; "
@@ -439,11 +394,7 @@ def test_a_commit_checkpointed_before_the_wal_restarted_is_refused(tmp_path):
         r.app.execute("UPDATE t SET x = 'lost' WHERE rowid = 1")
         r.app.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert not verdict.resume
     assert f"differs from the replicated image at txid {txid})" in verdict.reason
 
@@ -458,11 +409,7 @@ def test_a_wal_that_continues_over_a_checkpointed_file_resumes_by_the_digests(tm
         with starting(r.db, r.spool_dir) as start:
             seal = start.saved_seal()
             assert FileStat.of(r.db) != seal.db
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(seal=seal, digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests(seal=seal)
     assert verdict.resume and verdict.method == "digests"
     assert verdict.wal.continues and verdict.wal.new_transactions == 3
     assert verdict.reason == (
@@ -560,11 +507,7 @@ def test_digests_the_trimmed_spool_cannot_bring_forward_say_so(tmp_path):
         r.side.keeper.digests = None
         r.stop(seal=False)
         with starting(r.db, r.spool_dir) as start:
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert not verdict.resume
     assert "(the WAL continues the position; the spool no longer holds what the page " \
         "digests need)" in verdict.reason  # fmt: skip
@@ -581,11 +524,7 @@ def test_digests_over_a_damaged_spool_say_what_the_spool_could_not_give(tmp_path
             # The spool's last file cut short after it was recovered.
             last = sorted((r.spool_dir / "log").glob("*.spool"))[-1]
             os.truncate(last, os.path.getsize(last) - PAGE)
-            digests = start.saved_digests()
-            try:
-                verdict = start.prove(digests=digests)
-            finally:
-                digests.close()
+            verdict = start.prove_by_saved_digests()
     assert not verdict.resume
     assert "the spool cannot bring the page digests up to date: frames end early" in (
         verdict.reason

@@ -12,9 +12,11 @@ import json
 import shlex
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-from join_builders import insert, new_app, start_litetool, terminate, toml_config, wait_until
+from engine_builders import insert, new_app
+from join_builders import litetool_running, terminate, toml_config, wait_until
 from sync_builders import restore_with_cli, rows_of
 
 from litetool.config.model import build_settings
@@ -32,34 +34,35 @@ def count(path, event: str) -> int:
     return sum(1 for e in log_events(path) if e["event"] == event)
 
 
-def file_replica(url: str) -> dict:
-    return {"url": url, "name": "r", "sync-interval": "0s"}
+def daemon_config(tmp_path, urls: dict[str, str]) -> Path:
+    """``litetool.toml`` in *tmp_path*: database ``NAME.db`` there replicated to
+    its URL (file replica ``r``, sync-interval 0s), for each NAME in *urls*."""
+    config = tmp_path / "litetool.toml"
+    config.write_text(
+        toml_config(
+            [
+                {
+                    "path": str(tmp_path / f"{name}.db"),
+                    "replicas": [{"url": url, "name": "r", "sync-interval": "0s"}],
+                }
+                for name, url in urls.items()
+            ]
+        )
+    )
+    return config
 
 
 def test_sigterm_stops_every_database_cleanly_with_its_rows_on_its_replica(tmp_path):
     apps = {name: new_app(tmp_path / f"{name}.db", rows=3) for name in ("a", "b")}
     urls = {name: (tmp_path / f"replica-{name}").as_uri() for name in apps}
-    config = tmp_path / "litetool.toml"
-    config.write_text(
-        toml_config(
-            [
-                {"path": str(tmp_path / f"{name}.db"), "replicas": [file_replica(urls[name])]}
-                for name in apps
-            ]
-        )
-    )
+    config = daemon_config(tmp_path, urls)
     log = tmp_path / "litetool.log"
-    proc = start_litetool(["daemon", "--config", str(config)], log, tmp_path)
-    try:
+    with litetool_running(["daemon", "--config", str(config)], log, tmp_path) as proc:
         # Both databases replicate (the signal handlers are in place before).
         wait_until(lambda: count(log, "snapshot") >= 2, "a snapshot of each database")
         insert(apps["a"], *range(4, 24))
         insert(apps["b"], *range(100, 110))
         code = terminate(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     events = log_events(log)
     assert code == 0, events[-5:]
     assert any(e["event"] == "signal" and e["signal"] == "SIGTERM" for e in events)
@@ -75,18 +78,9 @@ def test_committed_transactions_on_no_replica_make_the_exit_status_non_zero(tmp_
     apps = {name: new_app(tmp_path / f"{name}.db", rows=2) for name in ("up", "down")}
     (tmp_path / "plain").write_text("a file, not a directory")
     urls = {"up": (tmp_path / "replica").as_uri(), "down": (tmp_path / "plain" / "r").as_uri()}
-    config = tmp_path / "litetool.toml"
-    config.write_text(
-        toml_config(
-            [
-                {"path": str(tmp_path / f"{name}.db"), "replicas": [file_replica(urls[name])]}
-                for name in apps
-            ]
-        )
-    )
+    config = daemon_config(tmp_path, urls)
     log = tmp_path / "litetool.log"
-    proc = start_litetool(["daemon", "--config", str(config)], log, tmp_path)
-    try:
+    with litetool_running(["daemon", "--config", str(config)], log, tmp_path) as proc:
         wait_until(
             lambda: count(log, "snapshot") >= 1 and count(log, "sync failed") >= 1,
             "one replica working and the other failing",
@@ -94,10 +88,6 @@ def test_committed_transactions_on_no_replica_make_the_exit_status_non_zero(tmp_
         insert(apps["up"], *range(3, 13))
         insert(apps["down"], *range(3, 13))
         code = terminate(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     events = log_events(log)
     assert code == UNREPLICATED_EXIT_CODE, events[-5:]
     (per_database,) = [e for e in events if e["event"] == "stopped with unreplicated transactions"]
@@ -126,20 +116,14 @@ CHILD = textwrap.dedent(
 def test_with_exec_the_daemon_stops_after_the_child_with_its_status_and_its_rows(tmp_path):
     app = new_app(tmp_path / "app.db", rows=3)
     url = (tmp_path / "replica").as_uri()
-    config = tmp_path / "litetool.toml"
-    config.write_text(
-        toml_config([{"path": str(tmp_path / "app.db"), "replicas": [file_replica(url)]}])
-    )
+    config = daemon_config(tmp_path, {"app": url})
     (tmp_path / "child.py").write_text(CHILD)
     command = shlex.join([sys.executable, str(tmp_path / "child.py"), str(tmp_path / "app.db")])
     log = tmp_path / "litetool.log"
-    proc = start_litetool(["daemon", "--config", str(config), "--exec", command], log, tmp_path)
-    try:
+    with litetool_running(
+        ["daemon", "--config", str(config), "--exec", command], log, tmp_path
+    ) as proc:
         code = proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     events = log_events(log)
     assert code == 7, events[-5:]
     assert [e["status"] for e in events if e["event"] == "exec exited"] == [7]

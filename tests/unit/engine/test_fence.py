@@ -8,11 +8,13 @@ import os
 import sqlite3
 import time
 
+import fence_builders
 import pytest
 from fence_builders import (
     PAGE,
     app_can_write,
     app_checkpoint,
+    app_connection,
     file_bytes,
     grow,
     make_db,
@@ -28,30 +30,17 @@ from hypothesis import strategies as st
 from litetool.engine.capture.fence import CheckpointResult, ReadFence, WriteLockBusy
 from litetool.errors import DatabaseError
 
-
-@pytest.fixture
-def db(tmp_path):
-    return make_db(tmp_path / "app.db", rows=5)
-
-
-@pytest.fixture
-def fence(db):
-    fence = open_fence(db)
-    yield fence
-    fence.close()
+db, fence = fence_builders.db, fence_builders.fence  # the database of 5 rows, its fence
 
 
 @pytest.fixture
 def app(db):
     """The application's connection in this process (for the write lock, which
     SQLite orders between connections of one process as between processes)."""
-    conn = sqlite3.connect(db, isolation_level=None, timeout=0)
-    # Connected to the WAL: the fence's connections are never the database's last.
-    conn.execute("SELECT count(*) FROM t").fetchone()
-    yield conn
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    conn.close()
+    with app_connection(db) as conn:
+        # Connected to the WAL: the fence's connections are never the database's last.
+        conn.execute("SELECT count(*) FROM t").fetchone()
+        yield conn
 
 
 # -- opening -----------------------------------------------------------------------------

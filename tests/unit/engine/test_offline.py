@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 
-from continuity_builders import commit_rows, database_config, replicated
+from continuity_builders import change_page_size, commit_rows, database_config, replicated
 
 from litetool.engine.continuity.page_digests import PageDigests
 from litetool.engine.offline import LivePoint, live_point
@@ -84,10 +84,7 @@ def test_commits_not_replicated_yet_give_the_point_without_a_digest(tmp_path):
 def test_a_database_that_changed_while_down_is_not_comparable(tmp_path):
     with replicated(tmp_path) as r:
         r.stop(seal=True)
-        r.app.execute("PRAGMA journal_mode=DELETE")
-        r.app.execute("PRAGMA page_size=8192")
-        r.app.execute("VACUUM")
-        r.app.execute("PRAGMA journal_mode=WAL")
+        change_page_size(r.app, 8192)
         point = live_point(database_config(r.db))
     assert point == LivePoint(
         None,

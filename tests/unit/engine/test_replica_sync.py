@@ -10,17 +10,10 @@ import dataclasses
 import threading
 
 import pytest
+from engine_builders import Log, insert
 from sync_builders import open_replication, replica_sync, restore_with_cli, rows_of
 
 from litetool.storage import Replica
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        self.lines.append((level, event, fields))
 
 
 @pytest.fixture
@@ -34,11 +27,6 @@ def replicated(tmp_path):
     yield replication, app, url, sync
     replication.side.close()
     app.close()
-
-
-def insert(app, *values: int) -> None:
-    for value in values:
-        app.execute("INSERT INTO t VALUES (?)", (value,))
 
 
 def requests(sync) -> dict[str, int]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from join_builders import Log, events_of, insert, named_sync, replication_of
+from engine_builders import Log, insert, replication_of
+from join_builders import events_of
 from sync_builders import reopen_capture_side, replica_sync, restore_with_cli, rows_of
 
 from litetool.engine import replication as replication_module
@@ -168,8 +169,8 @@ async def test_the_watchdog_flags_the_replica_that_publishes_nothing_while_other
         tmp_path, log, rows=2, replicas=replicas, opened=True
     )
     try:
-        lagging = named_sync(replication, lagging_url, "lagging", log)
-        current = named_sync(replication, current_url, "current", log)
+        lagging = replica_sync(replication, lagging_url, log, name="lagging", sync_interval=0.0)
+        current = replica_sync(replication, current_url, log, name="current", sync_interval=0.0)
         for sync in (lagging, current):
             await sync._start()
         insert(app, 3, 4, 5)

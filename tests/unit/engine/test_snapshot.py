@@ -7,29 +7,22 @@ from __future__ import annotations
 import os
 
 import pytest
+from engine_builders import checked_rows
 from fence_builders import (
     PAGE,
+    WORK,
     app_checkpoint,
     grow,
     make_db,
     open_capture,
     run_app,
     sqlite_image,
-    table_rows,
     wal_frames_in_file,
     wal_salts,
 )
 
 from litetool.engine.capture.snapshot import SnapshotSource
 
-# Inserts, updates in place, deletes and overflow pages, five transactions.
-WORK = (
-    grow(40),
-    "UPDATE t SET data = randomblob(300) WHERE id % 5 = 0",
-    "DELETE FROM t WHERE id % 7 = 0",
-    grow(10, 3000),
-    grow(20),
-)
 # The snapshot format's chunks are whole pages (``chunk_size % page_size == 0``).
 CHUNK_SIZES = (PAGE, 3 * PAGE, 1 << 20)
 
@@ -71,7 +64,7 @@ def test_chunks_are_sqlites_image_at_the_txid_while_the_application_goes_on(live
     capture.capture_once()
     with capture.open_snapshot() as source:
         expected = sqlite_image(db, tmp_path / "expected")
-        rows = table_rows(db)
+        rows = checked_rows(db)
         assert source.txid == capture.txid == 2 * len(WORK)
         assert source.size_bytes == len(expected)
         first = source.read_chunk(0, 3 * PAGE)
@@ -81,7 +74,7 @@ def test_chunks_are_sqlites_image_at_the_txid_while_the_application_goes_on(live
         assert first == expected[: 3 * PAGE]
     image = tmp_path / "image.db"
     image.write_bytes(expected)
-    assert table_rows(image) == rows
+    assert checked_rows(image) == rows
     assert len(rows) > 50
 
 
@@ -139,13 +132,13 @@ def test_a_database_that_shrank_in_the_wal_ends_at_its_new_size(live, tmp_path):
     capture.capture_once()
     with capture.open_snapshot() as source:
         expected = sqlite_image(db, tmp_path / "expected")
-        rows = table_rows(db)
+        rows = checked_rows(db)
         assert source.size_bytes == len(expected) < os.path.getsize(db)
         app_keeps_going(db, fence)
         assert read_image(source, 3 * PAGE) == expected
     image = tmp_path / "image.db"
     image.write_bytes(expected)
-    assert table_rows(image) == rows
+    assert checked_rows(image) == rows
     assert 0 < len(rows) <= 10
 
 
@@ -158,7 +151,7 @@ def test_a_snapshot_at_the_base_of_a_database_without_a_wal(live, tmp_path):
         assert read_image(source, PAGE) == expected
     image = tmp_path / "image.db"
     image.write_bytes(expected)
-    assert len(table_rows(image)) == 50
+    assert len(checked_rows(image)) == 50
 
 
 def test_the_snapshots_reader_holds_checkpoints_at_its_txid_until_closed(live):

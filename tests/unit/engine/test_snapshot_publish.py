@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from capture_builders import integrity_and_rows, restore_to
+from capture_builders import restore_to
+from engine_builders import Log, checked_rows
 from sync_builders import open_replication, rows_of
 
 from litetool.engine.runtime.status import ReplicaState
@@ -21,17 +22,6 @@ from litetool.engine.sync.snapshot_publish import SnapshotPublisher
 from litetool.errors import ObjectNotFound, StorageError
 from litetool.storage import Replica
 from litetool.storage.generation_writer import GenerationWriter
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        self.lines.append((level, event, fields))
-
-    def events(self, name: str) -> list[dict]:
-        return [fields for _, event, fields in self.lines if event == name]
 
 
 class Publishing:
@@ -89,7 +79,7 @@ class Publishing:
         self.restores += 1
         out = self.tmp_path / f"restored{self.restores}.db"
         await restore_to(self.replica, self.position.generation, txid, out)
-        return integrity_and_rows(out)
+        return checked_rows(out)
 
     def replica_status(self):
         [database] = self.replication.board.databases()
@@ -133,7 +123,7 @@ async def test_record_0_of_a_new_generation_is_the_snapshot_at_the_current_txid(
     status = p.replica_status()
     assert (status.state, status.snapshots, status.published_txid) == (ReplicaState.OK, 1, txid)
     assert status.generation == p.position.generation
-    [event] = p.log.events("snapshot")
+    [event] = p.log.fields("snapshot")
     assert (event["txid"], event["reason"], event["stored_bytes"]) == (
         txid,
         "first run",
@@ -158,7 +148,7 @@ async def test_a_later_snapshot_follows_the_segments_up_to_its_txid(publishing):
     assert later.segments == () and later.reason is None
     assert (snapshot.txid, snapshot.page_count) == (txid, page_count(p.app))
     assert (p.position.txid, p.position.snapshot_txid) == (txid, txid)
-    assert [event["reason"] for event in p.log.events("snapshot")] == [
+    assert [event["reason"] for event in p.log.fields("snapshot")] == [
         "first run",
         "snapshot-interval",
     ]
@@ -195,7 +185,7 @@ async def test_a_failed_upload_of_record_0_publishes_nothing_and_a_retry_does(pu
         await p.index()  # no record of the generation
     assert p.position.txid == -1 and p.position.records_since_compaction == 0
     assert p.replication.snapshots.pinned() == []  # the snapshot was given up
-    assert p.log.events("snapshot") == []
+    assert p.log.fields("snapshot") == []
     assert p.replica_status().state == ReplicaState.SNAPSHOTTING
     unblock()
     await p.publish()

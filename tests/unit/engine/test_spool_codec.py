@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from spool_builders import frames_after, wal_start
 
 from litetool.engine.spool.spool_codec import (
     HEADER_SIZE,
@@ -20,8 +21,6 @@ from litetool.engine.spool.spool_codec import (
     runs_in_header,
 )
 from litetool.wal.checksum import ByteOrder
-from litetool.wal.encoder import encode_frames
-from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 PAGE_SIZE = 512
 
@@ -30,18 +29,9 @@ def record(
     transactions: int = 3, runs: tuple[tuple[int, int], ...] = (), first: int = 5
 ) -> SpoolRecord:
     """Txids ``first``.. as one page each, from the start of a WAL."""
-    header = new_wal_header(page_size=PAGE_SIZE, salts=(7, 8), byte_order=ByteOrder.LITTLE)
-    raw = encode_wal_header(header)
-    start = WalPosition(raw, WAL_HEADER_SIZE, header.checksum)
+    start = wal_start(PAGE_SIZE, (7, 8), ByteOrder.LITTLE)
     frames = [(n, n, bytes([n]) * PAGE_SIZE) for n in range(1, transactions + 1)]
-    data, state = encode_frames(
-        frames,
-        page_size=PAGE_SIZE,
-        salts=header.salts,
-        checksum_state=header.checksum,
-        byte_order=ByteOrder.LITTLE,
-    )
-    end = WalPosition(raw, start.offset + len(data), state)
+    data, end = frames_after(start, frames)
     return SpoolRecord(
         first, first + transactions - 1, 2000, start, end, transactions, transactions, data, runs
     )

@@ -10,7 +10,8 @@ import os
 from dataclasses import replace
 
 import pytest
-from sync_builders import spool_records, spooled
+from spool_builders import spool_records
+from sync_builders import spooled
 
 from litetool.engine.spool.spool import Spool
 from litetool.engine.spool.spool_codec import encode_record

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from engine_builders import Log
+
 from litetool.engine.runtime import supervisor
 from litetool.engine.runtime.status import StatusBoard
 from litetool.engine.runtime.supervisor import Watchdog, supervised
-
-
-class Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict]] = []
-
-    def __call__(self, level: str, event: str, **fields) -> None:
-        self.events.append((level, event, fields))
-
-    def named(self, event: str) -> list[dict]:
-        return [fields for _level, name, fields in self.events if name == event]
 
 
 async def test_a_failing_task_is_logged_with_its_traceback_and_restarted(monkeypatch):
@@ -31,7 +22,7 @@ async def test_a_failing_task_is_logged_with_its_traceback_and_restarted(monkeyp
 
     await supervised("sync", body, stop=asyncio.Event(), board=board, log=log, db_path="db")
     assert len(runs) == 3
-    failed = log.named("task failed")
+    failed = log.fields("task failed")
     assert [f["error"] for f in failed] == ["KeyError: 'boom 1'", "KeyError: 'boom 2'"]
     assert "Traceback" in failed[0]["traceback"] and "boom 1" in failed[0]["traceback"]
     status = board.databases()[0]
@@ -52,7 +43,7 @@ async def test_once_stopping_a_failing_task_gets_a_few_tries_then_gives_up():
         supervised("replica r", body, stop=stop, board=board, log=log, db_path="db"), 5
     )
     assert len(runs) == supervisor.FINAL_ATTEMPTS
-    assert log.named("task gave up")
+    assert log.fields("task gave up")
 
 
 class Clock:
@@ -80,17 +71,17 @@ def test_the_watchdog_flags_a_replica_that_publishes_nothing_while_the_database_
     clock.now = 105.5
     dog.check(50, "g", [("r", 10, "g", 1.0, 0.0)])
     assert dog.stalled == {"r"}
-    assert log.named("replication stalled")[0]["txid"] == 50
+    assert log.fields("replication stalled")[0]["txid"] == 50
     replica = board.databases()[0].replicas[0]
     assert replica.stalled and "40 transactions waiting" in replica.last_error
     # Logged once per stall.
     clock.now = 120
     dog.check(60, "g", [("r", 10, "g", 1.0, 0.0)])
-    assert len(log.named("replication stalled")) == 1
+    assert len(log.fields("replication stalled")) == 1
     # Progress clears it.
     clock.now = 121
     dog.check(60, "g", [("r", 30, "g", 1.0, 0.0)])
-    assert not dog.stalled and log.named("replication resumed")
+    assert not dog.stalled and log.fields("replication resumed")
     assert not board.databases()[0].replicas[0].stalled
 
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import pytest
 from capture_builders import flip_byte, normalized_digest, object_path
+from engine_builders import Log
 from sync_builders import open_replication, replica_sync
 
 from litetool.engine import validation
 from litetool.engine.validation import restored_digest, source_digest, validate_replica
-
-
-class Log:
-    def __call__(self, level: str, event: str, **fields) -> None:
-        pass
 
 
 @pytest.fixture

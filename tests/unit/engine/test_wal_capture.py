@@ -22,6 +22,7 @@ from capture_builders import (
 )
 from fence_builders import (
     PAGE,
+    WORK,
     grow,
     make_db,
     open_fence,
@@ -38,14 +39,6 @@ from litetool.engine.spool.spool import Spool
 from litetool.wal.header import WAL_HEADER_SIZE, encode_wal_header, new_wal_header
 
 GENERATION = "0123456789abcdef"
-# Inserts, updates in place, deletes and overflow pages: five transactions.
-WORK = (
-    grow(40),
-    "UPDATE t SET data = randomblob(300) WHERE id % 5 = 0",
-    "DELETE FROM t WHERE id % 7 = 0",
-    grow(10, 3000),
-    grow(20),
-)
 
 
 class Clock:
