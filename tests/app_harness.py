@@ -141,6 +141,22 @@ class App:
             self.proc.wait(timeout=30)
 
 
+# Every litetool process the harness started: a test that fails midway
+# leaves none running (``kill_leftovers``, after each test: tests/conftest.py).
+_STARTED: list[subprocess.Popen] = []
+
+
+def kill_leftovers() -> int:
+    """SIGKILL every litetool process the harness started that still runs;
+    returns how many there were."""
+    left = [proc for proc in _STARTED if proc.poll() is None]
+    for proc in left:
+        proc.kill()
+        proc.wait(timeout=30)
+    _STARTED.clear()
+    return len(left)
+
+
 class Litetool:
     """``litetool replicate DB URL`` in its own process."""
 
@@ -186,6 +202,7 @@ class Litetool:
             stderr=open(self.log_path, "a"),  # noqa: SIM115 - closed with the process
             env=env,
         )
+        _STARTED.append(self.proc)
         if wait:
             self.addr = self._wait_event("metrics listening")["addr"]
 

@@ -49,6 +49,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # -- object-store servers -----------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_litetool_left_running():
+    """A test that fails midway leaves no litetool process of the harness
+    (tests/app_harness.py) running into the next tests."""
+    yield
+    import app_harness
+
+    app_harness.kill_leftovers()
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     with MotoServer() as server:
