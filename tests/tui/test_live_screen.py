@@ -27,14 +27,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def engine_settings(db_path, url, sync_interval):
+def engine_settings(db_path, url, sync_interval, **replica):
     return load_settings(
         None,
         overrides={
             "databases": [
                 {
                     "path": str(db_path),
-                    "replicas": [{"url": url, "name": "replica", "sync-interval": sync_interval}],
+                    "replicas": [
+                        {"url": url, "name": "replica", "sync-interval": sync_interval, **replica}
+                    ],
                 }
             ]
         },
@@ -286,12 +288,19 @@ async def test_an_engine_that_cannot_start_says_why_on_screen_and_on_exit(tmp_pa
 
 
 async def test_quitting_with_transactions_no_replica_has_exits_3_and_says_so(tmp_path):
-    (tmp_path / "a-file").write_text("not a directory")
     db_path = tmp_path / "app.db"
     connection = make_database(db_path)
-    url = (tmp_path / "a-file" / "replica").as_uri()  # cannot be created: never reachable
     board = StatusBoard(version="test")
-    app = LitetoolApp(TuiOptions(board=board, engine_settings=engine_settings(db_path, url, "0s")))
+    # A store that never answers (nothing listens on 127.0.0.1:1): never reachable.
+    never = {
+        "endpoint": "http://127.0.0.1:1",
+        "region": "us-east-1",
+        "access-key-id": "key",
+        "secret-access-key": "secret",
+        "max-retries": 0,
+    }
+    settings = engine_settings(db_path, "s3://bucket/replica", "0s", **never)
+    app = LitetoolApp(TuiOptions(board=board, engine_settings=settings))
     async with app.run_test(size=(80, 24)) as pilot:
         replicas = app.screen.query_one("#replicas", DataTable)
         await wait_for(pilot, lambda: column_text(replicas, "state") == ["backoff"])

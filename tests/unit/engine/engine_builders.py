@@ -89,6 +89,21 @@ def open_capture_side(
     return side, app
 
 
+def unreachable_replica(name: str, **fields) -> dict:
+    """A replica whose store never answers (nothing listens on 127.0.0.1:1):
+    every sync fails with a connection refused, and is retried."""
+    return {
+        "url": "s3://bucket/replica",
+        "name": name,
+        "endpoint": "http://127.0.0.1:1",
+        "region": "us-east-1",
+        "access-key-id": "key",
+        "secret-access-key": "secret",
+        "max-retries": 0,
+        **fields,
+    }
+
+
 def replication_of(
     tmp_path: Path,
     log: Callable[..., None],

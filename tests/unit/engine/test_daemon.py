@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from engine_builders import insert, new_app
+from engine_builders import insert, new_app, unreachable_replica
 from join_builders import litetool_running, terminate, toml_config, wait_until
 from sync_builders import restore_with_cli, rows_of
 
@@ -34,16 +34,21 @@ def count(path, event: str) -> int:
     return sum(1 for e in log_events(path) if e["event"] == event)
 
 
-def daemon_config(tmp_path, urls: dict[str, str]) -> Path:
+def daemon_config(tmp_path, urls: dict[str, str | dict]) -> Path:
     """``litetool.toml`` in *tmp_path*: database ``NAME.db`` there replicated to
-    its URL (file replica ``r``, sync-interval 0s), for each NAME in *urls*."""
+    its URL (replica ``r``, sync-interval 0s; or to the replica a dict gives),
+    for each NAME in *urls*."""
     config = tmp_path / "litetool.toml"
     config.write_text(
         toml_config(
             [
                 {
                     "path": str(tmp_path / f"{name}.db"),
-                    "replicas": [{"url": url, "name": "r", "sync-interval": "0s"}],
+                    "replicas": [
+                        url
+                        if isinstance(url, dict)
+                        else {"url": url, "name": "r", "sync-interval": "0s"}
+                    ],
                 }
                 for name, url in urls.items()
             ]
@@ -76,8 +81,7 @@ def test_sigterm_stops_every_database_cleanly_with_its_rows_on_its_replica(tmp_p
 
 def test_committed_transactions_on_no_replica_make_the_exit_status_non_zero(tmp_path):
     apps = {name: new_app(tmp_path / f"{name}.db", rows=2) for name in ("up", "down")}
-    (tmp_path / "plain").write_text("a file, not a directory")
-    urls = {"up": (tmp_path / "replica").as_uri(), "down": (tmp_path / "plain" / "r").as_uri()}
+    urls = {"up": (tmp_path / "replica").as_uri(), "down": unreachable_replica("r")}
     config = daemon_config(tmp_path, urls)
     log = tmp_path / "litetool.log"
     with litetool_running(["daemon", "--config", str(config)], log, tmp_path) as proc:

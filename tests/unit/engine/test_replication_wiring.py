@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from engine_builders import Log, insert, replication_of
+from engine_builders import Log, insert, replication_of, unreachable_replica
 from join_builders import events_of
 from sync_builders import reopen_capture_side, replica_sync, restore_with_cli, rows_of
 
@@ -71,11 +71,9 @@ def test_commits_made_while_running_reach_the_replica_by_the_final_sync(tmp_path
 
 
 def test_transactions_on_no_replica_are_counted_and_logged_at_stop(tmp_path):
-    (tmp_path / "plain").write_text("a file, not a directory")
     log = Log()
-    unwritable = (tmp_path / "plain" / "replica").as_uri()
     replication, app, _urls = replication_of(
-        tmp_path, log, rows=2, replicas=[{"url": unwritable, "name": "down"}]
+        tmp_path, log, rows=2, replicas=[unreachable_replica("down")]
     )
     asyncio.run(run_while_writing(replication, app, range(3, 13)))
     txid = replication.side.capture.txid
@@ -88,11 +86,10 @@ def test_transactions_on_no_replica_are_counted_and_logged_at_stop(tmp_path):
 
 
 def test_a_replica_that_works_holds_every_transaction_while_another_fails(tmp_path):
-    (tmp_path / "plain").write_text("a file, not a directory")
     log = Log()
     good = (tmp_path / "replica").as_uri()
     replicas = [
-        {"url": (tmp_path / "plain" / "replica").as_uri(), "name": "down"},
+        unreachable_replica("down"),
         {"url": good, "name": "up", "sync-interval": "0s"},
     ]
     replication, app, _urls = replication_of(tmp_path, log, rows=2, replicas=replicas)
