@@ -90,10 +90,13 @@ def is_current_format(value: object) -> bool:
     return isinstance(value, dict) and value.get("spool_format") == SPOOL_FORMAT
 
 
+_KIND_WORDS = {int: "a whole number", str: "a string"}
+
+
 def _field(value: dict, name: str, kind: type) -> Any:
     item = value.get(name)
     if not isinstance(item, kind) or isinstance(item, bool):
-        raise SpoolStateError(f"field {name!r} is missing or not a {kind.__name__}")
+        raise SpoolStateError(f"field {name!r} is missing or not {_KIND_WORDS[kind]}")
     if kind is int and item < 0:
         raise SpoolStateError(f"field {name!r} is negative")
     return item
