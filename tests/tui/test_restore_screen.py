@@ -132,8 +132,13 @@ async def test_the_focus_after_plan_is_on_restore_and_the_plan_is_in_view(engine
         await pilot.press("tab")  # to the Plan button
         await wait_for(pilot, lambda: app.focused.id == "plan", what="the Plan button")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: dialog.running == "plan", what="the plan to start")
-        assert app.focused.id == "plan"  # not moved to Close while it plans
+        # A quick plan may be done before a look catches it running.
+        await wait_for(
+            pilot,
+            lambda: dialog.running == "plan" or dialog.planned_output is not None,
+            what="the plan to start",
+        )
+        assert app.focused.id in ("plan", "run")  # never moved to Close while it plans
         await wait_for(pilot, lambda: dialog.planned_output is not None, what="the plan")
         # the focus is on Restore, and the line under the log says what enter does
         await wait_for(pilot, lambda: app.focused.id == "run", what="the focus on Restore")
