@@ -258,10 +258,21 @@ def verify_frame_words(
     For callers that already hold both (the reader), to save recomputing them.
     """
     terms = terms_of_frame_words(words, page_size)
+    return _chains_hold(terms, stored, page_size, [(0, checksum_state)] if len(terms) else [])
+
+
+def _chains_hold(
+    terms: np.ndarray,
+    stored: np.ndarray,
+    page_size: int,
+    chain_starts: Sequence[tuple[int, ChecksumState]],
+) -> np.ndarray:
+    """Per frame, whether its stored checksum follows from the one before it (or,
+    at a chain's start, from that chain's incoming state) plus its term ``c_f``."""
     previous = np.empty_like(terms)
-    if len(previous):
-        previous[0] = checksum_state
-        previous[1:] = stored[:-1]
+    previous[1:] = stored[:-1]
+    for index, state in chain_starts:
+        previous[index] = state
     expected = previous @ _frame_power_transposed(page_size)
     expected += terms
     return (expected == stored).all(axis=1)
@@ -296,13 +307,7 @@ def verify_parted_frames(
     terms += _multiply_reduce(body, _page_coefficient_rows(page_size))
     stored = np.frombuffer(headers, dtype=">u4", count=frame_count * _FRAME_HEADER_WORDS)
     stored = stored.reshape(frame_count, _FRAME_HEADER_WORDS)[:, 4:6].astype(np.uint32)
-    previous = np.empty_like(terms)
-    previous[1:] = stored[:-1]
-    for index, state in chain_starts:
-        previous[index] = state
-    expected = previous @ _frame_power_transposed(page_size)
-    expected += terms
-    return (expected == stored).all(axis=1)
+    return _chains_hold(terms, stored, page_size, chain_starts)
 
 
 @functools.lru_cache(maxsize=16)
